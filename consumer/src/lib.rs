@@ -1,0 +1,32 @@
+//! Mailer worker: consumes notifications and sends each as exactly one email.
+//!
+//! A thin shell: `calhook_core` renders the email, builds SendGrid's request and
+//! classifies its answer; this crate moves messages between the queue, the D1
+//! delivery ledger and SendGrid. Every message is handled on its own and the
+//! handler never returns `Err` (workers-rs would turn that into a panic and
+//! retry the whole batch).
+
+mod deliver;
+mod ledger;
+mod log;
+mod settings;
+
+use worker::{event, Context, Env, MessageBatch, Result};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(queue)]
+async fn queue(
+    batch: MessageBatch<worker::wasm_bindgen::JsValue>,
+    env: Env,
+    _ctx: Context,
+) -> Result<()> {
+    let settings = settings::Settings::from_env(&env);
+    for message in batch.raw_iter() {
+        deliver::handle(message, &env, &settings).await;
+    }
+    Ok(())
+}

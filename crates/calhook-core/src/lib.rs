@@ -1,0 +1,23 @@
+//! Everything calhook decides, as pure Rust.
+//!
+//! The two workers are thin shells: they move bytes between Cloudflare bindings
+//! and the functions here. Nothing in this crate depends on `worker`, so all of
+//! it is tested natively with `cargo test` and can be fuzzed.
+//!
+//! Where to look:
+//! - [`signature`]: is this request really from Cal.com?
+//! - [`event`]: what did Cal.com send (every trigger, typed)?
+//! - [`key`]: which idempotency key does an event claim?
+//! - [`notification`]: the versioned queue message the mailer consumes.
+//! - [`settings`]: named limits and settings with their defaults.
+//! - [`sendgrid`]: SendGrid's request shape and how its answers are classified.
+//! - `render` (feature `render`): the email a person reads.
+
+pub mod event;
+pub mod key;
+pub mod notification;
+#[cfg(feature = "render")]
+pub mod render;
+pub mod sendgrid;
+pub mod settings;
+pub mod signature;

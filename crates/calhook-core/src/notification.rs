@@ -1,0 +1,528 @@
+//! The queue message: a versioned, self-contained summary of one event with
+//! every fact the email needs, so the mailer never sees Cal.com's raw body.
+
+use crate::event::{Booking, Envelope, Event, Person};
+use crate::key::IdempotencyKey;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The `v` this code writes. A mailer refuses versions it does not know.
+pub const NOTIFICATION_VERSION: u32 = 1;
+
+/// Longest text kept per field. With the list limits below, a notification
+/// stays far below a queue message's 128 KB whatever the webhook carried.
+pub const MAX_FIELD_CHARS: usize = 2_000;
+/// Most attendees, links or form answers kept.
+pub const MAX_LIST_ITEMS: usize = 25;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub v: u32,
+    /// The idempotency key; also the notification's id in the mailer's ledger.
+    pub key: IdempotencyKey,
+    pub trigger: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+/// What happened, normalized across Cal.com's payload shapes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Facts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+    /// BOOKING_RESCHEDULED: the old times and the old booking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_start: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_end: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_booking_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizer: Option<Party>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attendees: Vec<Party>,
+    /// Human-readable location ("Cal Video", an address, a phone number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_url: Option<String>,
+    /// Why it was cancelled or rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who cancelled or rescheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ooo: Option<OutOfOffice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<Form>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Party {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_show: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutOfOffice {
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub person: Option<Party>,
+    pub redirect_to: Option<Party>,
+    pub reason: Option<String>,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Form {
+    pub name: Option<String>,
+    pub answers: Vec<Answer>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub label: String,
+    pub value: String,
+}
+
+impl Notification {
+    /// Builds the message for an event that has a key.
+    pub fn build(envelope: &Envelope, key: IdempotencyKey) -> Self {
+        let facts = match &envelope.event {
+            Event::Booking(b) => booking_facts(b),
+            Event::NoShowUpdated(n) => Facts {
+                booking_uid: n.booking_uid.clone(),
+                booking_id: n.booking_id.clone(),
+                message: clean(&n.message),
+                attendees: n.attendees.iter().map(party).collect(),
+                ..Facts::default()
+            },
+            Event::VideoNoShow(v) => Facts {
+                title: clean(&v.title),
+                booking_uid: v.booking_uid.clone(),
+                booking_id: v.booking_id.clone(),
+                start: time(&v.start_time),
+                end: time(&v.end_time),
+                attendees: v.attendees.iter().map(party).collect(),
+                organizer: v.host_email.as_ref().map(|e| Party {
+                    email: Some(e.clone()),
+                    ..Party::default()
+                }),
+                message: clean(&v.message),
+                ..Facts::default()
+            },
+            Event::OutOfOffice(o) => Facts {
+                ooo: o.ooo_entry.as_ref().map(|e| OutOfOffice {
+                    start: time(&e.start),
+                    end: time(&e.end),
+                    person: e.user.as_ref().map(party),
+                    redirect_to: e.to_user.as_ref().map(party),
+                    reason: e.reason.as_ref().and_then(|r| {
+                        let text = [r.emoji.as_deref(), r.reason.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        clean(&Some(text))
+                    }),
+                    notes: clean(&e.notes),
+                }),
+                ..Facts::default()
+            },
+            Event::Form(f) => Facts {
+                form: Some(Form {
+                    name: clean(&f.form_name),
+                    answers: answers(f.responses.as_ref()),
+                }),
+                ..Facts::default()
+            },
+            Event::Ping | Event::Other(_) => Facts::default(),
+        };
+        Self {
+            v: NOTIFICATION_VERSION,
+            key,
+            trigger: envelope.trigger.as_str().to_owned(),
+            created_at: envelope.created_at.as_deref().map(bounded),
+            facts: facts.bounded(),
+        }
+    }
+}
+
+impl Facts {
+    /// Cuts every text to [`MAX_FIELD_CHARS`] and every list to [`MAX_LIST_ITEMS`].
+    fn bounded(mut self) -> Self {
+        let cut = |s: &mut Option<String>| {
+            if let Some(text) = s {
+                *text = bounded(text);
+            }
+        };
+        let cut_party = |p: &mut Party| {
+            for text in [&mut p.name, &mut p.email, &mut p.time_zone]
+                .into_iter()
+                .flatten()
+            {
+                *text = bounded(text);
+            }
+        };
+        for field in [
+            &mut self.title,
+            &mut self.event_type,
+            &mut self.booking_uid,
+            &mut self.booking_id,
+            &mut self.status,
+            &mut self.previous_booking_uid,
+            &mut self.location,
+            &mut self.meeting_url,
+            &mut self.reason,
+            &mut self.actor,
+            &mut self.notes,
+            &mut self.message,
+            &mut self.price,
+        ] {
+            cut(field);
+        }
+        if let Some(o) = &mut self.organizer {
+            cut_party(o);
+        }
+        self.attendees.truncate(MAX_LIST_ITEMS);
+        self.attendees.iter_mut().for_each(cut_party);
+        self.links.truncate(MAX_LIST_ITEMS);
+        self.links.retain(|l| l.url.len() <= MAX_FIELD_CHARS);
+        if let Some(ooo) = &mut self.ooo {
+            ooo.person
+                .iter_mut()
+                .chain(ooo.redirect_to.iter_mut())
+                .for_each(cut_party);
+            cut(&mut ooo.reason);
+            cut(&mut ooo.notes);
+        }
+        if let Some(form) = &mut self.form {
+            cut(&mut form.name);
+            form.answers.truncate(MAX_LIST_ITEMS);
+            for a in &mut form.answers {
+                a.label = bounded(&a.label);
+                a.value = bounded(&a.value);
+            }
+        }
+        self
+    }
+}
+
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_FIELD_CHARS) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+fn booking_facts(b: &Booking) -> Facts {
+    let video = b.metadata.as_ref().and_then(|m| m.video_call_url.clone());
+    let (location, location_url) = describe_location(b.location.as_deref());
+    let mut links = Vec::new();
+    if let Some(url) = clean(&b.download_link) {
+        links.push(Link {
+            label: "Recording".into(),
+            url,
+        });
+    }
+    if let Some(l) = &b.download_links {
+        if let Some(url) = clean(&l.recording) {
+            links.push(Link {
+                label: "Recording".into(),
+                url,
+            });
+        }
+        let transcripts = match &l.transcription {
+            Some(Value::String(url)) => vec![url.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| {
+                    i.get("link")
+                        .or(Some(i))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for url in transcripts {
+            links.push(Link {
+                label: "Transcript".into(),
+                url,
+            });
+        }
+    }
+    let price = match (clean(&b.price), clean(&b.currency)) {
+        (Some(p), Some(c)) if p != "0" => Some(format!("{p} {}", c.to_uppercase())),
+        (Some(p), None) if p != "0" => Some(p),
+        _ => None,
+    };
+    Facts {
+        title: clean(&b.title)
+            .or_else(|| clean(&b.event_title))
+            .or_else(|| clean(&b.event_type_title)),
+        event_type: clean(&b.event_type),
+        booking_uid: clean(&b.uid),
+        booking_id: clean(&b.booking_id).or_else(|| clean(&b.id)),
+        status: clean(&b.status),
+        start: time(&b.start_time),
+        end: time(&b.end_time),
+        previous_start: time(&b.reschedule_start_time),
+        previous_end: time(&b.reschedule_end_time),
+        previous_booking_uid: clean(&b.reschedule_uid),
+        organizer: b.organizer.as_ref().map(party),
+        attendees: b.attendees.iter().map(party).collect(),
+        location,
+        meeting_url: video
+            .or(location_url)
+            .or_else(|| clean(&b.connect_and_join_url))
+            .or_else(|| clean(&b.url)),
+        reason: clean(&b.cancellation_reason).or_else(|| clean(&b.rejection_reason)),
+        actor: clean(&b.cancelled_by).or_else(|| clean(&b.rescheduled_by)),
+        notes: clean(&b.additional_notes),
+        message: clean(&b.body),
+        price,
+        links,
+        ooo: None,
+        form: None,
+    }
+}
+
+/// Turns Cal.com's location value into words and, where it is one, a link.
+fn describe_location(location: Option<&str>) -> (Option<String>, Option<String>) {
+    let Some(loc) = location.map(str::trim).filter(|l| !l.is_empty()) else {
+        return (None, None);
+    };
+    if loc.starts_with("https://") || loc.starts_with("http://") {
+        return (Some(loc.to_owned()), Some(loc.to_owned()));
+    }
+    let named = match loc {
+        "integrations:daily" => "Cal Video",
+        "integrations:google:meet" => "Google Meet",
+        "integrations:zoom" => "Zoom",
+        "integrations:office365_video" => "Microsoft Teams",
+        "integrations:whereby_video" => "Whereby",
+        "integrations:jitsi" => "Jitsi",
+        _ => "",
+    };
+    if !named.is_empty() {
+        (Some(named.to_owned()), None)
+    } else if let Some(app) = loc.strip_prefix("integrations:") {
+        (Some(app.replace([':', '_'], " ")), None)
+    } else {
+        (Some(loc.to_owned()), None)
+    }
+}
+
+fn party(p: &Person) -> Party {
+    Party {
+        name: clean(&p.name),
+        email: clean(&p.email),
+        time_zone: clean(&p.time_zone),
+        no_show: p.no_show,
+    }
+}
+
+fn clean(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn time(s: &Option<String>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s.as_deref()?.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Form responses `{field: {label?, value}}` as label/value text pairs, in field order.
+fn answers(responses: Option<&Map<String, Value>>) -> Vec<Answer> {
+    let Some(responses) = responses else {
+        return Vec::new();
+    };
+    responses
+        .iter()
+        .filter_map(|(field, answer)| {
+            let (label, value) = match answer {
+                Value::Object(o) => (
+                    o.get("label").and_then(Value::as_str).unwrap_or(field),
+                    o.get("value").unwrap_or(&Value::Null),
+                ),
+                other => (field.as_str(), other),
+            };
+            let value = display_value(value)?;
+            Some(Answer {
+                label: label.to_owned(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// A response value as text: strings as they are, lists joined, location objects by their value.
+pub(crate) fn display_value(v: &Value) -> Option<String> {
+    let text = match v {
+        Value::Null => return None,
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(display_value)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(o) => o
+            .get("value")
+            .or_else(|| o.get("optionValue"))
+            .and_then(display_value)
+            .unwrap_or_else(|| v.to_string()),
+        other => other.to_string(),
+    };
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event::parse, key::derive};
+
+    fn build(body: &str) -> Notification {
+        let env = parse(body.as_bytes()).unwrap();
+        let key = derive(&env).unwrap();
+        Notification::build(&env, key)
+    }
+
+    #[test]
+    fn booking_facts_are_normalized() {
+        let n = build(
+            r#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-11-20T09:30:00.538Z","payload":{
+            "title":" Intro ","uid":"u1","startTime":"2026-11-25T15:00:00Z","endTime":"2026-11-25T15:30:00.000Z",
+            "location":"integrations:daily","metadata":{"videoCallUrl":"https://app.cal.com/video/u1"},
+            "organizer":{"name":"Ada","email":"ada@example.com","timeZone":"Europe/London"},
+            "attendees":[{"name":"Grace","email":"grace@example.org","timeZone":"America/New_York"}]}}"#,
+        );
+        assert_eq!(n.v, 1);
+        assert_eq!(n.key.as_str(), "BOOKING_CREATED:booking:u1");
+        assert_eq!(n.facts.title.as_deref(), Some("Intro"));
+        assert_eq!(
+            n.facts.start.unwrap().to_rfc3339(),
+            "2026-11-25T15:00:00+00:00"
+        );
+        assert_eq!(n.facts.location.as_deref(), Some("Cal Video"));
+        assert_eq!(
+            n.facts.meeting_url.as_deref(),
+            Some("https://app.cal.com/video/u1")
+        );
+        assert_eq!(
+            n.facts.attendees[0].time_zone.as_deref(),
+            Some("America/New_York")
+        );
+    }
+
+    #[test]
+    fn reschedule_keeps_old_times_and_cancellation_keeps_reason() {
+        let r = build(
+            r#"{"triggerEvent":"BOOKING_RESCHEDULED","payload":{"uid":"new","rescheduleUid":"old",
+            "rescheduleStartTime":"2026-11-25T15:00:00Z","startTime":"2026-11-26T15:00:00Z","rescheduledBy":"grace@example.org"}}"#,
+        );
+        assert_eq!(r.facts.previous_booking_uid.as_deref(), Some("old"));
+        assert!(r.facts.previous_start.unwrap() < r.facts.start.unwrap());
+        assert_eq!(r.facts.actor.as_deref(), Some("grace@example.org"));
+        let c = build(
+            r#"{"triggerEvent":"BOOKING_CANCELLED","payload":{"uid":"u","cancellationReason":"Sick","cancelledBy":"ada@example.com"}}"#,
+        );
+        assert_eq!(c.facts.reason.as_deref(), Some("Sick"));
+    }
+
+    #[test]
+    fn form_answers_are_flattened() {
+        let n = build(
+            r#"{"triggerEvent":"FORM_SUBMITTED","payload":{"formName":"Contact","responses":{
+            "name":{"label":"Your name","value":"Grace"},"topics":{"value":["a","b"]},"empty":{"value":""}}}}"#,
+        );
+        let form = n.facts.form.unwrap();
+        assert_eq!(form.name.as_deref(), Some("Contact"));
+        assert!(form.answers.contains(&Answer {
+            label: "Your name".into(),
+            value: "Grace".into()
+        }));
+        assert!(form.answers.contains(&Answer {
+            label: "topics".into(),
+            value: "a, b".into()
+        }));
+        assert_eq!(form.answers.len(), 2);
+    }
+
+    #[test]
+    fn a_huge_webhook_still_makes_a_small_notification() {
+        let big = "x".repeat(200_000);
+        let attendees: Vec<String> = (0..500)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"{big_name}","email":"a{i}@example.org"}}"#,
+                    big_name = &big[..5_000]
+                )
+            })
+            .collect();
+        let body = format!(
+            r#"{{"triggerEvent":"BOOKING_CREATED","payload":{{"uid":"u","title":"{big}","additionalNotes":"{big}","attendees":[{}]}}}}"#,
+            attendees.join(",")
+        );
+        let n = build(&body);
+        let json = serde_json::to_string(&n).unwrap();
+        assert!(json.len() < 128 * 1024, "{} bytes", json.len());
+        assert_eq!(n.facts.title.unwrap().chars().count(), MAX_FIELD_CHARS + 1);
+        assert_eq!(n.facts.attendees.len(), MAX_LIST_ITEMS);
+    }
+
+    #[test]
+    fn notification_round_trips_through_json() {
+        let n = build(r#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u","title":"T"}}"#);
+        let json = serde_json::to_string(&n).unwrap();
+        assert!(
+            json.starts_with(r#"{"v":1,"key":"BOOKING_CREATED:booking:u""#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), n);
+    }
+}

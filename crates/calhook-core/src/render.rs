@@ -1,0 +1,495 @@
+//! The email a busy person reads in five seconds: what happened, who, when, where.
+//!
+//! Facts become a [`View`] (plain data) here; askama templates in `templates/`
+//! turn it into text and HTML. The HTML template escapes every value, and only
+//! http(s) URLs ever become links.
+
+use crate::notification::{Notification, Party};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One labelled line of the email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub label: String,
+    pub value: String,
+    pub href: Option<String>,
+}
+
+/// Everything the templates show, already in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub subject: String,
+    pub headline: String,
+    pub title: String,
+    pub summary: String,
+    pub accent: &'static str,
+    pub rows: Vec<Row>,
+    pub trigger: String,
+    pub key: String,
+}
+
+#[derive(Template)]
+#[template(path = "email.html")]
+struct HtmlEmail<'a> {
+    subject: &'a str,
+    headline: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    accent: &'a str,
+    rows: &'a [Row],
+    trigger: &'a str,
+    key: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email.txt")]
+struct TextEmail<'a> {
+    headline: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    rows: &'a [Row],
+    trigger: &'a str,
+    key: &'a str,
+}
+
+/// Renders a notification. Infallible: missing facts are left out, not guessed.
+pub fn render(n: &Notification) -> RenderedEmail {
+    let v = view(n);
+    let html = HtmlEmail {
+        subject: &v.subject,
+        headline: &v.headline,
+        title: &v.title,
+        summary: &v.summary,
+        accent: v.accent,
+        rows: &v.rows,
+        trigger: &v.trigger,
+        key: &v.key,
+    }
+    .render()
+    .unwrap_or_else(|e| {
+        format!(
+            "<p>rendering failed: {}</p>",
+            e.to_string().replace('<', "&lt;")
+        )
+    });
+    let text = TextEmail {
+        headline: &v.headline,
+        title: &v.title,
+        summary: &v.summary,
+        rows: &v.rows,
+        trigger: &v.trigger,
+        key: &v.key,
+    }
+    .render()
+    .unwrap_or_else(|e| format!("rendering failed: {e}"));
+    RenderedEmail {
+        subject: v.subject,
+        text,
+        html,
+    }
+}
+
+/// The words for a notification: headline, subject and rows.
+pub fn view(n: &Notification) -> View {
+    let f = &n.facts;
+    let (headline, accent) = headline(&n.trigger);
+    let title = title(n);
+    let organizer_tz = zone(f.organizer.as_ref());
+    let mut rows = Vec::new();
+
+    if let Some(start) = f.start {
+        rows.push(row("When", when(start, f.end, organizer_tz)));
+        for a in &f.attendees {
+            let tz = zone(Some(a));
+            if tz != organizer_tz {
+                rows.push(row(
+                    &format!("For {}", a.name.as_deref().unwrap_or("attendee")),
+                    when(start, f.end, tz),
+                ));
+            }
+        }
+    }
+    if let Some(prev) = f.previous_start {
+        rows.push(row("Was", when(prev, f.previous_end, organizer_tz)));
+    }
+    if let Some(ooo) = &f.ooo {
+        let tz = zone(ooo.person.as_ref());
+        if let Some(start) = ooo.start {
+            rows.push(row("From", day_time(start, tz)));
+        }
+        if let Some(end) = ooo.end {
+            rows.push(row("Until", day_time(end, tz)));
+        }
+        if let Some(p) = &ooo.person {
+            rows.push(row("Who", person(p)));
+        }
+        if let Some(p) = &ooo.redirect_to {
+            rows.push(row("Bookings go to", person(p)));
+        }
+        push_opt(&mut rows, "Reason", &ooo.reason);
+        push_opt(&mut rows, "Notes", &ooo.notes);
+    }
+    match (&f.location, &f.meeting_url) {
+        (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
+        (Some(loc), Some(url)) => {
+            rows.push(row("Where", loc.clone()));
+            rows.push(link_row("Join", url, url));
+        }
+        (Some(loc), None) => rows.push(row("Where", loc.clone())),
+        (None, Some(url)) => rows.push(link_row("Join", url, url)),
+        (None, None) => {}
+    }
+    if let Some(o) = &f.organizer {
+        rows.push(row("Organizer", person(o)));
+    }
+    if !f.attendees.is_empty() {
+        let label = "Attendees";
+        let list = f
+            .attendees
+            .iter()
+            .map(|a| {
+                let mut s = person(a);
+                match a.no_show {
+                    Some(true) => s.push_str(" (no-show)"),
+                    Some(false) if n.trigger.contains("NO_SHOW") => s.push_str(" (attended)"),
+                    _ => {}
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        rows.push(row(label, list));
+    }
+    let reason_label = if n.trigger == "BOOKING_REJECTED" {
+        "Rejection reason"
+    } else {
+        "Reason"
+    };
+    push_opt(&mut rows, reason_label, &f.reason);
+    let actor_label = if n.trigger == "BOOKING_RESCHEDULED" {
+        "Rescheduled by"
+    } else {
+        "Cancelled by"
+    };
+    push_opt(&mut rows, actor_label, &f.actor);
+    push_opt(&mut rows, "Notes", &f.notes);
+    push_opt(&mut rows, "Price", &f.price);
+    push_opt(&mut rows, "Message", &f.message);
+    for l in &f.links {
+        rows.push(link_row(&l.label, &l.url, &l.url));
+    }
+    if let Some(form) = &f.form {
+        for a in &form.answers {
+            rows.push(row(&a.label, a.value.clone()));
+        }
+    }
+    push_opt(&mut rows, "Event type", &f.event_type);
+    push_opt(&mut rows, "Booking", &f.booking_uid);
+
+    let summary = summary(n, organizer_tz);
+    let subject = one_line(&match f.start {
+        Some(start) => format!("{headline}: {title} ({})", short_when(start, organizer_tz)),
+        None => format!("{headline}: {title}"),
+    });
+    View {
+        subject,
+        headline: headline.to_owned(),
+        title,
+        summary,
+        accent,
+        rows,
+        trigger: n.trigger.clone(),
+        key: n.key.to_string(),
+    }
+}
+
+fn headline(trigger: &str) -> (&'static str, &'static str) {
+    const GREEN: &str = "#15803d";
+    const RED: &str = "#b91c1c";
+    const AMBER: &str = "#b45309";
+    const BLUE: &str = "#1d4ed8";
+    match trigger {
+        "BOOKING_CREATED" => ("New booking", GREEN),
+        "BOOKING_RESCHEDULED" => ("Rescheduled", AMBER),
+        "BOOKING_CANCELLED" => ("Cancelled", RED),
+        "BOOKING_REQUESTED" => ("Needs confirmation", AMBER),
+        "BOOKING_REJECTED" => ("Rejected", RED),
+        "BOOKING_PAYMENT_INITIATED" => ("Payment started", BLUE),
+        "BOOKING_PAID" => ("Paid", GREEN),
+        "BOOKING_NO_SHOW_UPDATED" => ("No-show updated", AMBER),
+        "BOOKING_LOCATION_UPDATED" => ("Location changed", AMBER),
+        "BOOKING_REASSIGNED" => ("Reassigned", AMBER),
+        "MEETING_STARTED" => ("Meeting started", BLUE),
+        "MEETING_ENDED" => ("Meeting ended", BLUE),
+        "INSTANT_MEETING" | "INSTANT_MEETING_ACCEPTED" => ("Instant meeting", BLUE),
+        "AFTER_HOSTS_CAL_VIDEO_NO_SHOW" => ("Host did not join", RED),
+        "AFTER_GUESTS_CAL_VIDEO_NO_SHOW" => ("Guests did not join", RED),
+        "RECORDING_READY" => ("Recording ready", BLUE),
+        "RECORDING_TRANSCRIPTION_GENERATED" => ("Transcript ready", BLUE),
+        "OOO_CREATED" => ("Out of office", BLUE),
+        "FORM_SUBMITTED" | "FORM_SUBMITTED_NO_EVENT" => ("Form submitted", BLUE),
+        "ROUTING_FORM_FALLBACK_HIT" => ("Routing fallback", AMBER),
+        _ => ("Cal.com event", BLUE),
+    }
+}
+
+fn title(n: &Notification) -> String {
+    let f = &n.facts;
+    if let Some(t) = &f.title {
+        return t.clone();
+    }
+    if let Some(form) = &f.form {
+        return form.name.clone().unwrap_or_else(|| "Routing form".into());
+    }
+    if let Some(p) = f.ooo.as_ref().and_then(|o| o.person.as_ref()) {
+        return format!(
+            "{} is away",
+            p.name
+                .as_deref()
+                .or(p.email.as_deref())
+                .unwrap_or("Someone")
+        );
+    }
+    if let Some(uid) = &f.booking_uid {
+        return format!("Booking {uid}");
+    }
+    n.trigger.clone()
+}
+
+fn summary(n: &Notification, tz: Tz) -> String {
+    let f = &n.facts;
+    let who = f
+        .attendees
+        .iter()
+        .filter_map(|a| a.name.as_deref().or(a.email.as_deref()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let at = f.start.map(|s| day_time(s, tz));
+    match (n.trigger.as_str(), at) {
+        ("BOOKING_CREATED", Some(at)) if !who.is_empty() => format!("{who} booked {at}."),
+        ("BOOKING_REQUESTED", Some(at)) if !who.is_empty() => {
+            format!("{who} asked for {at}. Confirm or reject it in Cal.com.")
+        }
+        ("BOOKING_RESCHEDULED", Some(at)) => match f.previous_start {
+            Some(prev) => format!("Moved from {} to {at}.", day_time(prev, tz)),
+            None => format!("Now {at}."),
+        },
+        ("BOOKING_CANCELLED", Some(at)) => format!("The booking on {at} is off."),
+        _ => f.message.clone().unwrap_or_default(),
+    }
+}
+
+fn row(label: &str, value: String) -> Row {
+    Row {
+        label: label.to_owned(),
+        value: one_line(&value),
+        href: None,
+    }
+}
+
+/// A row that links only when the URL is http(s); anything else (javascript:, data:) stays text.
+fn link_row(label: &str, value: &str, url: &str) -> Row {
+    let safe = url.starts_with("https://") || url.starts_with("http://");
+    Row {
+        label: label.to_owned(),
+        value: value.to_owned(),
+        href: safe.then(|| url.to_owned()),
+    }
+}
+
+fn push_opt(rows: &mut Vec<Row>, label: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        rows.push(row(label, v.clone()));
+    }
+}
+
+fn person(p: &Party) -> String {
+    match (&p.name, &p.email) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n.clone(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => "(unknown)".into(),
+    }
+}
+
+fn zone(p: Option<&Party>) -> Tz {
+    p.and_then(|p| p.time_zone.as_deref())
+        .and_then(|z| z.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// "Wednesday, 25 November 2026, 15:00–15:30 GMT (Europe/London)".
+fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Tz) -> String {
+    let s = start.with_timezone(&tz);
+    let mut text = s.format("%A, %-d %B %Y, %H:%M").to_string();
+    if let Some(end) = end {
+        let e = end.with_timezone(&tz);
+        if e.date_naive() == s.date_naive() {
+            text.push_str(&e.format("–%H:%M").to_string());
+        } else {
+            text.push_str(&e.format(" – %A, %-d %B %Y, %H:%M").to_string());
+        }
+    }
+    format!("{text} {} ({})", s.format("%Z"), tz.name())
+}
+
+fn day_time(t: DateTime<Utc>, tz: Tz) -> String {
+    let l = t.with_timezone(&tz);
+    format!("{} {}", l.format("%A, %-d %B %Y at %H:%M"), l.format("%Z"))
+}
+
+fn short_when(t: DateTime<Utc>, tz: Tz) -> String {
+    let l = t.with_timezone(&tz);
+    l.format("%a %-d %b %Y, %H:%M %Z").to_string()
+}
+
+/// Subjects and table cells are one line: no header or layout games from input.
+fn one_line(text: &str) -> String {
+    text.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{event::parse, key::derive};
+
+    fn notification(body: &str) -> Notification {
+        let env = parse(body.as_bytes()).unwrap();
+        Notification::build(&env, derive(&env).unwrap())
+    }
+
+    const CREATED: &str = r#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-11-20T09:30:00.538Z","payload":{
+        "title":"30 Min Meeting between Ada Lovelace and Grace Hopper","uid":"bFJeNb2uX8ANpT3JL5EfXw",
+        "startTime":"2026-11-25T15:00:00Z","endTime":"2026-11-25T15:30:00Z","location":"integrations:daily",
+        "additionalNotes":"Agenda attached",
+        "organizer":{"name":"Ada Lovelace","email":"ada@example.com","timeZone":"Europe/London"},
+        "attendees":[{"name":"Grace Hopper","email":"grace@example.org","timeZone":"America/New_York"}],
+        "metadata":{"videoCallUrl":"https://app.cal.com/video/bFJeNb2uX8ANpT3JL5EfXw"}}}"#;
+
+    #[test]
+    fn booking_created_reads_in_five_seconds() {
+        let e = render(&notification(CREATED));
+        assert_eq!(
+            e.subject,
+            "New booking: 30 Min Meeting between Ada Lovelace and Grace Hopper (Wed 25 Nov 2026, 15:00 GMT)"
+        );
+        assert!(
+            e.text
+                .contains("When: Wednesday, 25 November 2026, 15:00–15:30 GMT (Europe/London)"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains(
+                "For Grace Hopper: Wednesday, 25 November 2026, 10:00–10:30 EST (America/New_York)"
+            ),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text
+                .contains("Join: https://app.cal.com/video/bFJeNb2uX8ANpT3JL5EfXw"),
+            "{}",
+            e.text
+        );
+        assert!(e
+            .html
+            .contains(r#"<a href="https://app.cal.com/video/bFJeNb2uX8ANpT3JL5EfXw""#));
+    }
+
+    #[test]
+    fn values_from_cal_com_are_escaped_in_html() {
+        let body = CREATED
+            .replace(
+                "30 Min Meeting between Ada Lovelace and Grace Hopper",
+                r#"<script>alert(1)</script> & \"quoted\""#,
+            )
+            .replace("Grace Hopper", "<img src=x onerror=alert(2)>")
+            .replace("Agenda attached", "</td><b>bold</b>");
+        let e = render(&notification(&body));
+        assert!(!e.html.contains("<script>"));
+        assert!(!e.html.contains("<img"));
+        assert!(!e.html.contains("<b>bold"));
+        assert!(
+            e.html.contains("&#60;script&#62;") || e.html.contains("&lt;script&gt;"),
+            "{}",
+            e.html
+        );
+        assert!(
+            e.html.contains("&#34;quoted&#34;") || e.html.contains("&quot;quoted&quot;"),
+            "{}",
+            e.html
+        );
+        assert!(
+            e.text.contains("<script>alert(1)</script>"),
+            "text bodies are not HTML-escaped"
+        );
+    }
+
+    #[test]
+    fn only_http_links_become_links() {
+        let body = CREATED.replace(
+            "https://app.cal.com/video/bFJeNb2uX8ANpT3JL5EfXw",
+            "javascript:alert(1)",
+        );
+        let e = render(&notification(&body));
+        assert!(!e.html.contains("href=\"javascript:"));
+    }
+
+    #[test]
+    fn reschedule_shows_old_and_new_time_across_a_dst_change() {
+        // Europe/London leaves summer time on 25 October 2026.
+        let n = notification(
+            r#"{"triggerEvent":"BOOKING_RESCHEDULED","payload":{"title":"Intro","uid":"new","rescheduleUid":"old",
+            "startTime":"2026-10-26T15:00:00Z","endTime":"2026-10-26T15:30:00Z",
+            "rescheduleStartTime":"2026-10-23T14:00:00Z","rescheduleEndTime":"2026-10-23T14:30:00Z",
+            "organizer":{"name":"Ada","timeZone":"Europe/London"}}}"#,
+        );
+        let e = render(&n);
+        assert!(
+            e.text
+                .contains("When: Monday, 26 October 2026, 15:00–15:30 GMT"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text
+                .contains("Was: Friday, 23 October 2026, 15:00–15:30 BST"),
+            "{}",
+            e.text
+        );
+        assert!(e.text.contains("Moved from Friday, 23 October 2026 at 15:00 BST to Monday, 26 October 2026 at 15:00 GMT."), "{}", e.text);
+        assert!(e.subject.starts_with("Rescheduled: Intro"));
+    }
+
+    #[test]
+    fn subject_is_one_line_even_with_newlines_in_the_title() {
+        let body = CREATED.replace(
+            "30 Min Meeting between Ada Lovelace and Grace Hopper",
+            "a\\r\\nBcc: x@y.z",
+        );
+        let e = render(&notification(&body));
+        assert!(!e.subject.contains('\n') && !e.subject.contains('\r'));
+    }
+
+    #[test]
+    fn unknown_time_zone_falls_back_to_utc() {
+        let body = CREATED.replace("Europe/London", "Mars/Olympus");
+        let e = render(&notification(&body));
+        assert!(e.text.contains("15:00–15:30 UTC (UTC)"), "{}", e.text);
+    }
+}

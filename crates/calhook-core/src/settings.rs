@@ -1,0 +1,165 @@
+//! Named settings and limits, with their defaults. Each is a plain var in
+//! `wrangler.toml` (or a secret); the README's configuration table lists them all.
+
+use crate::event::Trigger;
+use thiserror::Error;
+
+/// Largest webhook body the receiver reads (`MAX_BODY_BYTES`).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// How long a processed key is remembered (`IDEMPOTENCY_TTL_SECONDS`): 7 days
+/// covers Cal.com's retries and people pressing "resend" days later.
+pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// How long an in-flight claim blocks duplicates before another request may take
+/// it over (`CLAIM_LEASE_SECONDS`): longer than a slow queue send, short enough
+/// that a crashed request does not block a retry for long.
+pub const DEFAULT_CLAIM_LEASE_SECONDS: u64 = 30;
+/// First retry delay after a transient SendGrid failure (`RETRY_BASE_DELAY_SECONDS`).
+pub const DEFAULT_RETRY_BASE_DELAY_SECONDS: u64 = 10;
+/// Upper bound of the retry delay (`RETRY_MAX_DELAY_SECONDS`); Queues cap it at 12 h.
+pub const DEFAULT_RETRY_MAX_DELAY_SECONDS: u64 = 3600;
+/// Where SendGrid's API lives (`SENDGRID_API_BASE`); tests point it at the stand-in.
+pub const DEFAULT_SENDGRID_API_BASE: &str = "https://api.sendgrid.com";
+/// Triggers that produce an email unless `NOTIFY_EVENTS` says otherwise: the booking lifecycle.
+pub const DEFAULT_NOTIFY_EVENTS: &[&str] = &[
+    "BOOKING_CREATED",
+    "BOOKING_RESCHEDULED",
+    "BOOKING_CANCELLED",
+    "BOOKING_REQUESTED",
+    "BOOKING_REJECTED",
+    "BOOKING_PAID",
+    "BOOKING_NO_SHOW_UPDATED",
+];
+
+/// A setting that is present but unusable. The message names the setting, never a secret's value.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SettingError {
+    #[error("{name} must be a whole number between {min} and {max}, got {value:?}")]
+    NotANumber {
+        name: &'static str,
+        value: String,
+        min: u64,
+        max: u64,
+    },
+    #[error("{name} names unknown trigger(s) {unknown:?}; known: see README")]
+    UnknownTriggers {
+        name: &'static str,
+        unknown: Vec<String>,
+    },
+    #[error("{name} is not set")]
+    Missing { name: &'static str },
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Reads a whole-number setting, falling back to its default when unset or blank.
+pub fn number(
+    name: &'static str,
+    raw: Option<&str>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, SettingError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| SettingError::NotANumber {
+                name,
+                value: text.to_owned(),
+                min,
+                max,
+            }),
+    }
+}
+
+/// Which triggers produce an email (`NOTIFY_EVENTS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyEvents(Vec<Trigger>);
+
+impl NotifyEvents {
+    pub const SETTING: &'static str = "NOTIFY_EVENTS";
+
+    /// Comma-separated trigger names, `all` for every known trigger, unset for the default.
+    pub fn parse(raw: Option<&str>) -> Result<Self, SettingError> {
+        let raw = raw.map(str::trim).filter(|s| !s.is_empty());
+        let names: Vec<&str> = match raw {
+            None => DEFAULT_NOTIFY_EVENTS.to_vec(),
+            Some(r) if r.eq_ignore_ascii_case("all") => Trigger::KNOWN
+                .iter()
+                .copied()
+                .filter(|n| *n != "PING")
+                .collect(),
+            Some(r) => r
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect(),
+        };
+        let triggers: Vec<Trigger> = names.iter().map(|n| Trigger::parse(n)).collect();
+        let unknown: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Unknown(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(SettingError::UnknownTriggers {
+                name: Self::SETTING,
+                unknown,
+            });
+        }
+        Ok(Self(triggers))
+    }
+
+    pub fn includes(&self, trigger: &Trigger) -> bool {
+        self.0.contains(trigger)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_number_uses_the_default() {
+        assert_eq!(number("X", None, 5, 1, 10), Ok(5));
+        assert_eq!(number("X", Some(" "), 5, 1, 10), Ok(5));
+        assert_eq!(number("X", Some("7"), 5, 1, 10), Ok(7));
+    }
+
+    #[test]
+    fn out_of_range_or_garbage_numbers_name_the_setting() {
+        let err = number("MAX_BODY_BYTES", Some("lots"), 5, 1, 10).unwrap_err();
+        assert!(err.to_string().contains("MAX_BODY_BYTES"));
+        assert!(number("X", Some("11"), 5, 1, 10).is_err());
+        assert!(number("X", Some("0"), 5, 1, 10).is_err());
+    }
+
+    #[test]
+    fn default_notify_events_are_the_booking_lifecycle() {
+        let n = NotifyEvents::parse(None).unwrap();
+        assert!(n.includes(&Trigger::BookingCreated));
+        assert!(n.includes(&Trigger::BookingCancelled));
+        assert!(!n.includes(&Trigger::MeetingStarted));
+        assert!(!n.includes(&Trigger::Ping));
+    }
+
+    #[test]
+    fn notify_events_all_and_lists() {
+        assert!(NotifyEvents::parse(Some("all"))
+            .unwrap()
+            .includes(&Trigger::OooCreated));
+        let n = NotifyEvents::parse(Some("MEETING_ENDED, OOO_CREATED")).unwrap();
+        assert!(n.includes(&Trigger::OooCreated));
+        assert!(!n.includes(&Trigger::BookingCreated));
+    }
+
+    #[test]
+    fn notify_events_with_a_typo_is_refused() {
+        let err = NotifyEvents::parse(Some("BOOKING_CREATD")).unwrap_err();
+        assert!(err.to_string().contains("BOOKING_CREATD"));
+    }
+}

@@ -1,0 +1,48 @@
+//! Reads the raw body once, refusing anything over the cap without buffering it.
+
+use crate::error::ReceiverError;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::ReadableStreamDefaultReader;
+use worker::Request;
+
+pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ReceiverError::BodyTooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    let Some(stream) = req.inner().body() else {
+        return Ok(body);
+    };
+    // The reader is driven by hand so that, past the cap, the stream can be
+    // cancelled explicitly: the client stops uploading and nothing is left
+    // half-read when the response goes out.
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let unreadable = |e: JsValue| ReceiverError::BodyUnreadable(format!("{e:?}"));
+    loop {
+        let chunk = JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        if Reflect::get(&chunk, &"done".into())
+            .map_err(unreadable)?
+            .is_truthy()
+        {
+            return Ok(body);
+        }
+        let bytes: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(unreadable)?
+            .unchecked_into();
+        if body.len() as u64 + u64::from(bytes.length()) > limit {
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Err(ReceiverError::BodyTooLarge { limit });
+        }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
+    }
+}

@@ -1,0 +1,97 @@
+//! The receiver's one error type, mapped to HTTP status exactly once.
+
+use calhook_core::event::EnvelopeError;
+use calhook_core::settings::SettingError;
+use calhook_core::signature::{SecretNotConfigured, SignatureError};
+use serde_json::json;
+use thiserror::Error;
+use worker::{Response, Result};
+
+#[derive(Debug, Error)]
+pub enum ReceiverError {
+    #[error("method not allowed: use POST")]
+    MethodNotAllowed,
+    #[error("not found")]
+    NotFound,
+    #[error("body is larger than MAX_BODY_BYTES ({limit} bytes)")]
+    BodyTooLarge { limit: u64 },
+    #[error("could not read the request body: {0}")]
+    BodyUnreadable(String),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("server misconfigured: {0}")]
+    SecretMissing(#[from] SecretNotConfigured),
+    #[error("server misconfigured: {0}")]
+    Setting(#[from] SettingError),
+    #[error("server misconfigured: binding {binding} is missing ({detail})")]
+    BindingMissing {
+        binding: &'static str,
+        detail: String,
+    },
+    #[error("this event is being processed by another request right now; retry shortly")]
+    InFlight { key: String },
+    #[error("{what} is unavailable; nothing was recorded, retry later")]
+    Unavailable { what: &'static str, detail: String },
+}
+
+impl ReceiverError {
+    pub fn status(&self) -> u16 {
+        use ReceiverError::*;
+        match self {
+            MethodNotAllowed => 405,
+            NotFound => 404,
+            BodyTooLarge { .. } => 413,
+            BodyUnreadable(_) => 400,
+            Signature(_) => 401,
+            Envelope(_) => 400,
+            SecretMissing(_) | Setting(_) => 500,
+            BindingMissing { .. } | Unavailable { .. } => 503,
+            InFlight { .. } => 409,
+        }
+    }
+
+    /// Short machine-readable name used in logs and error bodies.
+    pub fn outcome(&self) -> &'static str {
+        use ReceiverError::*;
+        match self {
+            MethodNotAllowed => "method_not_allowed",
+            NotFound => "not_found",
+            BodyTooLarge { .. } => "too_large",
+            BodyUnreadable(_) => "unreadable_body",
+            Signature(_) => "bad_signature",
+            Envelope(_) => "bad_envelope",
+            SecretMissing(_) | Setting(_) => "misconfigured",
+            BindingMissing { .. } => "binding_missing",
+            InFlight { .. } => "in_flight",
+            Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// Internal detail for the log line (never sent to the client).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ReceiverError::Unavailable { detail, .. }
+            | ReceiverError::BindingMissing { detail, .. } => Some(detail),
+            _ => None,
+        }
+    }
+
+    pub fn into_response(self) -> Result<Response> {
+        let mut body = json!({ "error": self.to_string(), "outcome": self.outcome() });
+        if let ReceiverError::InFlight { key } = &self {
+            body["key"] = json!(key);
+        }
+        let mut response = Response::from_json(&body)?.with_status(self.status());
+        let headers = response.headers_mut();
+        match self {
+            ReceiverError::MethodNotAllowed => headers.set("Allow", "POST")?,
+            ReceiverError::InFlight { .. } | ReceiverError::Unavailable { .. } => {
+                headers.set("Retry-After", "5")?
+            }
+            _ => {}
+        }
+        Ok(response)
+    }
+}

@@ -1,0 +1,52 @@
+//! Receiver worker: the HTTP surface for Cal.com webhooks.
+//!
+//! A thin shell. It reads the request, hands bytes to `calhook_core` for every
+//! decision (signature, parsing, key, notification), and moves the results
+//! into D1/KV and the queue. Status codes are decided once, in [`error`].
+
+mod body;
+mod error;
+mod log;
+mod settings;
+mod store;
+mod webhook;
+
+use error::ReceiverError;
+use serde_json::json;
+use worker::{event, Context, Date, Env, Method, Request, Response, Result};
+
+/// Where Cal.com posts.
+pub const WEBHOOK_PATH: &str = "/webhooks/cal";
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let started = Date::now().as_millis();
+    let path = req.path();
+    let mut line = log::RequestLog::new(req.method().to_string(), path.clone());
+    let result = match (req.method(), path.as_str()) {
+        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &mut line).await,
+        (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
+        (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
+            200,
+            json!({"status": "ok", "service": "calhook-receiver"}),
+        )),
+        _ => Err(ReceiverError::NotFound),
+    };
+    let response = match result {
+        Ok(accepted) => {
+            line.outcome(accepted.outcome(), accepted.status);
+            accepted.into_response()
+        }
+        Err(err) => {
+            line.failure(&err);
+            err.into_response()
+        }
+    };
+    line.emit(Date::now().as_millis().saturating_sub(started));
+    response
+}

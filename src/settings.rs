@@ -1,0 +1,80 @@
+//! The receiver's settings, read from the worker's vars and secrets.
+
+use calhook_core::settings::{self as core, NotifyEvents};
+use calhook_core::signature::WebhookSecrets;
+use worker::Env;
+
+use crate::error::ReceiverError;
+
+/// Which store holds idempotency keys (`IDEMPOTENCY_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Atomic claims (default).
+    D1,
+    /// Eventually consistent: a narrow window for duplicates across locations.
+    Kv,
+}
+
+pub struct Settings {
+    pub secrets: WebhookSecrets,
+    pub max_body_bytes: u64,
+    pub notify: NotifyEvents,
+    pub ttl_seconds: u64,
+    pub lease_seconds: u64,
+    pub store: StoreKind,
+}
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+impl Settings {
+    /// Reads every setting. The secret is checked first: without it nothing is accepted.
+    pub fn from_env(env: &Env) -> Result<Self, ReceiverError> {
+        let secrets = WebhookSecrets::parse(text(env, "CAL_WEBHOOK_SECRET").as_deref())?;
+        let max_body_bytes = core::number(
+            "MAX_BODY_BYTES",
+            text(env, "MAX_BODY_BYTES").as_deref(),
+            core::DEFAULT_MAX_BODY_BYTES,
+            1024,
+            100 * 1024 * 1024,
+        )?;
+        let notify = NotifyEvents::parse(text(env, NotifyEvents::SETTING).as_deref())?;
+        let ttl_seconds = core::number(
+            "IDEMPOTENCY_TTL_SECONDS",
+            text(env, "IDEMPOTENCY_TTL_SECONDS").as_deref(),
+            core::DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+            60,
+            365 * 24 * 3600,
+        )?;
+        let lease_seconds = core::number(
+            "CLAIM_LEASE_SECONDS",
+            text(env, "CLAIM_LEASE_SECONDS").as_deref(),
+            core::DEFAULT_CLAIM_LEASE_SECONDS,
+            1,
+            3600,
+        )?;
+        let store = match text(env, "IDEMPOTENCY_STORE").as_deref().map(str::trim) {
+            None | Some("") | Some("d1") => StoreKind::D1,
+            Some("kv") => StoreKind::Kv,
+            Some(other) => {
+                return Err(core::SettingError::Invalid {
+                    name: "IDEMPOTENCY_STORE",
+                    reason: format!("{other:?}: use d1 or kv"),
+                }
+                .into())
+            }
+        };
+        Ok(Self {
+            secrets,
+            max_body_bytes,
+            notify,
+            ttl_seconds,
+            lease_seconds,
+            store,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! `POST /webhooks/cal`: verify, parse, claim, queue, complete.
+//!
+//! The order matters: the claim is released on any failure after it, and the
+//! key is marked done only once the notification is on the queue, so a retry
+//! after a 503 always gets through and nothing is recorded that was not queued.
+
+use calhook_core::event::{self, Event, Trigger};
+use calhook_core::key;
+use calhook_core::notification::Notification;
+use calhook_core::signature::SIGNATURE_HEADER;
+use serde_json::{json, Value};
+use worker::{Date, Env, Request, Response, Result};
+
+use crate::body::read_capped;
+use crate::error::ReceiverError;
+use crate::log::RequestLog;
+use crate::settings::Settings;
+use crate::store::{Claim, IdempotencyStore};
+
+/// The queue producer binding.
+pub const QUEUE_BINDING: &str = "NOTIFICATIONS";
+
+/// A 2xx answer.
+pub struct Accepted {
+    pub status: u16,
+    body: Value,
+}
+
+impl Accepted {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self { status, body }
+    }
+
+    pub fn outcome(&self) -> &'static str {
+        match self.body["status"].as_str() {
+            Some("queued") => "queued",
+            Some("duplicate") => "duplicate",
+            Some("ignored") => "ignored",
+            Some("pong") => "pong",
+            _ => "ok",
+        }
+    }
+
+    pub fn into_response(self) -> Result<Response> {
+        Ok(Response::from_json(&self.body)?.with_status(self.status))
+    }
+}
+
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    log: &mut RequestLog,
+) -> Result<Accepted, ReceiverError> {
+    let settings = Settings::from_env(env)?;
+    let body = read_capped(&req, settings.max_body_bytes).await?;
+    let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
+    settings.secrets.verify(signature.as_deref(), &body)?;
+
+    let envelope = event::parse(&body)?;
+    let trigger = envelope.trigger.as_str().to_owned();
+    log.event(&trigger, booking_uid(&envelope.event));
+
+    if envelope.event == Event::Ping {
+        return Ok(Accepted::json(
+            200,
+            json!({"status": "pong", "event": "PING"}),
+        ));
+    }
+    if let Trigger::Unknown(_) = envelope.trigger {
+        return Ok(Accepted::json(
+            200,
+            json!({"status": "ignored", "event": trigger, "reason": "unknown trigger; this version does not handle it"}),
+        ));
+    }
+    if !settings.notify.includes(&envelope.trigger) {
+        return Ok(Accepted::json(
+            200,
+            json!({"status": "ignored", "event": trigger, "reason": "not in NOTIFY_EVENTS"}),
+        ));
+    }
+    let Some(key) = key::derive(&envelope) else {
+        return Ok(Accepted::json(
+            200,
+            json!({"status": "ignored", "event": trigger, "reason": "no key"}),
+        ));
+    };
+    log.key(key.as_str());
+    let message =
+        serde_json::to_string(&Notification::build(&envelope, key.clone())).map_err(|e| {
+            ReceiverError::Unavailable {
+                what: "serializer",
+                detail: e.to_string(),
+            }
+        })?;
+
+    let store = IdempotencyStore::from_env(env, &settings)?;
+    let now = Date::now().as_millis();
+    let token = match store
+        .claim(
+            key.as_str(),
+            &trigger,
+            now,
+            settings.lease_seconds,
+            settings.ttl_seconds,
+        )
+        .await?
+    {
+        Claim::Claimed { token } => token,
+        Claim::AlreadyDone => {
+            return Ok(Accepted::json(
+                200,
+                json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
+            ))
+        }
+        Claim::InFlight => {
+            return Err(ReceiverError::InFlight {
+                key: key.to_string(),
+            })
+        }
+    };
+
+    if let Err(err) = send(env, message).await {
+        // Give the key back so Cal.com's retry (or a resend) is processed.
+        if let Err(release) = store.release(key.as_str(), &token).await {
+            log.note(format!("release after failed send also failed: {release}"));
+        }
+        return Err(err);
+    }
+    if let Err(err) = store
+        .complete(
+            key.as_str(),
+            &token,
+            Date::now().as_millis(),
+            settings.ttl_seconds,
+        )
+        .await
+    {
+        // The notification is on the queue: answering an error now would invite a
+        // second copy. The claim stays in flight until its lease ends, and the
+        // mailer's ledger stops a duplicate email if one is queued later.
+        log.note(format!("queued, but marking the key done failed: {err}"));
+    }
+    Ok(Accepted::json(
+        200,
+        json!({"status": "queued", "event": trigger, "key": key.as_str()}),
+    ))
+}
+
+async fn send(env: &Env, message: String) -> Result<(), ReceiverError> {
+    let queue = env
+        .queue(QUEUE_BINDING)
+        .map_err(|e| ReceiverError::BindingMissing {
+            binding: QUEUE_BINDING,
+            detail: e.to_string(),
+        })?;
+    queue
+        .send(message)
+        .await
+        .map_err(|e| ReceiverError::Unavailable {
+            what: "queue",
+            detail: e.to_string(),
+        })
+}
+
+fn booking_uid(event: &Event) -> Option<&str> {
+    match event {
+        Event::Booking(b) => b.uid.as_deref(),
+        Event::NoShowUpdated(n) => n.booking_uid.as_deref(),
+        Event::VideoNoShow(v) => v.booking_uid.as_deref(),
+        _ => None,
+    }
+}

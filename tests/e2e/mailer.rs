@@ -1,0 +1,247 @@
+//! The mailer against SendGrid's failure modes: retries with backoff, permanent
+//! failures dead-lettered, at most one email per notification.
+
+use crate::support::*;
+use crate::trial;
+use libtest_mimic::Trial;
+use sendgrid_standin::{Fault, StandIn};
+use serde_json::Value;
+use std::time::Duration;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial(
+            "mailer::sendgrid_500_twice_then_202_sends_exactly_one_email",
+            sendgrid_500_twice_then_202_sends_exactly_one_email,
+        ),
+        trial(
+            "mailer::sendgrid_429_with_retry_after_is_retried_and_sends_one_email",
+            sendgrid_429_with_retry_after_is_retried_and_sends_one_email,
+        ),
+        trial(
+            "mailer::sendgrid_400_is_recorded_dead_lettered_and_not_retried",
+            sendgrid_400_is_recorded_dead_lettered_and_not_retried,
+        ),
+        trial(
+            "mailer::same_notification_delivered_twice_sends_one_email",
+            same_notification_delivered_twice_sends_one_email,
+        ),
+        trial(
+            "mailer::missing_sendgrid_api_key_keeps_the_message_and_says_so",
+            missing_sendgrid_api_key_keeps_the_message_and_says_so,
+        ),
+        trial(
+            "mailer::email_has_sendgrids_shape_and_the_rendered_booking",
+            email_has_sendgrids_shape_and_the_rendered_booking,
+        ),
+        trial(
+            "mailer::attendees_get_their_own_copy_when_enabled",
+            attendees_get_their_own_copy_when_enabled,
+        ),
+    ]
+}
+
+fn key_of(answer: &Value) -> String {
+    answer["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key in {answer}"))
+        .to_owned()
+}
+
+async fn stack_failing_with(faults: Vec<Fault>) -> Stack {
+    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
+    for f in faults {
+        standin.fail_next(f);
+    }
+    Stack::start(Options {
+        standin: Some(standin),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn sendgrid_500_twice_then_202_sends_exactly_one_email() {
+    let s = stack_failing_with(vec![Fault {
+        status: 500,
+        count: 2,
+        retry_after: None,
+    }])
+    .await;
+    let (status, answer) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("flaky")))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let key = key_of(&answer);
+    assert_eq!(s.wait_for_email(&key).await.len(), 1);
+    assert_eq!(
+        s.standin.request_count(),
+        3,
+        "two failures, then the accepted one"
+    );
+    let rows = s.sql(&format!(
+        "SELECT state, attempts FROM deliveries WHERE key = '{key}'"
+    ));
+    assert_eq!(rows[0]["state"], "sent");
+    assert_eq!(rows[0]["attempts"], 3);
+}
+
+async fn sendgrid_429_with_retry_after_is_retried_and_sends_one_email() {
+    let s = stack_failing_with(vec![Fault {
+        status: 429,
+        count: 1,
+        retry_after: Some(1),
+    }])
+    .await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_CANCELLED", &unique("limited")))
+        .await;
+    let key = key_of(&answer);
+    assert_eq!(s.wait_for_email(&key).await.len(), 1);
+    assert_eq!(s.standin.request_count(), 2);
+    s.wait_for_log("the retry log line", Duration::from_secs(5), |l| {
+        l.contains(&key)
+            && l.contains("\"outcome\":\"retry\"")
+            && l.contains("\"retry_in_seconds\":1")
+    })
+    .await;
+}
+
+async fn sendgrid_400_is_recorded_dead_lettered_and_not_retried() {
+    let s = stack_failing_with(vec![Fault {
+        status: 400,
+        count: 1,
+        retry_after: None,
+    }])
+    .await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("rejected")))
+        .await;
+    let key = key_of(&answer);
+    let row = poll("a failed ledger row", Duration::from_secs(45), || {
+        let rows = s.sql(&format!("SELECT state, last_status, last_error, notification FROM deliveries WHERE key = '{key}'"));
+        async move { rows.into_iter().find(|r| r["state"] == "failed") }
+    })
+    .await;
+    assert_eq!(row["last_status"], 400);
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("stand-in fault: 400"),
+        "{row}"
+    );
+    assert!(row["notification"].as_str().unwrap().contains(&key));
+    s.wait_for_log("the failure log line", Duration::from_secs(5), |l| {
+        l.contains(&key) && l.contains("\"outcome\":\"failed\"")
+    })
+    .await;
+    assert!(!s.log().contains("dead-lettering failed"), "{}", s.log());
+    // With retries 1 s apart, a retry would have reached the stand-in by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        s.standin.request_count(),
+        1,
+        "a permanent failure must not be retried"
+    );
+    assert!(s.emails_for(&key).is_empty());
+}
+
+async fn same_notification_delivered_twice_sends_one_email() {
+    let s = Stack::start(Options::default()).await;
+    let v = fixture_for("BOOKING_CREATED", &unique("twice"));
+    let (_, first) = s.send(&v).await;
+    let key = key_of(&first);
+    s.wait_for_email(&key).await;
+    // Forget the receiver's key (as after a KV race or an expired TTL): the same
+    // notification is queued a second time.
+    s.sql(&format!("DELETE FROM idempotency_keys WHERE key = '{key}'"));
+    let (_, second) = s.send(&v).await;
+    assert_eq!(second["status"], "queued");
+    s.wait_for_log(
+        "the mailer acking the second copy",
+        Duration::from_secs(30),
+        |l| l.contains(&key) && l.contains("\"outcome\":\"duplicate\""),
+    )
+    .await;
+    assert_eq!(s.emails_for(&key).len(), 1);
+    assert_eq!(s.standin.request_count(), 1);
+}
+
+async fn missing_sendgrid_api_key_keeps_the_message_and_says_so() {
+    let s = Stack::start(Options {
+        mailer_unset: vec!["SENDGRID_API_KEY"],
+        ..Options::default()
+    })
+    .await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("nokey")))
+        .await;
+    let key = key_of(&answer);
+    // The message is retried (not dropped), each time with a line naming the setting.
+    for attempt in 1..=2 {
+        poll(
+            &format!("misconfigured log line #{attempt}"),
+            Duration::from_secs(30),
+            || {
+                let n = s
+                    .log()
+                    .lines()
+                    .filter(|l| l.contains(&key) && l.contains("SENDGRID_API_KEY is not set"))
+                    .count();
+                async move { (n >= attempt).then_some(()) }
+            },
+        )
+        .await;
+    }
+    assert_eq!(s.standin.request_count(), 0);
+    assert!(!s.log().contains(SENDGRID_KEY));
+}
+
+async fn email_has_sendgrids_shape_and_the_rendered_booking() {
+    let s = Stack::start(Options::default()).await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_RESCHEDULED", &unique("shape")))
+        .await;
+    let key = key_of(&answer);
+    let email = &s.wait_for_email(&key).await[0];
+    let b = &email.body;
+    assert_eq!(
+        b["personalizations"][0]["to"][0]["email"],
+        "team@example.com"
+    );
+    assert_eq!(b["from"]["email"], "bookings@example.com");
+    assert_eq!(b["from"]["name"], "Bookings");
+    assert_eq!(b["reply_to"]["email"], "ada@example.com");
+    assert_eq!(b["content"][0]["type"], "text/plain");
+    assert_eq!(b["content"][1]["type"], "text/html");
+    assert_eq!(b["custom_args"]["notification_key"], key.as_str());
+    assert!(
+        email.subject().starts_with("Rescheduled: 30 Min Meeting"),
+        "{}",
+        email.subject()
+    );
+    let text = email.content("text/plain");
+    assert!(
+        text.contains("Was: Wednesday, 25 November 2026, 15:00–15:30 GMT"),
+        "{text}"
+    );
+    assert!(
+        text.contains("When: Thursday, 26 November 2026, 16:00–16:30 GMT"),
+        "{text}"
+    );
+}
+
+async fn attendees_get_their_own_copy_when_enabled() {
+    let s = Stack::start(Options {
+        mailer_vars: vec![("NOTIFY_ATTENDEES", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("attendee")))
+        .await;
+    let email = &s.wait_for_email(&key_of(&answer)).await[0];
+    let p = email.body["personalizations"].as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[1]["to"][0]["email"], "grace@example.org");
+}

@@ -1,0 +1,560 @@
+//! The receiver's HTTP contract (DESIGN.md's status-code table), idempotency
+//! and queue hand-off, against the real worker.
+
+use crate::support::*;
+use crate::trial;
+use calhook_core::event::Trigger;
+use calhook_core::signature::sign;
+use libtest_mimic::Trial;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The stack most receiver tests share: default settings, two active secrets.
+async fn shared() -> &'static Stack {
+    static STACK: OnceCell<Stack> = OnceCell::const_new();
+    STACK.get_or_init(|| Stack::start(Options::default())).await
+}
+
+/// A stack that emails about every trigger (`NOTIFY_EVENTS=all`).
+async fn notify_all() -> &'static Stack {
+    static STACK: OnceCell<Stack> = OnceCell::const_new();
+    STACK
+        .get_or_init(|| {
+            Stack::start(Options {
+                receiver_vars: vec![("NOTIFY_EVENTS", "all".into())],
+                ..Options::default()
+            })
+        })
+        .await
+}
+
+pub fn trials() -> Vec<Trial> {
+    let mut trials = vec![
+        trial(
+            "receiver::signed_booking_created_is_queued_and_emailed_once",
+            signed_booking_created_is_queued_and_emailed_once,
+        ),
+        trial(
+            "receiver::same_webhook_again_is_a_duplicate_and_sends_no_second_email",
+            same_webhook_again_is_a_duplicate_and_sends_no_second_email,
+        ),
+        trial(
+            "receiver::redelivery_with_a_new_created_at_is_a_duplicate",
+            redelivery_with_a_new_created_at_is_a_duplicate,
+        ),
+        trial(
+            "receiver::wrong_signature_is_401_and_sends_no_email",
+            wrong_signature_is_401_and_sends_no_email,
+        ),
+        trial(
+            "receiver::missing_signature_is_401",
+            missing_signature_is_401,
+        ),
+        trial(
+            "receiver::no_secret_provided_is_401_telling_to_set_a_secret",
+            no_secret_provided_is_401_telling_to_set_a_secret,
+        ),
+        trial(
+            "receiver::malformed_signature_is_401",
+            malformed_signature_is_401,
+        ),
+        trial(
+            "receiver::signature_with_sha256_prefix_and_upper_case_is_accepted",
+            signature_with_sha256_prefix_and_upper_case_is_accepted,
+        ),
+        trial(
+            "receiver::previous_secret_is_accepted_during_rotation",
+            previous_secret_is_accepted_during_rotation,
+        ),
+        trial("receiver::removed_secret_is_401", removed_secret_is_401),
+        trial("receiver::unknown_path_is_404", unknown_path_is_404),
+        trial(
+            "receiver::wrong_method_is_405_with_allow_post",
+            wrong_method_is_405_with_allow_post,
+        ),
+        trial(
+            "receiver::body_over_the_cap_is_413",
+            body_over_the_cap_is_413,
+        ),
+        trial(
+            "receiver::streamed_body_over_the_cap_is_413",
+            streamed_body_over_the_cap_is_413,
+        ),
+        trial(
+            "receiver::signed_body_that_is_not_json_is_400",
+            signed_body_that_is_not_json_is_400,
+        ),
+        trial(
+            "receiver::signed_json_that_is_not_an_envelope_is_400",
+            signed_json_that_is_not_an_envelope_is_400,
+        ),
+        trial(
+            "receiver::ping_is_answered_and_nothing_is_queued",
+            ping_is_answered_and_nothing_is_queued,
+        ),
+        trial(
+            "receiver::unknown_trigger_is_ignored_with_200",
+            unknown_trigger_is_ignored_with_200,
+        ),
+        trial(
+            "receiver::trigger_not_in_notify_events_is_ignored_with_200",
+            trigger_not_in_notify_events_is_ignored_with_200,
+        ),
+        trial("receiver::healthz_answers_ok", healthz_answers_ok),
+        trial(
+            "receiver::error_bodies_never_echo_the_secret",
+            error_bodies_never_echo_the_secret,
+        ),
+        trial(
+            "receiver::missing_secret_setting_is_500_naming_it",
+            missing_secret_setting_is_500_naming_it,
+        ),
+        trial(
+            "receiver::concurrent_deliveries_of_one_event_queue_exactly_one_notification",
+            concurrent_deliveries_of_one_event_queue_exactly_one_notification,
+        ),
+        trial(
+            "receiver::queue_failure_after_the_claim_is_503_and_the_retry_is_queued",
+            queue_failure_after_the_claim_is_503_and_the_retry_is_queued,
+        ),
+        trial("receiver::d1_unavailable_is_503", d1_unavailable_is_503),
+        trial(
+            "receiver::kv_store_queues_once_and_reports_duplicates",
+            kv_store_queues_once_and_reports_duplicates,
+        ),
+    ];
+    for name in Trigger::KNOWN {
+        let name = name.to_string();
+        trials.push(trial(
+            &format!("receiver::fixture_outcome::{}", name.to_lowercase()),
+            move || fixture_has_the_expected_outcome(name),
+        ));
+    }
+    for name in Trigger::KNOWN.iter().filter(|n| **n != "PING") {
+        let name = name.to_string();
+        trials.push(trial(
+            &format!(
+                "receiver::with_notify_all_every_trigger_is_emailed::{}",
+                name.to_lowercase()
+            ),
+            move || with_notify_all_trigger_is_emailed_once(name),
+        ));
+    }
+    trials
+}
+
+fn booking(uid: &str) -> Value {
+    fixture_for("BOOKING_CREATED", uid)
+}
+
+fn key_of(answer: &Value) -> String {
+    answer["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no key in {answer}"))
+        .to_owned()
+}
+
+async fn signed_booking_created_is_queued_and_emailed_once() {
+    let s = shared().await;
+    let uid = unique("created");
+    let mut v = booking(&uid);
+    v["payload"]["title"] = json!(format!("Intro call {uid}"));
+    let (status, answer) = s.send(&v).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    assert_eq!(answer["event"], "BOOKING_CREATED");
+    let key = key_of(&answer);
+    assert_eq!(key, format!("BOOKING_CREATED:booking:{uid}"));
+    let emails = s.wait_for_email(&key).await;
+    assert_eq!(emails.len(), 1);
+    assert!(
+        emails[0].subject().contains(&format!("Intro call {uid}")),
+        "{}",
+        emails[0].subject()
+    );
+    let auths = s.standin.authorizations();
+    assert!(
+        auths
+            .iter()
+            .all(|a| a.as_deref() == Some("Bearer SG.test-key")),
+        "{auths:?}"
+    );
+}
+
+async fn same_webhook_again_is_a_duplicate_and_sends_no_second_email() {
+    let s = shared().await;
+    let v = booking(&unique("dup"));
+    let (_, first) = s.send(&v).await;
+    assert_eq!(first["status"], "queued");
+    let key = key_of(&first);
+    s.wait_for_email(&key).await;
+    let (status, second) = s.send(&v).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(second["key"], first["key"]);
+    // A later, unrelated notification is emailed; by then a second copy would have been too.
+    let (_, later) = s.send(&booking(&unique("dup-later"))).await;
+    s.wait_for_email(&key_of(&later)).await;
+    assert_eq!(s.emails_for(&key).len(), 1);
+}
+
+async fn redelivery_with_a_new_created_at_is_a_duplicate() {
+    let s = shared().await;
+    let mut v = booking(&unique("retry"));
+    let (_, first) = s.send(&v).await;
+    assert_eq!(first["status"], "queued");
+    v["createdAt"] = json!("2026-11-20T09:31:07.112Z");
+    let (status, second) = s.send(&v).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["status"], "duplicate");
+}
+
+async fn wrong_signature_is_401_and_sends_no_email() {
+    let s = shared().await;
+    let uid = unique("forged");
+    let bytes = body(&booking(&uid));
+    let (status, answer, _) = s
+        .post_raw(bytes.clone(), Some(&sign("not-our-secret", &bytes)))
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("does not match"));
+    // The same event, correctly signed, is then processed: nothing was recorded for the forgery.
+    let (_, ok) = s.send(&booking(&uid)).await;
+    assert_eq!(ok["status"], "queued");
+    let emails = s.wait_for_email(&key_of(&ok)).await;
+    assert_eq!(emails.len(), 1);
+}
+
+async fn missing_signature_is_401() {
+    let s = shared().await;
+    let (status, answer, _) = s.post_raw(body(&booking(&unique("nosig"))), None).await;
+    assert_eq!(status, 401);
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing X-Cal-Signature-256"));
+}
+
+async fn no_secret_provided_is_401_telling_to_set_a_secret() {
+    let s = shared().await;
+    let (status, answer, _) = s
+        .post_raw(
+            body(&booking(&unique("nosecret"))),
+            Some("no-secret-provided"),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let msg = answer["error"].as_str().unwrap();
+    assert!(
+        msg.contains("set a secret on the webhook in Cal.com"),
+        "{msg}"
+    );
+}
+
+async fn malformed_signature_is_401() {
+    let s = shared().await;
+    let (status, answer, _) = s
+        .post_raw(body(&booking(&unique("odd"))), Some("abc123"))
+        .await;
+    assert_eq!(status, 401);
+    assert!(answer["error"].as_str().unwrap().contains("64 hex digits"));
+}
+
+async fn signature_with_sha256_prefix_and_upper_case_is_accepted() {
+    let s = shared().await;
+    let bytes = body(&booking(&unique("prefix")));
+    let sig = format!("sha256={}", sign(SECRET, &bytes).to_uppercase());
+    let (status, answer, _) = s.post_raw(bytes, Some(&sig)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+}
+
+async fn previous_secret_is_accepted_during_rotation() {
+    let s = shared().await;
+    let bytes = body(&booking(&unique("rotated")));
+    let (status, answer, _) = s
+        .post_raw(bytes.clone(), Some(&sign(PREVIOUS_SECRET, &bytes)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+}
+
+async fn removed_secret_is_401() {
+    let s = shared().await;
+    let bytes = body(&booking(&unique("removed")));
+    let (status, _, _) = s
+        .post_raw(
+            bytes.clone(),
+            Some(&sign("whsec_removed_last_month", &bytes)),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
+async fn unknown_path_is_404() {
+    let s = shared().await;
+    let r = reqwest::get(format!("{}/webhooks/calendly", s.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "not found");
+}
+
+async fn wrong_method_is_405_with_allow_post() {
+    let s = shared().await;
+    let r = reqwest::get(s.webhook_url()).await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"].as_str().unwrap().contains("POST"));
+}
+
+async fn body_over_the_cap_is_413() {
+    let s = shared().await;
+    let mut v = booking(&unique("huge"));
+    v["payload"]["description"] = json!("x".repeat(1024 * 1024 + 10));
+    let (status, answer) = s.send(&v).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("MAX_BODY_BYTES"));
+}
+
+async fn streamed_body_over_the_cap_is_413() {
+    // No Content-Length: the receiver must stop reading at the cap by itself.
+    // Its own stack: under `wrangler dev` (miniflare), a response sent before the
+    // upload ends breaks the *next* request on that worker ("Network connection
+    // lost"), even for a plain JavaScript worker; the edge does not do this.
+    let s = Stack::start(Options::default()).await;
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..40).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    let r = reqwest::Client::new()
+        .post(s.webhook_url())
+        .header("X-Cal-Signature-256", "0".repeat(64))
+        .body(reqwest::Body::wrap_stream(futures_stream(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    futures_util::stream::iter(chunks)
+}
+
+async fn signed_body_that_is_not_json_is_400() {
+    let s = shared().await;
+    let bytes = b"triggerEvent=BOOKING_CREATED&title=Intro".to_vec();
+    let (status, answer, _) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("custom payload templates are not supported"));
+}
+
+async fn signed_json_that_is_not_an_envelope_is_400() {
+    let s = shared().await;
+    let (status, answer) = s.send(&json!({"title": "Intro", "uid": "x"})).await;
+    assert_eq!(status, 400);
+    let msg = answer["error"].as_str().unwrap();
+    assert!(msg.contains("not a Cal.com webhook envelope"), "{msg}");
+    assert!(msg.contains("use Cal.com's default payload"), "{msg}");
+}
+
+async fn ping_is_answered_and_nothing_is_queued() {
+    let s = shared().await;
+    let (status, answer) = s.send(&fixture("PING")).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "pong");
+    assert!(answer.get("key").is_none());
+}
+
+async fn unknown_trigger_is_ignored_with_200() {
+    let s = shared().await;
+    let mut v = booking(&unique("future"));
+    v["triggerEvent"] = json!("BOOKING_TELEPORTED");
+    let (status, answer) = s.send(&v).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "ignored");
+    assert_eq!(answer["event"], "BOOKING_TELEPORTED");
+}
+
+async fn trigger_not_in_notify_events_is_ignored_with_200() {
+    let s = shared().await;
+    let (status, answer) = s
+        .send(&fixture_for("MEETING_ENDED", &unique("ended")))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "ignored");
+    assert!(answer["reason"].as_str().unwrap().contains("NOTIFY_EVENTS"));
+}
+
+async fn healthz_answers_ok() {
+    let s = shared().await;
+    let r = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ok");
+}
+
+async fn error_bodies_never_echo_the_secret() {
+    let s = shared().await;
+    let bytes = body(&booking(&unique("leak")));
+    let (_, answer, _) = s.post_raw(bytes, Some(&"f".repeat(64))).await;
+    let text = answer.to_string();
+    assert!(
+        !text.contains(SECRET) && !text.contains(PREVIOUS_SECRET),
+        "{text}"
+    );
+    assert!(!s.log().contains(SECRET), "the secret reached the log");
+}
+
+async fn missing_secret_setting_is_500_naming_it() {
+    let s = Stack::start(Options {
+        receiver_unset: vec!["CAL_WEBHOOK_SECRET"],
+        ..Options::default()
+    })
+    .await;
+    let bytes = body(&booking(&unique("unconfigured")));
+    let (status, answer, _) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("CAL_WEBHOOK_SECRET is not set"));
+    // Fail closed: not even an unsigned ping gets through.
+    let (status, _, _) = s.post_raw(body(&fixture("PING")), None).await;
+    assert_eq!(status, 500);
+    s.wait_for_log(
+        "a log line naming the setting",
+        Duration::from_secs(10),
+        |l| l.contains("misconfigured") && l.contains("CAL_WEBHOOK_SECRET"),
+    )
+    .await;
+}
+
+async fn concurrent_deliveries_of_one_event_queue_exactly_one_notification() {
+    let s = shared().await;
+    let v = booking(&unique("burst"));
+    let sends = (0..20).map(|_| s.send(&v));
+    let answers = futures_util::future::join_all(sends).await;
+    let queued = answers
+        .iter()
+        .filter(|(st, a)| *st == 200 && a["status"] == "queued")
+        .count();
+    let others = answers
+        .iter()
+        .filter(|(st, a)| (*st == 200 && a["status"] == "duplicate") || *st == 409)
+        .count();
+    assert_eq!(queued, 1, "{answers:?}");
+    assert_eq!(others, 19, "{answers:?}");
+    let key = format!(
+        "BOOKING_CREATED:booking:{}",
+        v["payload"]["uid"].as_str().unwrap()
+    );
+    s.wait_for_email(&key).await;
+    let (_, later) = s.send(&booking(&unique("burst-later"))).await;
+    s.wait_for_email(&key_of(&later)).await;
+    assert_eq!(s.emails_for(&key).len(), 1);
+}
+
+fn without_queue(config: &mut toml::Table) {
+    config.remove("queues");
+}
+
+fn without_d1(config: &mut toml::Table) {
+    config.remove("d1_databases");
+}
+
+async fn queue_failure_after_the_claim_is_503_and_the_retry_is_queued() {
+    // First the receiver runs without its queue: the send after the claim fails.
+    let broken = Stack::start(Options {
+        edit_receiver: Some(without_queue),
+        ..Options::default()
+    })
+    .await;
+    let v = booking(&unique("lost"));
+    let (status, answer) = broken.send(&v).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("NOTIFICATIONS"));
+    let state = broken.state.clone();
+    let claims = broken.sql("SELECT state FROM idempotency_keys");
+    assert!(claims.is_empty(), "the claim was not released: {claims:?}");
+    broken.stop();
+    // Then the same state with the queue back: Cal.com's retry goes through.
+    let fixed = Stack::start(Options {
+        state_dir: Some(state),
+        ..Options::default()
+    })
+    .await;
+    let (status, answer) = fixed.send(&v).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    let emails = fixed.wait_for_email(&key_of(&answer)).await;
+    assert_eq!(emails.len(), 1);
+    drop(broken);
+}
+
+async fn d1_unavailable_is_503() {
+    let s = Stack::start(Options {
+        edit_receiver: Some(without_d1),
+        ..Options::default()
+    })
+    .await;
+    let (status, answer) = s.send(&booking(&unique("nodb"))).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("DB"));
+}
+
+fn with_kv(config: &mut toml::Table) {
+    let kv: toml::Value = toml::from_str::<toml::Table>(
+        "kv_namespaces = [{ binding = \"IDEMPOTENCY_KV\", id = \"00000000000000000000000000000001\" }]",
+    )
+    .unwrap()
+    .remove("kv_namespaces")
+    .unwrap();
+    config.insert("kv_namespaces".into(), kv);
+}
+
+async fn kv_store_queues_once_and_reports_duplicates() {
+    let s = Stack::start(Options {
+        receiver_vars: vec![("IDEMPOTENCY_STORE", "kv".into())],
+        edit_receiver: Some(with_kv),
+        ..Options::default()
+    })
+    .await;
+    let v = booking(&unique("kv"));
+    let (status, first) = s.send(&v).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "queued");
+    let (_, second) = s.send(&v).await;
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(s.wait_for_email(&key_of(&first)).await.len(), 1);
+}
+
+/// Under the default NOTIFY_EVENTS: lifecycle triggers are queued, PING is
+/// answered, everything else is acknowledged and ignored.
+async fn fixture_has_the_expected_outcome(trigger: String) {
+    let s = shared().await;
+    let (status, answer) = s.send(&fixture_for(&trigger, &unique("fx"))).await;
+    assert_eq!(status, 200, "{trigger}: {answer}");
+    let expected = match trigger.as_str() {
+        "PING" => "pong",
+        t if calhook_core::settings::DEFAULT_NOTIFY_EVENTS.contains(&t) => "queued",
+        _ => "ignored",
+    };
+    assert_eq!(answer["status"], expected, "{trigger}: {answer}");
+}
+
+async fn with_notify_all_trigger_is_emailed_once(trigger: String) {
+    let s = notify_all().await;
+    let (status, answer) = s.send(&fixture_for(&trigger, &unique("all"))).await;
+    assert_eq!(status, 200, "{trigger}: {answer}");
+    assert_eq!(answer["status"], "queued", "{trigger}: {answer}");
+    let emails = s.wait_for_email(&key_of(&answer)).await;
+    assert_eq!(emails.len(), 1, "{trigger}");
+    assert!(!emails[0].subject().is_empty());
+}

@@ -1,0 +1,501 @@
+//! The test stack: both real workers under `wrangler dev` (workerd) with fresh
+//! local D1 and Queues, and the SendGrid stand-in in this process.
+//!
+//! Each stack gets its own temporary directory holding copies of the two
+//! `wrangler.toml` files with the test's settings as vars (so a developer's own
+//! `.dev.vars` never leaks in), its own persisted state, and free loopback ports.
+
+use calhook_core::signature::sign;
+use reqwest::header::HeaderMap;
+use sendgrid_standin::{Captured, StandIn};
+use serde_json::Value;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "whsec_current_test_secret";
+pub const PREVIOUS_SECRET: &str = "whsec_previous_test_secret";
+pub const SENDGRID_KEY: &str = "SG.test-key";
+
+/// Process groups of every running stack, killed when the test binary ends.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn wrangler() -> PathBuf {
+    root().join("node_modules/.bin/wrangler")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A booking uid no other test uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fixture from `tests/fixtures/`, by trigger name.
+pub fn fixture(trigger: &str) -> Value {
+    let path = root().join(format!("tests/fixtures/{}.json", trigger.to_lowercase()));
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+/// A fixture whose booking (or OOO entry) is `uid`, so that tests do not share keys.
+pub fn fixture_for(trigger: &str, uid: &str) -> Value {
+    let mut v = fixture(trigger);
+    let payload = if v.get("payload").is_some() {
+        &mut v["payload"]
+    } else {
+        &mut v
+    };
+    for field in ["uid", "bookingUid"] {
+        if payload.get(field).is_some() {
+            payload[field] = Value::String(uid.to_owned());
+        }
+    }
+    if let Some(entry) = payload.get_mut("oooEntry") {
+        entry["uuid"] = Value::String(uid.to_owned());
+    }
+    if let Some(responses) = payload.get_mut("responses") {
+        responses["Your name"] = serde_json::json!({"value": uid});
+    }
+    v
+}
+
+pub fn body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+/// Waits for `check` to return `Some`, polling until `deadline`.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Options {
+    pub receiver_vars: Vec<(&'static str, String)>,
+    pub mailer_vars: Vec<(&'static str, String)>,
+    /// Receiver settings left out of the defaults (to test a missing one).
+    pub receiver_unset: Vec<&'static str>,
+    pub mailer_unset: Vec<&'static str>,
+    /// Changes to the receiver's wrangler.toml (e.g. remove a binding).
+    pub edit_receiver: Option<fn(&mut toml::Table)>,
+    /// Reuse another stack's state directory (to restart against the same D1).
+    pub state_dir: Option<PathBuf>,
+    pub standin: Option<StandIn>,
+}
+
+pub struct Stack {
+    pub base: String,
+    pub standin: StandIn,
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    mailer_config: PathBuf,
+    log: PathBuf,
+    child: Mutex<Option<Child>>,
+    client: reqwest::Client,
+}
+
+fn default_receiver_vars() -> Vec<(&'static str, String)> {
+    vec![("CAL_WEBHOOK_SECRET", format!("{SECRET},{PREVIOUS_SECRET}"))]
+}
+
+fn default_mailer_vars(standin: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("SENDGRID_API_KEY", SENDGRID_KEY.to_owned()),
+        ("SENDGRID_API_BASE", format!("http://{standin}")),
+        ("EMAIL_FROM", "Bookings <bookings@example.com>".to_owned()),
+        ("EMAIL_TO", "team@example.com".to_owned()),
+        ("RETRY_BASE_DELAY_SECONDS", "1".to_owned()),
+        ("RETRY_MAX_DELAY_SECONDS", "2".to_owned()),
+    ]
+}
+
+/// Settings that are secrets in production go to `.dev.vars`, so wrangler
+/// hides their values as it does for real secrets.
+fn is_secret(name: &str) -> bool {
+    name.ends_with("_SECRET") || name.ends_with("_API_KEY")
+}
+
+/// Writes `dir/wrangler.toml` (the project's config with absolute paths, no
+/// build step and the test's settings) and `dir/.dev.vars` (its secrets).
+fn write_test_config(
+    dir: &Path,
+    source: &Path,
+    vars: &[(&'static str, String)],
+    unset: &[&'static str],
+    edit: Option<fn(&mut toml::Table)>,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let secrets: String = vars
+        .iter()
+        .filter(|(k, _)| is_secret(k))
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(dir.join(".dev.vars"), secrets).unwrap();
+    let plain: Vec<_> = vars
+        .iter()
+        .filter(|(k, _)| !is_secret(k))
+        .cloned()
+        .collect();
+    let path = dir.join("wrangler.toml");
+    std::fs::write(&path, test_config(source, &plain, unset, edit)).unwrap();
+    path
+}
+
+fn test_config(
+    source: &Path,
+    vars: &[(&'static str, String)],
+    unset: &[&'static str],
+    edit: Option<fn(&mut toml::Table)>,
+) -> String {
+    let dir = source.parent().unwrap();
+    let mut config: toml::Table = std::fs::read_to_string(source).unwrap().parse().unwrap();
+    let main = config["main"].as_str().unwrap().to_owned();
+    config.insert(
+        "main".into(),
+        dir.join(main).to_string_lossy().into_owned().into(),
+    );
+    config.remove("build");
+    if let Some(dbs) = config
+        .get_mut("d1_databases")
+        .and_then(|d| d.as_array_mut())
+    {
+        for db in dbs {
+            let table = db.as_table_mut().unwrap();
+            if let Some(m) = table.get("migrations_dir").and_then(|m| m.as_str()) {
+                let abs = dir.join(m).to_string_lossy().into_owned();
+                table.insert("migrations_dir".into(), abs.into());
+            }
+        }
+    }
+    let table = config
+        .entry("vars")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap();
+    for name in unset {
+        table.remove(*name);
+    }
+    for (k, v) in vars {
+        table.insert((*k).into(), v.clone().into());
+    }
+    if let Some(edit) = edit {
+        edit(&mut config);
+    }
+    toml::to_string(&config).unwrap()
+}
+
+impl Stack {
+    pub async fn start(opts: Options) -> Stack {
+        for built in ["build/index.js", "consumer/build/index.js"] {
+            assert!(
+                root().join(built).exists(),
+                "{built} is missing: run scripts/test (or scripts/build) so the workers are built first"
+            );
+        }
+        let standin = opts
+            .standin
+            .clone()
+            .unwrap_or_else(|| StandIn::new(Some(SENDGRID_KEY.into())));
+        let (standin_addr, _task) = standin
+            .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("stand-in listens");
+
+        let dir = tempfile::Builder::new()
+            .prefix("calhook-e2e-")
+            .tempdir()
+            .unwrap();
+        let state = opts
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("state"));
+        let mut receiver_vars = default_receiver_vars();
+        receiver_vars.retain(|(k, _)| !opts.receiver_unset.contains(k));
+        receiver_vars.extend(opts.receiver_vars.iter().cloned());
+        let mut mailer_vars = default_mailer_vars(standin_addr);
+        mailer_vars.retain(|(k, _)| !opts.mailer_unset.contains(k));
+        mailer_vars.extend(opts.mailer_vars.iter().cloned());
+
+        let receiver_config = write_test_config(
+            &dir.path().join("receiver"),
+            &root().join("wrangler.toml"),
+            &receiver_vars,
+            &opts.receiver_unset,
+            opts.edit_receiver,
+        );
+        let mailer_config = write_test_config(
+            &dir.path().join("mailer"),
+            &root().join("consumer/wrangler.toml"),
+            &mailer_vars,
+            &opts.mailer_unset,
+            None,
+        );
+
+        // The mailer always has the database (some tests take it from the receiver).
+        let migrate = Command::new(wrangler())
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&state)
+            .arg("-c")
+            .arg(&mailer_config)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG", "log")
+            .env("CI", "true")
+            .current_dir(dir.path())
+            .output()
+            .expect("wrangler runs (scripts/setup installs it)");
+        assert!(
+            migrate.status.success(),
+            "migrations failed: {}{}",
+            String::from_utf8_lossy(&migrate.stdout),
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+
+        let port = free_port();
+        let log = dir.path().join("wrangler.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(wrangler());
+        cmd.arg("dev")
+            .arg("-c")
+            .arg(&receiver_config)
+            .arg("-c")
+            .arg(&mailer_config)
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(&state)
+            .arg("--show-interactive-dev-session=false")
+            // wrangler dev sessions on one machine share a registry and reload
+            // their workers when another session starts or stops: keep each
+            // stack's to itself.
+            .env("WRANGLER_REGISTRY_PATH", dir.path().join("registry"))
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG", "log")
+            .env("CI", "true")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().expect("wrangler dev starts");
+        RUNNING.lock().unwrap().push(child.id() as i32);
+
+        let stack = Stack {
+            base: format!("http://127.0.0.1:{port}"),
+            standin,
+            dir,
+            state,
+            mailer_config,
+            log,
+            child: Mutex::new(Some(child)),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        let healthz = format!("{}/healthz", stack.base);
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = stack.client.get(&healthz).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            if let Some(status) = stack
+                .child
+                .lock()
+                .unwrap()
+                .as_mut()
+                .unwrap()
+                .try_wait()
+                .unwrap()
+            {
+                panic!("wrangler dev exited ({status}):\n{}", stack.log());
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                panic!(
+                    "wrangler dev did not answer /healthz in 90 s:\n{}",
+                    stack.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stack
+    }
+
+    /// Everything wrangler and the workers printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn wait_for_log(
+        &self,
+        what: &str,
+        deadline: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        poll(what, deadline, || {
+            let log = self.log();
+            let found = log.lines().find(|l| pred(l)).map(str::to_owned);
+            async move { found }
+        })
+        .await
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhooks/cal", self.base)
+    }
+
+    /// POSTs raw bytes with the given signature header (if any).
+    pub async fn post_raw(
+        &self,
+        body: Vec<u8>,
+        signature: Option<&str>,
+    ) -> (u16, Value, HeaderMap) {
+        let mut req = self
+            .client
+            .post(self.webhook_url())
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            req = req.header("X-Cal-Signature-256", sig);
+        }
+        let r = req.send().await.expect("receiver answers");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json, headers)
+    }
+
+    /// POSTs a body signed with the current secret, as Cal.com would.
+    pub async fn send(&self, v: &Value) -> (u16, Value) {
+        let bytes = body(v);
+        let sig = sign(SECRET, &bytes);
+        let (s, j, _) = self.post_raw(bytes, Some(&sig)).await;
+        (s, j)
+    }
+
+    /// Emails the stand-in accepted for a notification key.
+    pub fn emails_for(&self, key: &str) -> Vec<Captured> {
+        self.standin
+            .accepted()
+            .into_iter()
+            .filter(|m| m.custom_arg("notification_key") == Some(key))
+            .collect()
+    }
+
+    /// Waits until at least one email for `key` arrived, then returns all of them.
+    pub async fn wait_for_email(&self, key: &str) -> Vec<Captured> {
+        poll(
+            &format!("an email for {key}"),
+            Duration::from_secs(45),
+            || {
+                let found = self.emails_for(key);
+                async move { (!found.is_empty()).then_some(found) }
+            },
+        )
+        .await
+    }
+
+    /// Runs SQL against the stack's local D1 and returns the rows.
+    pub fn sql(&self, query: &str) -> Vec<Value> {
+        let out = Command::new(wrangler())
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(&self.state)
+            .arg("-c")
+            .arg(&self.mailer_config)
+            .args(["--command", query])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG", "log")
+            .env("CI", "true")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("wrangler d1 execute runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "d1 execute failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        v[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Stops wrangler (and workerd with it) and waits for it to exit.
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let pgid = child.id() as i32;
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Whatever wrangler left behind (workerd) goes with the group.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            RUNNING.lock().unwrap().retain(|p| *p != pgid);
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Kills every stack still running (shared stacks live until the end).
+pub fn stop_all() {
+    let groups: Vec<i32> = RUNNING.lock().unwrap().drain(..).collect();
+    for pgid in &groups {
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for pgid in &groups {
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
