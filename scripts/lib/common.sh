@@ -26,7 +26,7 @@ calhook_env() {
   export WRANGLER_SEND_METRICS=false
   # Which rustc builds wasm: written by scripts/setup (rustup's if it has the
   # wasm32 target, otherwise Debian's rustc-web with a locally built std).
-  CALHOOK_WASM_TOOLCHAIN="$(cat "$CALHOOK_ROOT/.calhook-toolchain" 2>/dev/null || echo rustup)"
+  CALHOOK_WASM_TOOLCHAIN="${CALHOOK_WASM_TOOLCHAIN:-$(cat "$CALHOOK_ROOT/.calhook-toolchain" 2>/dev/null || echo rustup)}"
   export CALHOOK_WASM_TOOLCHAIN
 }
 
