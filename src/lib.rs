@@ -13,7 +13,9 @@ mod webhook;
 
 use error::ReceiverError;
 use serde_json::json;
-use worker::{event, Context, Date, Env, Method, Request, Response, Result};
+use worker::{
+    event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
 
 /// Where Cal.com posts.
 pub const WEBHOOK_PATH: &str = "/webhooks/cal";
@@ -49,4 +51,22 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     };
     line.emit(Date::now().as_millis().saturating_sub(started));
     response
+}
+
+/// Deletes idempotency keys whose TTL has passed (`[triggers] crons` in
+/// wrangler.toml). Expired keys are already ignored by claims; this only keeps
+/// the table small.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = Date::now().as_millis();
+    match store::prune_expired(&env, now).await {
+        Ok(deleted) => worker::console_log!(
+            "{}",
+            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "deleted": deleted})
+        ),
+        Err(e) => worker::console_error!(
+            "{}",
+            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "error": e.to_string()})
+        ),
+    }
 }

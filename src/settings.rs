@@ -35,24 +35,24 @@ impl Settings {
     /// Reads every setting. The secret is checked first: without it nothing is accepted.
     pub fn from_env(env: &Env) -> Result<Self, ReceiverError> {
         let secrets = WebhookSecrets::parse(text(env, "CAL_WEBHOOK_SECRET").as_deref())?;
-        let max_body_bytes = core::number(
+        let number = |name: &'static str, default: u64, min: u64, max: u64| {
+            core::number(name, text(env, name).as_deref(), default, min, max)
+        };
+        let max_body_bytes = number(
             "MAX_BODY_BYTES",
-            text(env, "MAX_BODY_BYTES").as_deref(),
             core::DEFAULT_MAX_BODY_BYTES,
             1024,
             100 * 1024 * 1024,
         )?;
         let notify = NotifyEvents::parse(text(env, NotifyEvents::SETTING).as_deref())?;
-        let ttl_seconds = core::number(
+        let ttl_seconds = number(
             "IDEMPOTENCY_TTL_SECONDS",
-            text(env, "IDEMPOTENCY_TTL_SECONDS").as_deref(),
             core::DEFAULT_IDEMPOTENCY_TTL_SECONDS,
             60,
             365 * 24 * 3600,
         )?;
-        let lease_seconds = core::number(
+        let lease_seconds = number(
             "CLAIM_LEASE_SECONDS",
-            text(env, "CLAIM_LEASE_SECONDS").as_deref(),
             core::DEFAULT_CLAIM_LEASE_SECONDS,
             1,
             3600,

@@ -32,11 +32,36 @@ pub enum IdempotencyStore {
     Kv(KvStore),
 }
 
-fn unavailable(what: &'static str) -> impl Fn(worker::Error) -> ReceiverError {
-    move |e| ReceiverError::Unavailable {
-        what,
+fn d1_unavailable(e: worker::Error) -> ReceiverError {
+    ReceiverError::Unavailable {
+        what: "D1",
         detail: e.to_string(),
     }
+}
+
+/// Runs one statement; any D1 error is "unavailable" (503).
+async fn d1_run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<(), ReceiverError> {
+    db.prepare(sql)
+        .bind(args)
+        .map_err(d1_unavailable)?
+        .run()
+        .await
+        .map_err(d1_unavailable)?;
+    Ok(())
+}
+
+/// The first row of one statement, if any.
+async fn d1_first<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<Option<T>, ReceiverError> {
+    db.prepare(sql)
+        .bind(args)
+        .map_err(d1_unavailable)?
+        .first(None)
+        .await
+        .map_err(d1_unavailable)
 }
 
 impl IdempotencyStore {
@@ -83,38 +108,34 @@ impl IdempotencyStore {
                     state: String,
                 }
                 // One statement: insert, or take over an expired key or a stale lease.
-                let won: Option<Won> = db
-                    .prepare(
-                        "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
-                         VALUES (?1, 'in_flight', ?2, ?3, ?4, ?5, ?6) \
-                         ON CONFLICT(key) DO UPDATE SET state = 'in_flight', claim_token = excluded.claim_token, \
-                           lease_until = excluded.lease_until, expires_at = excluded.expires_at, updated_at = excluded.updated_at \
-                         WHERE (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?6) \
-                            OR idempotency_keys.expires_at <= ?6 \
-                         RETURNING claim_token",
-                    )
-                    .bind(&[
+                let won: Option<Won> = d1_first(
+                    db,
+                    "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
+                     VALUES (?1, 'in_flight', ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT(key) DO UPDATE SET state = 'in_flight', claim_token = excluded.claim_token, \
+                       lease_until = excluded.lease_until, expires_at = excluded.expires_at, updated_at = excluded.updated_at \
+                     WHERE (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?6) \
+                        OR idempotency_keys.expires_at <= ?6 \
+                     RETURNING claim_token",
+                    &[
                         key.into(),
                         token.as_str().into(),
                         trigger.into(),
                         JsValue::from_f64(lease_until as f64),
                         JsValue::from_f64((now_ms + ttl_seconds * 1000) as f64),
                         JsValue::from_f64(now_ms as f64),
-                    ])
-                    .map_err(unavailable("D1"))?
-                    .first(None)
-                    .await
-                    .map_err(unavailable("D1"))?;
+                    ],
+                )
+                .await?;
                 if won.is_some_and(|w| w.claim_token == token) {
                     return Ok(Claim::Claimed { token });
                 }
-                let existing: Option<Existing> = db
-                    .prepare("SELECT state FROM idempotency_keys WHERE key = ?1")
-                    .bind(&[key.into()])
-                    .map_err(unavailable("D1"))?
-                    .first(None)
-                    .await
-                    .map_err(unavailable("D1"))?;
+                let existing: Option<Existing> = d1_first(
+                    db,
+                    "SELECT state FROM idempotency_keys WHERE key = ?1",
+                    &[key.into()],
+                )
+                .await?;
                 Ok(match existing.map(|e| e.state) {
                     Some(state) if state == "done" => Claim::AlreadyDone,
                     _ => Claim::InFlight,
@@ -156,21 +177,18 @@ impl IdempotencyStore {
     ) -> Result<(), ReceiverError> {
         match self {
             Self::D1(db) => {
-                db.prepare(
+                d1_run(
+                    db,
                     "UPDATE idempotency_keys SET state = 'done', expires_at = ?3, updated_at = ?4 \
                      WHERE key = ?1 AND claim_token = ?2",
+                    &[
+                        key.into(),
+                        token.into(),
+                        JsValue::from_f64((now_ms + ttl_seconds * 1000) as f64),
+                        JsValue::from_f64(now_ms as f64),
+                    ],
                 )
-                .bind(&[
-                    key.into(),
-                    token.into(),
-                    JsValue::from_f64((now_ms + ttl_seconds * 1000) as f64),
-                    JsValue::from_f64(now_ms as f64),
-                ])
-                .map_err(unavailable("D1"))?
-                .run()
                 .await
-                .map_err(unavailable("D1"))?;
-                Ok(())
             }
             Self::Kv(kv) => {
                 let entry = KvEntry {
@@ -187,13 +205,12 @@ impl IdempotencyStore {
     pub async fn release(&self, key: &str, token: &str) -> Result<(), ReceiverError> {
         match self {
             Self::D1(db) => {
-                db.prepare("DELETE FROM idempotency_keys WHERE key = ?1 AND claim_token = ?2 AND state = 'in_flight'")
-                    .bind(&[key.into(), token.into()])
-                    .map_err(unavailable("D1"))?
-                    .run()
-                    .await
-                    .map_err(unavailable("D1"))?;
-                Ok(())
+                d1_run(
+                    db,
+                    "DELETE FROM idempotency_keys WHERE key = ?1 AND claim_token = ?2 AND state = 'in_flight'",
+                    &[key.into(), token.into()],
+                )
+                .await
             }
             Self::Kv(kv) => {
                 if kv_get(kv, key)
@@ -211,6 +228,19 @@ impl IdempotencyStore {
             }
         }
     }
+}
+
+/// Deletes expired keys from D1 (KV expires its own). Returns how many.
+pub async fn prune_expired(env: &Env, now_ms: u64) -> worker::Result<u64> {
+    let Ok(db) = env.d1(D1_BINDING) else {
+        return Ok(0);
+    };
+    let result = db
+        .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
+        .bind(&[JsValue::from_f64(now_ms as f64)])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) as u64)
 }
 
 /// Unique per claim; it only has to tell two claims apart, not be secret.

@@ -6,6 +6,7 @@
 //! handler never returns `Err` (workers-rs would turn that into a panic and
 //! retry the whole batch).
 
+mod dead_letters;
 mod deliver;
 mod ledger;
 mod log;
@@ -25,6 +26,13 @@ async fn queue(
     _ctx: Context,
 ) -> Result<()> {
     let settings = settings::Settings::from_env(&env);
+    // One handler serves both queues: notifications, and the dead letters it keeps in D1.
+    if batch.queue() == settings.dead_letter_queue {
+        for message in batch.raw_iter() {
+            dead_letters::keep(message, &env).await;
+        }
+        return Ok(());
+    }
     for message in batch.raw_iter() {
         deliver::handle(message, &env, &settings).await;
     }

@@ -14,6 +14,8 @@ pub struct Settings {
     pub retry_base_seconds: u64,
     pub retry_max_seconds: u64,
     pub lease_seconds: u64,
+    /// Name of the dead-letter queue this worker also consumes.
+    pub dead_letter_queue: String,
     pub settings_error: Option<SettingError>,
 }
 
@@ -90,6 +92,8 @@ impl Settings {
             retry_base_seconds,
             retry_max_seconds,
             lease_seconds,
+            dead_letter_queue: text(env, "DEAD_LETTER_QUEUE")
+                .unwrap_or_else(|| "calhook-dead-letters".to_owned()),
             settings_error,
         }
     }

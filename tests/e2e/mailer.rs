@@ -135,7 +135,20 @@ async fn sendgrid_400_is_recorded_dead_lettered_and_not_retried() {
         l.contains(&key) && l.contains("\"outcome\":\"failed\"")
     })
     .await;
-    assert!(!s.log().contains("dead-lettering failed"), "{}", s.log());
+    let dead = poll(
+        "the dead letter kept in D1",
+        Duration::from_secs(30),
+        || {
+            let rows = s.sql(&format!(
+                "SELECT trigger, reason, notification FROM dead_letters WHERE key = '{key}'"
+            ));
+            async move { rows.into_iter().next() }
+        },
+    )
+    .await;
+    assert_eq!(dead["trigger"], "BOOKING_CREATED");
+    assert!(dead["reason"].as_str().unwrap().contains("400"), "{dead}");
+    assert!(dead["notification"].as_str().unwrap().contains(&key));
     // With retries 1 s apart, a retry would have reached the stand-in by now.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
@@ -167,9 +180,20 @@ async fn same_notification_delivered_twice_sends_one_email() {
     assert_eq!(s.standin.request_count(), 1);
 }
 
+/// Two retries instead of ten, so that exhausting them takes seconds.
+fn two_retries(config: &mut toml::Table) {
+    for consumer in config["queues"]["consumers"].as_array_mut().unwrap() {
+        let c = consumer.as_table_mut().unwrap();
+        if c["queue"].as_str() == Some("calhook-notifications") {
+            c.insert("max_retries".into(), 2.into());
+        }
+    }
+}
+
 async fn missing_sendgrid_api_key_keeps_the_message_and_says_so() {
     let s = Stack::start(Options {
         mailer_unset: vec!["SENDGRID_API_KEY"],
+        edit_mailer: Some(two_retries),
         ..Options::default()
     })
     .await;
@@ -193,6 +217,16 @@ async fn missing_sendgrid_api_key_keeps_the_message_and_says_so() {
         )
         .await;
     }
+    // Once the retries are used up, the queue dead-letters it and it is kept in D1.
+    poll(
+        "the dead letter kept in D1",
+        Duration::from_secs(60),
+        || {
+            let rows = s.sql(&format!("SELECT key FROM dead_letters WHERE key = '{key}'"));
+            async move { (!rows.is_empty()).then_some(()) }
+        },
+    )
+    .await;
     assert_eq!(s.standin.request_count(), 0);
     assert!(!s.log().contains(SENDGRID_KEY));
 }

@@ -120,6 +120,26 @@ pub fn trials() -> Vec<Trial> {
         ),
         trial("receiver::d1_unavailable_is_503", d1_unavailable_is_503),
         trial(
+            "receiver::same_key_in_flight_is_409_with_retry_after",
+            same_key_in_flight_is_409_with_retry_after,
+        ),
+        trial(
+            "receiver::claim_whose_lease_expired_is_taken_over",
+            claim_whose_lease_expired_is_taken_over,
+        ),
+        trial(
+            "receiver::scheduled_job_prunes_expired_keys",
+            scheduled_job_prunes_expired_keys,
+        ),
+        trial(
+            "receiver::log_line_has_the_facts_and_no_email_address",
+            log_line_has_the_facts_and_no_email_address,
+        ),
+        trial(
+            "receiver::test_sender_cli_signs_and_sends_a_fixture",
+            test_sender_cli_signs_and_sends_a_fixture,
+        ),
+        trial(
             "receiver::kv_store_queues_once_and_reports_duplicates",
             kv_store_queues_once_and_reports_duplicates,
         ),
@@ -557,4 +577,155 @@ async fn with_notify_all_trigger_is_emailed_once(trigger: String) {
     let emails = s.wait_for_email(&key_of(&answer)).await;
     assert_eq!(emails.len(), 1, "{trigger}");
     assert!(!emails[0].subject().is_empty());
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Puts a claim into D1 as another request (or a crashed one) would have left it.
+fn plant_claim(s: &Stack, key: &str, state: &str, lease_until: u64, expires_at: u64) {
+    s.sql(&format!(
+        "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
+         VALUES ('{key}', '{state}', 'planted', 'BOOKING_CREATED', {lease_until}, {expires_at}, {lease_until})"
+    ));
+}
+
+async fn same_key_in_flight_is_409_with_retry_after() {
+    let s = shared().await;
+    let uid = unique("inflight");
+    let key = format!("BOOKING_CREATED:booking:{uid}");
+    plant_claim(s, &key, "in_flight", now_ms() + 600_000, now_ms() + 600_000);
+    let bytes = body(&booking(&uid));
+    let (status, answer, headers) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["key"], key.as_str());
+    assert!(headers.contains_key("retry-after"));
+}
+
+async fn claim_whose_lease_expired_is_taken_over() {
+    let s = shared().await;
+    let uid = unique("crashed");
+    let key = format!("BOOKING_CREATED:booking:{uid}");
+    plant_claim(s, &key, "in_flight", now_ms() - 1_000, now_ms() + 600_000);
+    let (status, answer) = s.send(&booking(&uid)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+}
+
+async fn scheduled_job_prunes_expired_keys() {
+    let s = shared().await;
+    let expired = format!("BOOKING_CREATED:booking:{}", unique("expired"));
+    let live = format!("BOOKING_CREATED:booking:{}", unique("live"));
+    plant_claim(s, &expired, "done", 0, now_ms() - 1_000);
+    plant_claim(s, &live, "done", 0, now_ms() + 600_000);
+    let r = reqwest::get(format!("{}/__scheduled?cron=17+3+*+*+*", s.base))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    poll(
+        "the expired key to be deleted",
+        Duration::from_secs(20),
+        || {
+            let rows = s.sql(&format!(
+                "SELECT key FROM idempotency_keys WHERE key IN ('{expired}', '{live}')"
+            ));
+            async move { (rows.len() == 1).then_some(rows) }
+        },
+    )
+    .await;
+    let left = s.sql(&format!(
+        "SELECT key FROM idempotency_keys WHERE key = '{live}'"
+    ));
+    assert_eq!(left.len(), 1, "the live key must stay");
+}
+
+async fn log_line_has_the_facts_and_no_email_address() {
+    let s = shared().await;
+    let uid = unique("logged");
+    let (_, answer) = s.send(&booking(&uid)).await;
+    let key = key_of(&answer);
+    let line = s
+        .wait_for_log("the receiver's line", Duration::from_secs(10), |l| {
+            l.contains("calhook-receiver") && l.contains(&format!("\"booking_uid\":\"{uid}\""))
+        })
+        .await;
+    let json: Value =
+        serde_json::from_str(&line[line.find('{').unwrap()..line.rfind('}').unwrap() + 1]).unwrap();
+    assert_eq!(json["trigger"], "BOOKING_CREATED");
+    assert_eq!(json["outcome"], "queued");
+    assert_eq!(json["status"], 200);
+    assert_eq!(json["key"], key.as_str());
+    assert!(json["duration_ms"].is_u64());
+    s.wait_for_email(&key).await;
+    // Every line our workers wrote (wrangler's own banner lists the vars, EMAIL_TO included).
+    let ours: Vec<String> = s
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"svc\":\"calhook-"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        ours.iter().any(|l| l.contains("calhook-mailer")),
+        "no mailer lines"
+    );
+    for address in [
+        "grace@example.org",
+        "ada@example.com",
+        "team@example.com",
+        "bookings@example.com",
+    ] {
+        assert!(
+            !ours.iter().any(|l| l.contains(address)),
+            "{address} appears in a worker log line"
+        );
+    }
+}
+
+async fn test_sender_cli_signs_and_sends_a_fixture() {
+    let s = shared().await;
+    let cli = root().join("target/debug/calhook");
+    assert!(
+        cli.exists(),
+        "target/debug/calhook missing: scripts/test builds it"
+    );
+    let uid = unique("cli");
+    let run = |args: Vec<String>| {
+        let out = std::process::Command::new(&cli)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = run(vec![
+        "send".into(),
+        "BOOKING_CANCELLED".into(),
+        "--url".into(),
+        s.webhook_url(),
+        "--secret".into(),
+        SECRET.into(),
+        "--uid".into(),
+        uid.clone(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("200 "), "{out}");
+    assert!(
+        out.contains(&format!("BOOKING_CANCELLED:booking:{uid}")),
+        "{out}"
+    );
+    let path = root().join("tests/fixtures/ping.json");
+    let (ok, sig) = run(vec![
+        "sign".into(),
+        path.to_string_lossy().into(),
+        "--secret".into(),
+        "s".into(),
+    ]);
+    assert!(ok);
+    assert_eq!(sig.trim(), sign("s", &std::fs::read(path).unwrap()));
 }

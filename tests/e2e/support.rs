@@ -114,6 +114,8 @@ pub struct Options {
     pub mailer_unset: Vec<&'static str>,
     /// Changes to the receiver's wrangler.toml (e.g. remove a binding).
     pub edit_receiver: Option<fn(&mut toml::Table)>,
+    /// Changes to the mailer's wrangler.toml (e.g. fewer retries).
+    pub edit_mailer: Option<fn(&mut toml::Table)>,
     /// Reuse another stack's state directory (to restart against the same D1).
     pub state_dir: Option<PathBuf>,
     pub standin: Option<StandIn>,
@@ -264,7 +266,7 @@ impl Stack {
             &root().join("consumer/wrangler.toml"),
             &mailer_vars,
             &opts.mailer_unset,
-            None,
+            opts.edit_mailer,
         );
 
         // The mailer always has the database (some tests take it from the receiver).
@@ -300,6 +302,8 @@ impl Stack {
             .arg("--persist-to")
             .arg(&state)
             .arg("--show-interactive-dev-session=false")
+            // GET /__scheduled runs the receiver's cron handler.
+            .arg("--test-scheduled")
             // wrangler dev sessions on one machine share a registry and reload
             // their workers when another session starts or stops: keep each
             // stack's to itself.

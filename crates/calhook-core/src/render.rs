@@ -486,6 +486,139 @@ mod tests {
         assert!(!e.subject.contains('\n') && !e.subject.contains('\r'));
     }
 
+    fn fixture(trigger: &str) -> String {
+        let path = format!(
+            "{}/../../tests/fixtures/{}.json",
+            env!("CARGO_MANIFEST_DIR"),
+            trigger.to_lowercase()
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn cancellation_shows_the_reason_and_who_cancelled() {
+        let e = render(&notification(&fixture("BOOKING_CANCELLED")));
+        assert!(
+            e.subject.starts_with("Cancelled: 30 Min Meeting"),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text.contains("Reason: Something came up, sorry!"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("Cancelled by: grace@example.org"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text
+                .contains("The booking on Wednesday, 25 November 2026 at 15:00 GMT is off."),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn rejection_shows_the_rejection_reason() {
+        let e = render(&notification(&fixture("BOOKING_REJECTED")));
+        assert!(e.subject.starts_with("Rejected: "), "{}", e.subject);
+        assert!(
+            e.text.contains("Rejection reason: Fully booked that week"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn request_asks_for_confirmation() {
+        let e = render(&notification(&fixture("BOOKING_REQUESTED")));
+        assert!(
+            e.subject.starts_with("Needs confirmation: "),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text.contains("Confirm or reject it in Cal.com."),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn no_show_update_names_the_attendees() {
+        let e = render(&notification(&fixture("BOOKING_NO_SHOW_UPDATED")));
+        assert!(e.subject.starts_with("No-show updated"), "{}", e.subject);
+        assert!(
+            e.text.contains("Attendees: grace@example.org (no-show)"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("grace@example.org marked as no-show"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn paid_booking_shows_the_price() {
+        let e = render(&notification(&fixture("BOOKING_PAID")));
+        assert!(e.subject.starts_with("Paid: "), "{}", e.subject);
+        assert!(e.text.contains("Price: 5000 USD"), "{}", e.text);
+    }
+
+    #[test]
+    fn out_of_office_shows_the_period_and_who_covers() {
+        let e = render(&notification(&fixture("OOO_CREATED")));
+        assert!(
+            e.subject.starts_with("Out of office: Ada Lovelace is away"),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text
+                .contains("From: Monday, 21 December 2026 at 00:00 GMT"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text
+                .contains("Bookings go to: Alan Turing <alan@example.com>"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn form_submission_lists_the_answers() {
+        let e = render(&notification(&fixture("FORM_SUBMITTED")));
+        assert!(
+            e.subject
+                .starts_with("Form submitted: Which call do you need?"),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text.contains("Topic: Pricing, Integrations"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn recording_links_to_the_download() {
+        let e = render(&notification(&fixture("RECORDING_READY")));
+        assert!(
+            e.html
+                .contains(r#"href="https://app.cal.com/api/recordings/rec_9f8e7d""#),
+            "{}",
+            e.html
+        );
+    }
+
     #[test]
     fn unknown_time_zone_falls_back_to_utc() {
         let body = CREATED.replace("Europe/London", "Mars/Olympus");
