@@ -30,6 +30,10 @@ pub enum ReceiverError {
         binding: &'static str,
         detail: String,
     },
+    #[error("missing or wrong bearer token for the admin routes")]
+    AdminUnauthorized,
+    #[error("bad admin request: {0}")]
+    BadAdminRequest(&'static str),
     #[error("this event is being processed by another request right now; retry shortly")]
     InFlight { key: String },
     #[error("{what} is unavailable; nothing was recorded, retry later")]
@@ -43,7 +47,8 @@ impl ReceiverError {
             MethodNotAllowed => 405,
             NotFound => 404,
             BodyTooLarge { .. } => 413,
-            BodyUnreadable(_) => 400,
+            BodyUnreadable(_) | BadAdminRequest(_) => 400,
+            AdminUnauthorized => 401,
             Signature(_) => 401,
             Envelope(_) => 400,
             SecretMissing(_) | Setting(_) => 500,
@@ -60,6 +65,8 @@ impl ReceiverError {
             NotFound => "not_found",
             BodyTooLarge { .. } => "too_large",
             BodyUnreadable(_) => "unreadable_body",
+            AdminUnauthorized => "admin_unauthorized",
+            BadAdminRequest(_) => "bad_admin_request",
             Signature(_) => "bad_signature",
             Envelope(_) => "bad_envelope",
             SecretMissing(_) | Setting(_) => "misconfigured",

@@ -4,6 +4,7 @@
 //! decision (signature, parsing, key, notification), and moves the results
 //! into D1/KV and the queue. Status codes are decided once, in [`error`].
 
+mod admin;
 mod body;
 mod error;
 mod log;
@@ -33,6 +34,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let result = match (req.method(), path.as_str()) {
         (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &mut line).await,
         (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
+        (Method::Get, admin::LIST_PATH) => match admin::authorize(&req, &env) {
+            Ok(()) => admin::list(&env).await,
+            Err(e) => Err(e),
+        },
+        (Method::Post, admin::REDRIVE_PATH) => match admin::authorize(&req, &env) {
+            Ok(()) => admin::redrive(req, &env).await,
+            Err(e) => Err(e),
+        },
         (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
             200,
             json!({"status": "ok", "service": "calhook-receiver"}),

@@ -32,7 +32,7 @@ pub enum IdempotencyStore {
     Kv(KvStore),
 }
 
-fn d1_unavailable(e: worker::Error) -> ReceiverError {
+pub(crate) fn d1_unavailable(e: worker::Error) -> ReceiverError {
     ReceiverError::Unavailable {
         what: "D1",
         detail: e.to_string(),
@@ -40,7 +40,11 @@ fn d1_unavailable(e: worker::Error) -> ReceiverError {
 }
 
 /// Runs one statement; any D1 error is "unavailable" (503).
-async fn d1_run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<(), ReceiverError> {
+pub(crate) async fn d1_run(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<(), ReceiverError> {
     db.prepare(sql)
         .bind(args)
         .map_err(d1_unavailable)?

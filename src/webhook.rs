@@ -146,7 +146,8 @@ pub async fn handle(
     ))
 }
 
-async fn send(env: &Env, message: String) -> Result<(), ReceiverError> {
+/// Puts one notification (JSON text) on the queue.
+pub async fn send(env: &Env, message: String) -> Result<(), ReceiverError> {
     let queue = env
         .queue(QUEUE_BINDING)
         .map_err(|e| ReceiverError::BindingMissing {

@@ -5,6 +5,7 @@
 //! behaviour, named for it. Tests that need their own settings start their own
 //! stack; the rest share one per configuration.
 
+mod admin;
 mod deploy;
 mod mailer;
 mod receiver;
@@ -66,6 +67,7 @@ fn main() {
     let mut trials = Vec::new();
     trials.extend(receiver::trials());
     trials.extend(mailer::trials());
+    trials.extend(admin::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

@@ -150,7 +150,7 @@ fn default_mailer_vars(standin: SocketAddr) -> Vec<(&'static str, String)> {
 /// Settings that are secrets in production go to `.dev.vars`, so wrangler
 /// hides their values as it does for real secrets.
 fn is_secret(name: &str) -> bool {
-    name.ends_with("_SECRET") || name.ends_with("_API_KEY")
+    name.ends_with("_SECRET") || name.ends_with("_API_KEY") || name.ends_with("_TOKEN")
 }
 
 /// Writes `dir/wrangler.toml` (the project's config with absolute paths, no

@@ -12,7 +12,9 @@
 //! - [`settings`]: named limits and settings with their defaults.
 //! - [`sendgrid`]: SendGrid's request shape and how its answers are classified.
 //! - `render` (feature `render`): the email a person reads.
+//! - [`admin`]: the operator token for the dead-letter routes.
 
+pub mod admin;
 pub mod event;
 pub mod key;
 pub mod notification;

@@ -1,0 +1,115 @@
+//! The operator's dead-letter routes: list, then redrive after the cause is fixed.
+
+use crate::support::*;
+use crate::trial;
+use libtest_mimic::Trial;
+use sendgrid_standin::{Fault, StandIn};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const TOKEN: &str = "adm-test-token";
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial(
+            "admin::dead_letter_is_listed_then_redriven_into_one_email",
+            dead_letter_is_listed_then_redriven_into_one_email,
+        ),
+        trial(
+            "admin::routes_do_not_exist_without_admin_token",
+            routes_do_not_exist_without_admin_token,
+        ),
+        trial("admin::wrong_token_is_401", wrong_token_is_401),
+    ]
+}
+
+async fn admin_stack(standin: StandIn) -> Stack {
+    Stack::start(Options {
+        receiver_vars: vec![("ADMIN_TOKEN", TOKEN.into())],
+        standin: Some(standin),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn list(s: &Stack, token: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/dead-letters", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn dead_letter_is_listed_then_redriven_into_one_email() {
+    // SendGrid refuses the first send (say, an unverified sender) ...
+    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
+    standin.fail_next(Fault {
+        status: 400,
+        count: 1,
+        retry_after: None,
+    });
+    let s = admin_stack(standin).await;
+    let (_, answer) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("redrive")))
+        .await;
+    let key = answer["key"].as_str().unwrap().to_owned();
+    // ... the operator lists the dead letters and sees why ...
+    let listed = poll(
+        "the dead letter to be listed",
+        Duration::from_secs(45),
+        || async {
+            let (status, v) = list(&s, TOKEN).await;
+            assert_eq!(status, 200, "{v}");
+            v["dead_letters"]
+                .as_array()
+                .and_then(|d| d.iter().find(|d| d["key"] == key.as_str()).cloned())
+        },
+    )
+    .await;
+    assert!(
+        listed["reason"].as_str().unwrap().contains("400"),
+        "{listed}"
+    );
+    assert!(s.emails_for(&key).is_empty());
+    // ... fixes the cause (the stand-in now accepts) and redrives it.
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/dead-letters/redrive", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["count"], 1, "{v}");
+    assert_eq!(s.wait_for_email(&key).await.len(), 1);
+    let (_, after) = list(&s, TOKEN).await;
+    assert!(!after["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["key"] == key.as_str()));
+    let rows = s.sql(&format!("SELECT state FROM deliveries WHERE key = '{key}'"));
+    assert_eq!(rows[0]["state"], "sent");
+}
+
+async fn routes_do_not_exist_without_admin_token() {
+    let s = Stack::start(Options::default()).await;
+    let (status, _) = list(&s, "anything").await;
+    assert_eq!(status, 404);
+}
+
+async fn wrong_token_is_401() {
+    let s = admin_stack(StandIn::new(Some(SENDGRID_KEY.into()))).await;
+    let (status, v) = list(&s, "not-the-token").await;
+    assert_eq!(status, 401, "{v}");
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/dead-letters/redrive", s.base))
+        .json(&json!({"all": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
