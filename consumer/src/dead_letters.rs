@@ -55,7 +55,11 @@ async fn store(env: &Env, key: &str, trigger: Option<&str>, raw: &str) -> worker
         .bind(&[key.into()])?
         .first::<Last>(None)
         .await?
-        .and_then(|l| l.last_error);
+        .and_then(|l| l.last_error)
+        .or_else(|| {
+            // No ledger row: the mailer never got as far as claiming it.
+            Some("retries used up before a send was attempted: see the mailer's \"misconfigured\" or \"ledger_unavailable\" log lines".to_owned())
+        });
     db.prepare(
         "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(key) DO UPDATE SET notification = excluded.notification, reason = excluded.reason, \

@@ -198,6 +198,7 @@ async fn dead_letter(env: &Env, raw: &str, log: &mut MessageLog) {
 
 fn build_mail(n: &Notification, settings: &Settings) -> MailSend {
     let email = render(n);
+    // Only called once `blocking_error()` said both are set and valid.
     let to = settings.to.clone().unwrap_or_default();
     let from = settings.from.clone().unwrap_or_else(|_| Mailbox {
         email: String::new(),

@@ -353,6 +353,25 @@ fn short_when(t: DateTime<Utc>, tz: Tz) -> String {
     l.format("%a %-d %b %Y, %H:%M %Z").to_string()
 }
 
+/// Tags the HTML template itself writes. Anything else after a `<` in a
+/// rendered email would be markup that came from input (used by the property
+/// tests and fuzz targets).
+pub const TEMPLATE_TAGS: &[&str] = &[
+    "!DOCTYPE", "html", "/html", "head", "/head", "meta", "title", "/title", "body", "/body",
+    "table", "/table", "tr", "/tr", "td", "/td", "p", "/p", "h1", "/h1", "a", "/a",
+];
+
+/// Whether every `<` in `html` opens one of [`TEMPLATE_TAGS`].
+pub fn only_template_tags(html: &str) -> bool {
+    html.match_indices('<').all(|(i, _)| {
+        let rest = &html[i + 1..];
+        let name_len = rest
+            .find(|c: char| c.is_whitespace() || c == '>')
+            .unwrap_or(rest.len());
+        TEMPLATE_TAGS.contains(&&rest[..name_len])
+    })
+}
+
 /// Subjects and table cells are one line: no header or layout games from input.
 fn one_line(text: &str) -> String {
     text.split(['\r', '\n'])

@@ -57,8 +57,19 @@ fn one() -> u32 {
     1
 }
 
+/// A share of requests that fail for a while (for fault and load runs): every
+/// `every_nth` request until `until` fails, alternating 500 and 429
+/// (`Retry-After: retry_after`).
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    pub every_nth: u64,
+    pub until: std::time::Instant,
+    pub retry_after: u64,
+}
+
 #[derive(Default)]
 struct Inner {
+    chaos: Option<Chaos>,
     requests: u64,
     rejected: u64,
     accepted: Vec<Captured>,
@@ -124,6 +135,11 @@ impl StandIn {
         self.inner.lock().unwrap().faults.push_back(fault);
     }
 
+    /// Fails a share of requests until `chaos.until` (see [`Chaos`]).
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.inner.lock().unwrap().chaos = chaos;
+    }
+
     pub fn reset(&self) {
         *self.inner.lock().unwrap() = Inner::default();
     }
@@ -150,12 +166,27 @@ async fn mail_send(
         let mut inner = s.inner.lock().unwrap();
         inner.requests += 1;
         inner.authorizations.push(auth.clone());
-        let fault = inner.faults.front_mut().map(|f| {
+        let mut fault = inner.faults.front_mut().map(|f| {
             f.count = f.count.saturating_sub(1);
             f.clone()
         });
         if inner.faults.front().is_some_and(|f| f.count == 0) {
             inner.faults.pop_front();
+        }
+        let n = inner.requests;
+        if let Some(chaos) = inner
+            .chaos
+            .as_ref()
+            .filter(|c| std::time::Instant::now() < c.until)
+        {
+            if fault.is_none() && chaos.every_nth > 0 && n % chaos.every_nth == 0 {
+                let rate_limited = (n / chaos.every_nth) % 2 == 0;
+                fault = Some(Fault {
+                    status: if rate_limited { 429 } else { 500 },
+                    count: 1,
+                    retry_after: rate_limited.then_some(chaos.retry_after),
+                });
+            }
         }
         fault
     };
