@@ -340,11 +340,7 @@ async fn run() -> String {
          Client: Rust (reqwest, {c} requests in flight). Latency is per request, \
          measured by the client.\n"
     );
-    let _ = writeln!(
-        out,
-        "| phase | requests | req/s | p50 ms | p90 ms | p99 ms | answers |"
-    );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    let _ = writeln!(out, "{PHASE_TABLE_HEADER}");
     for phase in [&accept, &replay, &reject] {
         let _ = writeln!(out, "{}", phase.row());
     }
@@ -362,11 +358,7 @@ async fn run() -> String {
         "The stand-in fails every 4th SendGrid request (alternating 500 and 429 with \
          `Retry-After: 1`) for the first 20 s; retries back off from 1 s.\n"
     );
-    let _ = writeln!(
-        out,
-        "| phase | requests | req/s | p50 ms | p90 ms | p99 ms | answers |"
-    );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    let _ = writeln!(out, "{PHASE_TABLE_HEADER}");
     let _ = writeln!(out, "{}", fault_accept.row());
     let _ = writeln!(
         out,
