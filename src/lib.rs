@@ -62,16 +62,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     response
 }
 
-/// Deletes idempotency keys whose TTL has passed (`[triggers] crons` in
-/// wrangler.toml). Expired keys are already ignored by claims; this only keeps
-/// the table small.
+/// Deletes idempotency keys whose TTL has passed, and old "sent" ledger rows
+/// (`[triggers] crons` in wrangler.toml). Expired keys are already ignored by
+/// claims; this only keeps the tables small.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Date::now().as_millis();
-    match store::prune_expired(&env, now).await {
-        Ok(deleted) => worker::console_log!(
+    let ttl = settings::Settings::from_env(&env)
+        .map(|s| s.ttl_seconds)
+        .unwrap_or(calhook_core::settings::DEFAULT_IDEMPOTENCY_TTL_SECONDS);
+    match store::prune_expired(&env, now, ttl).await {
+        Ok((keys, deliveries)) => worker::console_log!(
             "{}",
-            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "deleted": deleted})
+            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "deleted": keys, "deliveries_deleted": deliveries})
         ),
         Err(e) => worker::console_error!(
             "{}",

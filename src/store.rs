@@ -234,17 +234,29 @@ impl IdempotencyStore {
     }
 }
 
-/// Deletes expired keys from D1 (KV expires its own). Returns how many.
-pub async fn prune_expired(env: &Env, now_ms: u64) -> worker::Result<u64> {
+/// Deletes expired keys from D1 (KV expires its own), and the mailer's ledger
+/// rows for emails sent longer ago than the key TTL (by then the receiver would
+/// accept the event again anyway). Pending and failed deliveries are kept.
+/// Returns (keys, deliveries) deleted.
+pub async fn prune_expired(env: &Env, now_ms: u64, ttl_seconds: u64) -> worker::Result<(u64, u64)> {
     let Ok(db) = env.d1(D1_BINDING) else {
-        return Ok(0);
+        return Ok((0, 0));
     };
-    let result = db
+    let changes =
+        |r: worker::D1Result| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64;
+    let keys = db
         .prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
         .bind(&[JsValue::from_f64(now_ms as f64)])?
         .run()
         .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) as u64)
+    let deliveries = db
+        .prepare("DELETE FROM deliveries WHERE state = 'sent' AND updated_at <= ?1")
+        .bind(&[JsValue::from_f64(
+            now_ms.saturating_sub(ttl_seconds * 1000) as f64
+        )])?
+        .run()
+        .await?;
+    Ok((changes(keys), changes(deliveries)))
 }
 
 /// Unique per claim; it only has to tell two claims apart, not be secret.

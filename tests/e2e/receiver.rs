@@ -622,18 +622,34 @@ async fn scheduled_job_prunes_expired_keys() {
     let live = format!("BOOKING_CREATED:booking:{}", unique("live"));
     plant_claim(s, &expired, "done", 0, now_ms() - 1_000);
     plant_claim(s, &live, "done", 0, now_ms() + 600_000);
+    // Ledger rows: sent 8 days ago (past the 7-day TTL), sent now, failed 8 days ago.
+    let old = now_ms() - 8 * 24 * 3600 * 1000;
+    let (old_sent, new_sent, old_failed) =
+        (unique("old-sent"), unique("new-sent"), unique("old-failed"));
+    for (key, state, at) in [
+        (&old_sent, "sent", old),
+        (&new_sent, "sent", now_ms()),
+        (&old_failed, "failed", old),
+    ] {
+        s.sql(&format!(
+            "INSERT INTO deliveries (key, state, trigger, updated_at) VALUES ('{key}', '{state}', 'BOOKING_CREATED', {at})"
+        ));
+    }
     let r = reqwest::get(format!("{}/__scheduled?cron=17+3+*+*+*", s.base))
         .await
         .unwrap();
     assert!(r.status().is_success());
     poll(
-        "the expired key to be deleted",
+        "the expired key and old ledger row to be deleted",
         Duration::from_secs(20),
         || {
-            let rows = s.sql(&format!(
+            let keys = s.sql(&format!(
                 "SELECT key FROM idempotency_keys WHERE key IN ('{expired}', '{live}')"
             ));
-            async move { (rows.len() == 1).then_some(rows) }
+            let rows = s.sql(&format!(
+            "SELECT key FROM deliveries WHERE key IN ('{old_sent}', '{new_sent}', '{old_failed}')"
+        ));
+            async move { (keys.len() == 1 && rows.len() == 2).then_some(()) }
         },
     )
     .await;
@@ -641,6 +657,10 @@ async fn scheduled_job_prunes_expired_keys() {
         "SELECT key FROM idempotency_keys WHERE key = '{live}'"
     ));
     assert_eq!(left.len(), 1, "the live key must stay");
+    let kept = s.sql(&format!(
+        "SELECT key FROM deliveries WHERE key IN ('{new_sent}', '{old_failed}')"
+    ));
+    assert_eq!(kept.len(), 2, "recent and failed deliveries must stay");
 }
 
 async fn log_line_has_the_facts_and_no_email_address() {
@@ -719,6 +739,8 @@ async fn test_sender_cli_signs_and_sends_a_fixture() {
         out.contains(&format!("BOOKING_CANCELLED:booking:{uid}")),
         "{out}"
     );
+    let (ok, list) = run(vec!["fixtures".into()]);
+    assert!(ok && list.lines().any(|l| l == "BOOKING_CREATED"), "{list}");
     let path = root().join("tests/fixtures/ping.json");
     let (ok, sig) = run(vec![
         "sign".into(),
