@@ -14,14 +14,14 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Request};
 
 use crate::error::ReceiverError;
-use crate::store::{d1_run, d1_unavailable as d1_error, D1_BINDING};
+use crate::store::{d1, d1_run, d1_unavailable};
 use crate::webhook::{send, Accepted};
 
 pub const LIST_PATH: &str = "/admin/dead-letters";
 pub const REDRIVE_PATH: &str = "/admin/dead-letters/redrive";
 
 /// Checks the bearer token; without `ADMIN_TOKEN` the routes do not exist.
-pub fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
+fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     let token = env
         .secret("ADMIN_TOKEN")
         .map(|s| s.to_string())
@@ -35,14 +35,6 @@ pub fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     } else {
         Err(ReceiverError::AdminUnauthorized)
     }
-}
-
-fn db(env: &Env) -> Result<D1Database, ReceiverError> {
-    env.d1(D1_BINDING)
-        .map_err(|e| ReceiverError::BindingMissing {
-            binding: D1_BINDING,
-            detail: e.to_string(),
-        })
 }
 
 #[derive(Deserialize)]
@@ -62,19 +54,20 @@ async fn dead_letters(
         Some(k) => db
             .prepare("SELECT * FROM dead_letters WHERE key = ?1")
             .bind(&[k.into()])
-            .map_err(d1_error)?,
+            .map_err(d1_unavailable)?,
         None => db.prepare("SELECT * FROM dead_letters ORDER BY dead_lettered_at LIMIT 500"),
     };
     statement
         .all()
         .await
-        .map_err(d1_error)?
+        .map_err(d1_unavailable)?
         .results()
-        .map_err(d1_error)
+        .map_err(d1_unavailable)
 }
 
-pub async fn list(env: &Env) -> Result<Accepted, ReceiverError> {
-    let rows = dead_letters(&db(env)?, None).await?;
+pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
+    authorize(req, env)?;
+    let rows = dead_letters(&d1(env)?, None).await?;
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -100,6 +93,7 @@ struct RedriveRequest {
 }
 
 pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ReceiverError> {
+    authorize(&req, env)?;
     let ask: RedriveRequest = req.json().await.map_err(|_| {
         ReceiverError::BadAdminRequest("expected {\"key\": \"…\"} or {\"all\": true}")
     })?;
@@ -112,7 +106,7 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ReceiverEr
             ))
         }
     };
-    let db = db(env)?;
+    let db = d1(env)?;
     let rows = dead_letters(&db, key).await?;
     if key.is_some() && rows.is_empty() {
         return Err(ReceiverError::NotFound);

@@ -34,14 +34,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let result = match (req.method(), path.as_str()) {
         (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &mut line).await,
         (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
-        (Method::Get, admin::LIST_PATH) => match admin::authorize(&req, &env) {
-            Ok(()) => admin::list(&env).await,
-            Err(e) => Err(e),
-        },
-        (Method::Post, admin::REDRIVE_PATH) => match admin::authorize(&req, &env) {
-            Ok(()) => admin::redrive(req, &env).await,
-            Err(e) => Err(e),
-        },
+        (Method::Get, admin::LIST_PATH) => admin::list(&req, &env).await,
+        (Method::Post, admin::REDRIVE_PATH) => admin::redrive(req, &env).await,
         (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
             200,
             json!({"status": "ok", "service": "calhook-receiver"}),

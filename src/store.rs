@@ -68,17 +68,19 @@ async fn d1_first<T: serde::de::DeserializeOwned>(
         .map_err(d1_unavailable)
 }
 
+/// The D1 database, or a 503 naming the missing binding.
+pub(crate) fn d1(env: &Env) -> Result<D1Database, ReceiverError> {
+    env.d1(D1_BINDING)
+        .map_err(|e| ReceiverError::BindingMissing {
+            binding: D1_BINDING,
+            detail: e.to_string(),
+        })
+}
+
 impl IdempotencyStore {
     pub fn from_env(env: &Env, settings: &Settings) -> Result<Self, ReceiverError> {
         match settings.store {
-            StoreKind::D1 => {
-                env.d1(D1_BINDING)
-                    .map(Self::D1)
-                    .map_err(|e| ReceiverError::BindingMissing {
-                        binding: D1_BINDING,
-                        detail: e.to_string(),
-                    })
-            }
+            StoreKind::D1 => d1(env).map(Self::D1),
             StoreKind::Kv => {
                 env.kv(KV_BINDING)
                     .map(Self::Kv)
@@ -221,12 +223,7 @@ impl IdempotencyStore {
                     .await?
                     .is_some_and(|e| e.claim_token == token)
                 {
-                    kv.delete(&kv_key(key))
-                        .await
-                        .map_err(|e| ReceiverError::Unavailable {
-                            what: "KV",
-                            detail: e.to_string(),
-                        })?;
+                    kv.delete(&kv_key(key)).await.map_err(kv_unavailable)?;
                 }
                 Ok(())
             }
@@ -272,6 +269,13 @@ struct KvEntry {
     lease_until: u64,
 }
 
+fn kv_unavailable(e: impl std::fmt::Display) -> ReceiverError {
+    ReceiverError::Unavailable {
+        what: "KV",
+        detail: e.to_string(),
+    }
+}
+
 fn kv_key(key: &str) -> String {
     format!("idem:{key}")
 }
@@ -280,10 +284,7 @@ async fn kv_get(kv: &KvStore, key: &str) -> Result<Option<KvEntry>, ReceiverErro
     kv.get(&kv_key(key))
         .json::<KvEntry>()
         .await
-        .map_err(|e| ReceiverError::Unavailable {
-            what: "KV",
-            detail: e.to_string(),
-        })
+        .map_err(kv_unavailable)
 }
 
 async fn kv_put(
@@ -292,10 +293,6 @@ async fn kv_put(
     entry: &KvEntry,
     ttl_seconds: u64,
 ) -> Result<(), ReceiverError> {
-    let kv_unavailable = |e: worker::kv::KvError| ReceiverError::Unavailable {
-        what: "KV",
-        detail: e.to_string(),
-    };
     kv.put(&kv_key(key), entry)
         .map_err(kv_unavailable)?
         .expiration_ttl(ttl_seconds)

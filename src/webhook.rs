@@ -85,13 +85,6 @@ pub async fn handle(
         ));
     };
     log.key(key.as_str());
-    let message =
-        serde_json::to_string(&Notification::build(&envelope, key.clone())).map_err(|e| {
-            ReceiverError::Unavailable {
-                what: "serializer",
-                detail: e.to_string(),
-            }
-        })?;
 
     let store = IdempotencyStore::from_env(env, &settings)?;
     let now = Date::now().as_millis();
@@ -119,7 +112,19 @@ pub async fn handle(
         }
     };
 
-    if let Err(err) = send(env, message).await {
+    // Built only once the key is ours: duplicates never pay for it.
+    let message =
+        serde_json::to_string(&Notification::build(&envelope, key.clone())).map_err(|e| {
+            ReceiverError::Unavailable {
+                what: "serializer",
+                detail: e.to_string(),
+            }
+        });
+    let sent = match message {
+        Ok(message) => send(env, message).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = sent {
         // Give the key back so Cal.com's retry (or a resend) is processed.
         if let Err(release) = store.release(key.as_str(), &token).await {
             log.note(format!("release after failed send also failed: {release}"));

@@ -10,12 +10,7 @@ use worker::{Date, Env, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 use crate::ledger::D1_BINDING;
 
 pub async fn keep(message: RawMessage, env: &Env) {
-    let body = message.body();
-    let raw = body.as_string().unwrap_or_else(|| {
-        worker::js_sys::JSON::stringify(&body)
-            .map(String::from)
-            .unwrap_or_default()
-    });
+    let raw = crate::deliver::message_text(&message);
     let parsed = serde_json::from_str::<Notification>(&raw).ok();
     let key = parsed
         .as_ref()

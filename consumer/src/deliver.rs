@@ -44,12 +44,7 @@ async fn process(
     settings: &Settings,
     log: &mut MessageLog,
 ) -> Action {
-    let body = message.body();
-    let raw = body.as_string().unwrap_or_else(|| {
-        worker::js_sys::JSON::stringify(&body)
-            .map(String::from)
-            .unwrap_or_default()
-    });
+    let raw = message_text(message);
     let notification = match serde_json::from_str::<Notification>(&raw) {
         Ok(n) if n.v == NOTIFICATION_VERSION => n,
         Ok(n) => {
@@ -174,6 +169,17 @@ async fn process(
             Action::Ack
         }
     }
+}
+
+/// A queue message's body as text: the receiver sends JSON strings; anything
+/// else (a message put on the queue by hand) is kept as its JSON form.
+pub(crate) fn message_text(message: &RawMessage) -> String {
+    let body = message.body();
+    body.as_string().unwrap_or_else(|| {
+        worker::js_sys::JSON::stringify(&body)
+            .map(String::from)
+            .unwrap_or_default()
+    })
 }
 
 /// A message that is not a notification this version can read: keep it in the

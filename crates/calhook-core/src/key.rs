@@ -19,11 +19,6 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Wraps a key read back from storage or a queue message.
-    pub fn from_stored(key: String) -> Self {
-        Self(key)
-    }
 }
 
 impl fmt::Display for IdempotencyKey {

@@ -401,7 +401,7 @@ fn answers(responses: Option<&Map<String, Value>>) -> Vec<Answer> {
 }
 
 /// A response value as text: strings as they are, lists joined, location objects by their value.
-pub(crate) fn display_value(v: &Value) -> Option<String> {
+fn display_value(v: &Value) -> Option<String> {
     let text = match v {
         Value::Null => return None,
         Value::String(s) => s.clone(),
