@@ -1,24 +1,27 @@
 //! Operator routes for dead letters, off unless `ADMIN_TOKEN` is set:
 //!
-//! - `GET  /admin/dead-letters`          list what could not be sent, with the last error
-//! - `POST /admin/dead-letters/redrive`  `{"key": "…"}` or `{"all": true}`: queue again
+//! - `GET  /admin/dead-letters[?limit=&after=]`  newest first, with a cursor
+//! - `POST /admin/dead-letters/redrive`  `{"key": "…"}`, or `{"all": true}` a page at a time
+//!   (`"after"`: the `next` cursor of the previous answer)
+//! - `POST /admin/dead-letters/delete`   `{"key": "…"}` (unreadable ones too)
 //!
-//! Redrive first marks the delivery as pending (so the mailer's ledger lets it
-//! through), then queues the stored notification, then forgets the dead letter:
-//! a failure at any step leaves the dead letter in place to redrive again.
+//! What redrive may do to the ledger is decided in
+//! `calhook_core::store::dead_letters`; this module moves its decisions to the queue.
 
 use calhook_core::admin::bearer_matches;
+use calhook_core::settings as core;
+use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Request};
+use worker::{Date, Env, Request};
 
 use crate::error::ReceiverError;
-use crate::store::{d1, d1_run, d1_unavailable};
-use crate::webhook::{send, Accepted};
+use crate::store::d1;
+use crate::webhook::{send_batch, Accepted};
 
 pub const LIST_PATH: &str = "/admin/dead-letters";
 pub const REDRIVE_PATH: &str = "/admin/dead-letters/redrive";
+pub const DELETE_PATH: &str = "/admin/dead-letters/delete";
 
 /// Checks the bearer token; without `ADMIN_TOKEN` the routes do not exist.
 fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
@@ -37,69 +40,73 @@ fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     }
 }
 
-#[derive(Deserialize)]
-struct DeadLetter {
-    key: String,
-    trigger: Option<String>,
-    reason: Option<String>,
-    dead_lettered_at: f64,
-    notification: String,
-}
-
-async fn dead_letters(
-    db: &D1Database,
-    key: Option<&str>,
-) -> Result<Vec<DeadLetter>, ReceiverError> {
-    let statement = match key {
-        Some(k) => db
-            .prepare("SELECT * FROM dead_letters WHERE key = ?1")
-            .bind(&[k.into()])
-            .map_err(d1_unavailable)?,
-        None => db.prepare("SELECT * FROM dead_letters ORDER BY dead_lettered_at LIMIT 500"),
-    };
-    statement
-        .all()
-        .await
-        .map_err(d1_unavailable)?
-        .results()
-        .map_err(d1_unavailable)
+/// A whole-number setting of the admin routes, or its default.
+fn page_size(env: &Env) -> Result<u32, ReceiverError> {
+    let raw = env.var("REDRIVE_PAGE_SIZE").ok().map(|v| v.to_string());
+    Ok(core::number(
+        "REDRIVE_PAGE_SIZE",
+        raw.as_deref(),
+        core::DEFAULT_REDRIVE_PAGE_SIZE,
+        1,
+        core::MAX_REDRIVE_PAGE_SIZE,
+    )? as u32)
 }
 
 pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
     authorize(req, env)?;
-    let rows = dead_letters(&d1(env)?, None).await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "key": r.key,
-                "trigger": r.trigger,
-                "reason": r.reason,
-                "dead_lettered_at": r.dead_lettered_at as u64,
-            })
-        })
-        .collect();
+    let url = req
+        .url()
+        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
+    let mut limit = 100;
+    let mut after = None;
+    for (name, value) in url.query_pairs() {
+        match name.as_ref() {
+            "limit" => {
+                limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or(ReceiverError::BadAdminRequest("limit must be 1 to 500"))?
+            }
+            "after" => {
+                after = Some(Cursor::decode(&value).ok_or(ReceiverError::BadAdminRequest(
+                    "after: not a cursor from \"next\"",
+                ))?)
+            }
+            _ => {}
+        }
+    }
+    let (rows, next) = dead_letters::list(&d1(env)?, after.as_ref(), limit).await?;
     Ok(Accepted::json(
         200,
-        json!({"count": items.len(), "dead_letters": items}),
+        json!({"count": rows.len(), "dead_letters": rows, "next": next.map(|c| c.encode())}),
     ))
 }
 
 #[derive(Deserialize)]
-struct RedriveRequest {
+struct KeyOrAll {
     key: Option<String>,
     #[serde(default)]
     all: bool,
+    after: Option<String>,
 }
 
 pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ReceiverError> {
     authorize(&req, env)?;
-    let ask: RedriveRequest = req.json().await.map_err(|_| {
+    let ask: KeyOrAll = req.json().await.map_err(|_| {
         ReceiverError::BadAdminRequest("expected {\"key\": \"…\"} or {\"all\": true}")
     })?;
-    let key = match (&ask.key, ask.all) {
-        (Some(k), false) => Some(k.as_str()),
-        (None, true) => None,
+    let selection = match (ask.key, ask.all) {
+        (Some(k), false) => Selection::One(k),
+        (None, true) => Selection::Page {
+            after: match ask.after.as_deref() {
+                Some(c) => Some(Cursor::decode(c).ok_or(ReceiverError::BadAdminRequest(
+                    "after: not a cursor from \"next\"",
+                ))?),
+                None => None,
+            },
+            limit: page_size(env)?,
+        },
         _ => {
             return Err(ReceiverError::BadAdminRequest(
                 "give exactly one of \"key\" or \"all\": true",
@@ -107,28 +114,62 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ReceiverEr
         }
     };
     let db = d1(env)?;
-    let rows = dead_letters(&db, key).await?;
-    if key.is_some() && rows.is_empty() {
+    let rows = dead_letters::select_for_redrive(&db, &selection).await?;
+    if matches!(selection, Selection::One(_)) && rows.is_empty() {
         return Err(ReceiverError::NotFound);
     }
-    let mut redriven = Vec::new();
-    for row in rows
-        .into_iter()
-        .filter(|r| !r.key.starts_with("unreadable:"))
-    {
-        let key = || [JsValue::from(row.key.as_str())];
-        d1_run(
-            &db,
-            "UPDATE deliveries SET state = 'pending', lease_until = 0 WHERE key = ?1",
-            &key(),
-        )
-        .await?;
-        send(env, row.notification.clone()).await?;
-        d1_run(&db, "DELETE FROM dead_letters WHERE key = ?1", &key()).await?;
-        redriven.push(row.key);
+    let next = match &selection {
+        Selection::Page { limit, .. } if rows.len() == *limit as usize => rows.last().map(|r| {
+            Cursor {
+                dead_lettered_at: r.dead_lettered_at,
+                key: r.key.clone(),
+            }
+            .encode()
+        }),
+        _ => None,
+    };
+    let now = Date::now().as_millis() as i64;
+    let decisions = dead_letters::reset_for_redrive(&db, &rows, now).await?;
+    let pick = |want: Redrive| -> Vec<&Stored> {
+        rows.iter()
+            .zip(&decisions)
+            .filter(|(_, d)| **d == want)
+            .map(|(r, _)| r)
+            .collect()
+    };
+    let queue = pick(Redrive::Queue);
+    if !queue.is_empty() {
+        send_batch(env, queue.iter().map(|r| r.notification.clone()).collect()).await?;
+        dead_letters::forget(&db, &queue).await?;
+    }
+    let keys = |rows: Vec<&Stored>| -> Value { rows.iter().map(|r| r.key.clone()).collect() };
+    Ok(Accepted::json(
+        200,
+        json!({
+            "status": "redriven",
+            "count": queue.len(),
+            "keys": keys(queue),
+            "resolved": keys(pick(Redrive::Resolved)),
+            "busy": keys(pick(Redrive::Busy)),
+            "next": next,
+        }),
+    ))
+}
+
+pub async fn delete(mut req: Request, env: &Env) -> Result<Accepted, ReceiverError> {
+    authorize(&req, env)?;
+    let ask: KeyOrAll = req
+        .json()
+        .await
+        .map_err(|_| ReceiverError::BadAdminRequest("expected {\"key\": \"…\"}"))?;
+    let Some(key) = ask.key else {
+        return Err(ReceiverError::BadAdminRequest("expected {\"key\": \"…\"}"));
+    };
+    if !dead_letters::delete(&d1(env)?, &key).await? {
+        return Err(ReceiverError::NotFound);
     }
     Ok(Accepted::json(
         200,
-        json!({"status": "redriven", "count": redriven.len(), "keys": redriven}),
+        json!({"status": "deleted", "key": key}),
     ))
 }

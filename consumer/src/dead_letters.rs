@@ -1,73 +1,65 @@
 //! Keeps what reaches the dead-letter queue in D1 (`dead_letters`), with the
 //! last error the ledger recorded, so an operator can list and redrive it.
+//! While D1 is down the message backs off like any other (and past its
+//! retries goes to the dead-letter queue's own dead-letter queue), so a long
+//! D1 outage does not lose it.
 
 use calhook_core::notification::Notification;
-use serde::Deserialize;
+use calhook_core::retry;
+use calhook_core::store::dead_letters::{self, UNREADABLE_PREFIX};
+use calhook_d1::D1;
 use serde_json::json;
-use worker::wasm_bindgen::JsValue;
-use worker::{Date, Env, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{Date, Env, MessageExt, QueueRetryOptionsBuilder};
 
-use crate::ledger::D1_BINDING;
+use crate::deliver::{message_text, D1_BINDING};
+use crate::settings::Settings;
+use crate::Delivery;
 
-pub async fn keep(message: RawMessage, env: &Env) {
-    let raw = crate::deliver::message_text(&message);
+pub async fn keep(d: Delivery, env: &Env, settings: &Settings) {
+    let raw = message_text(&d.message);
     let parsed = serde_json::from_str::<Notification>(&raw).ok();
     let key = parsed
         .as_ref()
         .map(|n| n.key.to_string())
-        .unwrap_or_else(|| format!("unreadable:{}", message.id()));
+        .unwrap_or_else(|| format!("{UNREADABLE_PREFIX}{}", d.message.id()));
     let trigger = parsed.as_ref().map(|n| n.trigger.clone());
-    match store(env, &key, trigger.as_deref(), &raw).await {
+    let stored = match env.d1(D1_BINDING) {
+        Ok(db) => dead_letters::keep(
+            &D1(db),
+            &key,
+            trigger.as_deref(),
+            &raw,
+            Date::now().as_millis() as i64,
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("binding {D1_BINDING} is missing: {e}")),
+    };
+    match stored {
         Ok(()) => {
             worker::console_warn!(
                 "{}",
                 json!({"svc": "calhook-mailer", "key": key, "trigger": trigger, "outcome": "dead_lettered"})
             );
-            message.ack();
+            d.message.ack();
         }
         Err(e) => {
+            let delay = retry::delay_seconds(
+                d.attempts,
+                None,
+                settings.retry_base_seconds,
+                settings.retry_max_seconds,
+            );
             worker::console_error!(
                 "{}",
-                json!({"svc": "calhook-mailer", "key": key, "outcome": "dead_letter_store_failed", "error": e.to_string()})
+                json!({"svc": "calhook-mailer", "key": key, "outcome": "dead_letter_store_failed",
+                       "attempt": d.attempts, "retry_in_seconds": delay, "error": e})
             );
-            message.retry_with_options(
+            d.message.retry_with_options(
                 &QueueRetryOptionsBuilder::new()
-                    .with_delay_seconds(30)
+                    .with_delay_seconds(delay as u32)
                     .build(),
             );
         }
     }
-}
-
-async fn store(env: &Env, key: &str, trigger: Option<&str>, raw: &str) -> worker::Result<()> {
-    #[derive(Deserialize)]
-    struct Last {
-        last_error: Option<String>,
-    }
-    let db = env.d1(D1_BINDING)?;
-    let reason = db
-        .prepare("SELECT last_error FROM deliveries WHERE key = ?1")
-        .bind(&[key.into()])?
-        .first::<Last>(None)
-        .await?
-        .and_then(|l| l.last_error)
-        .or_else(|| {
-            // No ledger row: the mailer never got as far as claiming it.
-            Some("retries used up before a send was attempted: see the mailer's \"misconfigured\" or \"ledger_unavailable\" log lines".to_owned())
-        });
-    db.prepare(
-        "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT(key) DO UPDATE SET notification = excluded.notification, reason = excluded.reason, \
-           dead_lettered_at = excluded.dead_lettered_at",
-    )
-    .bind(&[
-        key.into(),
-        trigger.map(JsValue::from).unwrap_or(JsValue::NULL),
-        raw.into(),
-        reason.map(JsValue::from).unwrap_or(JsValue::NULL),
-        JsValue::from_f64(Date::now().as_millis() as f64),
-    ])?
-    .run()
-    .await?;
-    Ok(())
 }

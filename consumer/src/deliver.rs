@@ -1,20 +1,25 @@
-//! One queue message → at most one SendGrid request → ack or retry.
+//! One queue message → one email per recipient copy, each at most once → ack or retry.
 
 use calhook_core::notification::{Notification, NOTIFICATION_VERSION};
-use calhook_core::render::render;
-use calhook_core::sendgrid::{
-    self, backoff_seconds, classify, MailSend, Mailbox, Personalization, SendOutcome,
-};
+use calhook_core::recipients::{self, Audience, Copy};
+use calhook_core::render::{render, render_for_attendee};
+use calhook_core::retry;
+use calhook_core::sendgrid::{self, classify, MailSend, SendOutcome};
+use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
+use calhook_d1::D1;
+use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    Date, Env, Fetch, Headers, MessageExt, Method, QueueRetryOptionsBuilder, RawMessage, Request,
-    RequestInit,
+    AbortController, Date, Delay, Env, Fetch, Headers, MessageExt, Method,
+    QueueRetryOptionsBuilder, RawMessage, Request, RequestInit,
 };
 
-use crate::ledger::{Entry, Ledger, D1_BINDING};
 use crate::log::MessageLog;
 use crate::settings::Settings;
+use crate::Delivery;
 
+/// The D1 binding (shared with the receiver).
+pub const D1_BINDING: &str = "DB";
 /// Producer binding for notifications that can never be sent.
 pub const DEAD_LETTER_BINDING: &str = "DEAD_LETTERS";
 
@@ -23,28 +28,36 @@ enum Action {
     Retry { delay_seconds: u64 },
 }
 
-pub async fn handle(message: RawMessage, env: &Env, settings: &Settings) {
-    let mut log = MessageLog::new(message.id());
-    match process(&message, env, settings, &mut log).await {
-        Action::Ack => message.ack(),
+pub async fn handle(d: Delivery, env: &Env, settings: &Settings) {
+    let mut log = MessageLog::new(d.message.id());
+    log.attempt = Some(d.attempts);
+    match process(&d, env, settings, &mut log).await {
+        Action::Ack => d.message.ack(),
         Action::Retry { delay_seconds } => {
             log.retry_in_seconds = Some(delay_seconds);
             let options = QueueRetryOptionsBuilder::new()
-                .with_delay_seconds(delay_seconds.min(43_200) as u32)
+                .with_delay_seconds(delay_seconds as u32)
                 .build();
-            message.retry_with_options(&options);
+            d.message.retry_with_options(&options);
         }
     }
     log.emit();
 }
 
-async fn process(
-    message: &RawMessage,
-    env: &Env,
-    settings: &Settings,
-    log: &mut MessageLog,
-) -> Action {
-    let raw = message_text(message);
+/// What happened to the copies of one message, folded into one decision.
+#[derive(Default)]
+struct Tally {
+    sent: u32,
+    already_sent: u32,
+    already_failed: u32,
+    lost_lease: u32,
+    failed: Option<String>,
+    retry: Option<(Option<u64>, String)>,
+    busy: bool,
+}
+
+async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut MessageLog) -> Action {
+    let raw = message_text(&d.message);
     let notification = match serde_json::from_str::<Notification>(&raw) {
         Ok(n) if n.v == NOTIFICATION_VERSION => n,
         Ok(n) => {
@@ -61,114 +74,159 @@ async fn process(
     let key = notification.key.to_string();
     log.key = Some(key.clone());
     log.trigger = Some(notification.trigger.clone());
+    let backoff = |retry_after: Option<u64>| Action::Retry {
+        delay_seconds: retry::delay_seconds(
+            d.attempts,
+            retry_after,
+            settings.retry_base_seconds,
+            settings.retry_max_seconds,
+        ),
+    };
 
     // Without its settings the mailer cannot send anything: keep the message
-    // (retried, then dead-lettered by the queue) and say exactly what is missing.
+    // (retried with backoff, then dead-lettered) and say exactly what is missing.
     if let Some(err) = settings.blocking_error() {
         log.outcome = Some("misconfigured");
         log.error = Some(err.to_string());
-        return Action::Retry {
-            delay_seconds: settings.retry_base_seconds.max(1),
-        };
+        return backoff(None);
     }
-    let ledger = match env.d1(D1_BINDING) {
-        Ok(db) => Ledger(db),
+    let db = match env.d1(D1_BINDING) {
+        Ok(db) => D1(db),
         Err(e) => {
             log.outcome = Some("misconfigured");
             log.error = Some(format!("binding {D1_BINDING} is missing: {e}"));
-            return Action::Retry {
-                delay_seconds: settings.retry_base_seconds.max(1),
-            };
+            return backoff(None);
         }
     };
-    let now = Date::now().as_millis();
-    let attempts = match ledger
-        .claim(&key, &notification.trigger, now, settings.lease_seconds)
-        .await
-    {
-        Ok(Entry::Claimed { attempts }) => attempts,
-        Ok(Entry::AlreadySent) => {
-            log.outcome = Some("duplicate");
-            return Action::Ack;
-        }
-        Ok(Entry::AlreadyFailed) => {
-            log.outcome = Some("already_failed");
-            return Action::Ack;
-        }
-        Ok(Entry::Busy) => {
-            log.outcome = Some("busy");
-            return Action::Retry {
-                delay_seconds: settings.lease_seconds,
-            };
-        }
-        Err(e) => {
-            log.outcome = Some("ledger_unavailable");
-            log.error = Some(e.to_string());
-            return Action::Retry {
-                delay_seconds: settings.retry_base_seconds.max(1),
-            };
-        }
-    };
-    log.attempt = Some(attempts);
 
-    let mail = build_mail(&notification, settings);
-    let api_key = settings.api_key.as_deref().unwrap_or_default();
-    let outcome = match post(&settings.api_base, api_key, &mail).await {
-        Ok((status, retry_after, text)) => {
-            log.sendgrid_status = Some(status);
-            classify(status, retry_after.as_deref(), &text)
-        }
-        Err(e) => SendOutcome::Retry {
-            delay_seconds: None,
-            reason: format!("could not reach SendGrid: {e}"),
-        },
-    };
-    let now = Date::now().as_millis();
-    match outcome {
-        SendOutcome::Sent => {
-            log.outcome = Some("sent");
-            if let Err(e) = ledger
-                .sent(&key, log.sendgrid_status.unwrap_or(202), now)
-                .await
-            {
+    let staff = settings.to.as_deref().unwrap_or_default();
+    let plan = recipients::plan(&notification, staff, settings.notify_attendees);
+    log.left_out = plan.left_out.iter().map(|l| l.as_str()).collect();
+    let mut tally = Tally::default();
+    for copy in &plan.copies {
+        let now = Date::now().as_millis() as i64;
+        let token = format!("{:x}-{}", now, d.message.id());
+        let claim = ledger::claim(
+            &db,
+            &copy.delivery_key,
+            &key,
+            &notification.trigger,
+            &token,
+            now,
+            (settings.lease_seconds * 1000) as i64,
+        )
+        .await;
+        let lease = match claim {
+            Ok(LedgerClaim::Claimed(lease)) => lease,
+            Ok(LedgerClaim::AlreadySent) => {
+                tally.already_sent += 1;
+                continue;
+            }
+            Ok(LedgerClaim::AlreadyFailed) => {
+                tally.already_failed += 1;
+                continue;
+            }
+            Ok(LedgerClaim::Busy) => {
+                tally.busy = true;
+                continue;
+            }
+            Err(e) => {
+                // D1 is down: nothing can be sent safely; back off and keep the message.
+                log.outcome = Some("ledger_unavailable");
+                log.error = Some(e.to_string());
+                return backoff(None);
+            }
+        };
+        let mail = build_mail(&notification, settings, &plan.reply_to, copy);
+        let outcome = match post(settings, &mail).await {
+            Ok(answer) => {
+                log.sendgrid_status = Some(answer.status);
+                let outcome = classify(
+                    answer.status,
+                    answer.retry_after.as_deref(),
+                    &answer.text,
+                    now,
+                );
+                (outcome, answer.message_id)
+            }
+            Err(reason) => (
+                SendOutcome::Retry {
+                    delay_seconds: None,
+                    reason,
+                },
+                None,
+            ),
+        };
+        let now = Date::now().as_millis() as i64;
+        let status = log.sendgrid_status;
+        let finish = match &outcome.0 {
+            SendOutcome::Sent => Finish::Sent {
+                status: status.unwrap_or(202),
+                message_id: outcome.1.as_deref(),
+            },
+            SendOutcome::Retry { reason, .. } => Finish::Retry {
+                status,
+                error: reason,
+            },
+            SendOutcome::Permanent { reason } => Finish::Failed {
+                status,
+                error: reason,
+                notification: &raw,
+            },
+        };
+        let recorded = ledger::finish(&db, &lease, finish, now).await;
+        match (&outcome.0, recorded) {
+            (_, Ok(Recorded::LostLease)) => {
+                // Another consumer took the delivery over; its result stands.
+                tally.lost_lease += 1;
+                continue;
+            }
+            (SendOutcome::Sent, Err(e)) => {
                 // The email went out; a redelivery of this message is all that could repeat it.
                 log.error = Some(format!("sent, but recording it failed: {e}"));
             }
-            Action::Ack
+            _ => {}
         }
-        SendOutcome::Retry {
-            delay_seconds,
-            reason,
-        } => {
-            log.outcome = Some("retry");
-            log.error = Some(reason.clone());
-            let _ = ledger
-                .pending(&key, log.sendgrid_status, &reason, now)
-                .await;
-            let delay = delay_seconds.unwrap_or_else(|| {
-                backoff_seconds(
-                    attempts,
-                    settings.retry_base_seconds,
-                    settings.retry_max_seconds,
-                )
-            });
-            Action::Retry {
-                delay_seconds: delay,
+        match outcome.0 {
+            SendOutcome::Sent => tally.sent += 1,
+            SendOutcome::Retry {
+                delay_seconds,
+                reason,
+            } => {
+                let longest = tally.retry.as_ref().and_then(|r| r.0).max(delay_seconds);
+                tally.retry = Some((longest, reason));
             }
-        }
-        SendOutcome::Permanent { reason } => {
-            log.outcome = Some("failed");
-            log.error = Some(reason.clone());
-            if let Err(e) = ledger
-                .failed(&key, log.sendgrid_status, &reason, &raw, now)
-                .await
-            {
-                log.error = Some(format!("{reason}; recording the failure failed: {e}"));
-            }
-            dead_letter(env, &raw, log).await;
-            Action::Ack
+            SendOutcome::Permanent { reason } => tally.failed = Some(reason),
         }
     }
+    log.copies_sent = Some(tally.sent);
+
+    if let Some(reason) = tally.failed {
+        log.outcome = Some("failed");
+        log.error = Some(reason);
+        dead_letter(env, &raw, log).await;
+    }
+    if let Some((retry_after, reason)) = tally.retry {
+        log.outcome = Some("retry");
+        log.error = Some(reason);
+        return backoff(retry_after);
+    }
+    if tally.busy {
+        log.outcome.get_or_insert("busy");
+        return Action::Retry {
+            delay_seconds: settings.lease_seconds.max(retry::MIN_RETRY_DELAY_SECONDS),
+        };
+    }
+    log.outcome.get_or_insert(if tally.sent > 0 {
+        "sent"
+    } else if tally.lost_lease > 0 {
+        "lost_lease"
+    } else if tally.already_failed > 0 && tally.already_sent == 0 {
+        "already_failed"
+    } else {
+        "duplicate"
+    });
+    Action::Ack
 }
 
 /// A queue message's body as text: the receiver sends JSON strings; anything
@@ -202,68 +260,89 @@ async fn dead_letter(env: &Env, raw: &str, log: &mut MessageLog) {
     }
 }
 
-fn build_mail(n: &Notification, settings: &Settings) -> MailSend {
-    let email = render(n);
-    // Only called once `blocking_error()` said both are set and valid.
-    let to = settings.to.clone().unwrap_or_default();
-    let from = settings.from.clone().unwrap_or_else(|_| Mailbox {
+fn build_mail(
+    n: &Notification,
+    settings: &Settings,
+    reply_to: &Option<sendgrid::Mailbox>,
+    copy: &Copy,
+) -> MailSend {
+    let email = match copy.audience {
+        Audience::Staff => render(n),
+        Audience::Attendee(i) => render_for_attendee(n, i),
+    };
+    // Only called once `blocking_error()` said `from` is set and valid.
+    let from = settings.from.clone().unwrap_or_else(|_| sendgrid::Mailbox {
         email: String::new(),
         name: None,
     });
-    let reply_to = n.facts.organizer.as_ref().and_then(|o| {
-        Some(Mailbox {
-            email: o.email.clone()?,
-            name: o.name.clone(),
-        })
-    });
     let mut mail = MailSend::new(
-        to,
+        copy.to.clone(),
         from,
-        reply_to,
+        reply_to.clone(),
         email.subject,
         email.text,
         email.html,
         n.key.as_str(),
     );
-    if settings.notify_attendees {
-        // One personalization each, so attendees do not see each other's addresses.
-        for attendee in &n.facts.attendees {
-            if let Some(email) = attendee
-                .email
-                .as_deref()
-                .and_then(|e| Mailbox::parse(e).ok())
-            {
-                mail.personalizations.push(Personalization {
-                    to: vec![Mailbox {
-                        name: attendee.name.clone(),
-                        ..email
-                    }],
-                });
-            }
-        }
-    }
+    mail.custom_args
+        .insert("delivery_key".to_owned(), copy.delivery_key.clone());
     mail
 }
 
-/// POSTs to SendGrid; returns status, Retry-After and the body text.
-async fn post(
-    api_base: &str,
-    api_key: &str,
-    mail: &MailSend,
-) -> worker::Result<(u16, Option<String>, String)> {
-    let headers = Headers::new();
-    headers.set("Authorization", &format!("Bearer {api_key}"))?;
-    headers.set("Content-Type", "application/json")?;
-    let body = serde_json::to_string(mail).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)));
-    let request =
-        Request::new_with_init(&format!("{api_base}{}", sendgrid::MAIL_SEND_PATH), &init)?;
-    let mut response = Fetch::Request(request).send().await?;
-    let status = response.status_code();
-    let retry_after = response.headers().get("retry-after").ok().flatten();
-    let text = response.text().await.unwrap_or_default();
-    Ok((status, retry_after, text))
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    message_id: Option<String>,
+    text: String,
+}
+
+/// POSTs to SendGrid, giving up after `SENDGRID_TIMEOUT_SECONDS` (shorter than
+/// the delivery lease, so no send outlives the lease that fences it).
+async fn post(settings: &Settings, mail: &MailSend) -> Result<Answer, String> {
+    let api_key = settings.api_key.as_deref().unwrap_or_default();
+    let request = (|| {
+        let headers = Headers::new();
+        headers.set("Authorization", &format!("Bearer {api_key}"))?;
+        headers.set("Content-Type", "application/json")?;
+        let body =
+            serde_json::to_string(mail).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        Request::new_with_init(
+            &format!("{}{}", settings.api_base, sendgrid::MAIL_SEND_PATH),
+            &init,
+        )
+    })()
+    .map_err(|e| format!("could not build the SendGrid request: {e}"))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    // The timeout's result is the answer; `select` returns when either is done.
+    let fetch = Fetch::Request(request);
+    let send = Box::pin(async move {
+        let mut response = fetch.send_with_signal(&signal).await?;
+        let status = response.status_code();
+        let header = |name| response.headers().get(name).ok().flatten();
+        let retry_after = header("retry-after");
+        let message_id = header("x-message-id");
+        let text = response.text().await.unwrap_or_default();
+        Ok::<_, worker::Error>(Answer {
+            status,
+            retry_after,
+            message_id,
+            text,
+        })
+    });
+    let timeout = Delay::from(std::time::Duration::from_secs(settings.timeout_seconds));
+    match select(send, timeout).await {
+        Either::Left((answer, _)) => answer.map_err(|e| format!("could not reach SendGrid: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!(
+                "SendGrid did not answer within SENDGRID_TIMEOUT_SECONDS ({} s)",
+                settings.timeout_seconds
+            ))
+        }
+    }
 }

@@ -20,6 +20,11 @@ pub struct MessageLog {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_in_seconds: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub copies_sent: Option<u32>,
+    /// Optional recipients left out, by reason (never their addresses).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -35,7 +40,9 @@ impl MessageLog {
     pub fn emit(&self) {
         let line = serde_json::to_string(self).unwrap_or_default();
         match self.outcome {
-            Some("sent" | "duplicate" | "already_failed") => worker::console_log!("{line}"),
+            Some("sent" | "duplicate" | "already_failed" | "lost_lease") => {
+                worker::console_log!("{line}")
+            }
             Some("retry" | "busy") => worker::console_warn!("{line}"),
             _ => worker::console_error!("{line}"),
         }

@@ -14,7 +14,9 @@ pub struct Settings {
     pub retry_base_seconds: u64,
     pub retry_max_seconds: u64,
     pub lease_seconds: u64,
-    /// Name of the dead-letter queue this worker also consumes.
+    pub timeout_seconds: u64,
+    /// Names of the two queues this worker consumes.
+    pub notifications_queue: String,
     pub dead_letter_queue: String,
     pub settings_error: Option<SettingError>,
 }
@@ -40,16 +42,35 @@ impl Settings {
         let retry_base_seconds = number(
             "RETRY_BASE_DELAY_SECONDS",
             core::DEFAULT_RETRY_BASE_DELAY_SECONDS,
-            0,
+            1,
             43_200,
         );
         let retry_max_seconds = number(
             "RETRY_MAX_DELAY_SECONDS",
             core::DEFAULT_RETRY_MAX_DELAY_SECONDS,
-            0,
+            1,
             43_200,
         );
-        let lease_seconds = number("SEND_LEASE_SECONDS", 60, 1, 3600);
+        let lease_seconds = number(
+            "SEND_LEASE_SECONDS",
+            core::DEFAULT_SEND_LEASE_SECONDS,
+            10,
+            3600,
+        );
+        let timeout_seconds = number(
+            "SENDGRID_TIMEOUT_SECONDS",
+            core::DEFAULT_SENDGRID_TIMEOUT_SECONDS,
+            1,
+            300,
+        );
+        if timeout_seconds >= lease_seconds {
+            settings_error.get_or_insert(SettingError::Invalid {
+                name: "SENDGRID_TIMEOUT_SECONDS",
+                reason: format!(
+                    "must be shorter than SEND_LEASE_SECONDS ({lease_seconds}), or a slow send could outlive its lease"
+                ),
+            });
+        }
         let api_key = text(env, "SENDGRID_API_KEY").ok_or(SettingError::Missing {
             name: "SENDGRID_API_KEY",
         });
@@ -92,6 +113,9 @@ impl Settings {
             retry_base_seconds,
             retry_max_seconds,
             lease_seconds,
+            timeout_seconds,
+            notifications_queue: text(env, "NOTIFICATIONS_QUEUE")
+                .unwrap_or_else(|| "calhook-notifications".to_owned()),
             dead_letter_queue: text(env, "DEAD_LETTER_QUEUE")
                 .unwrap_or_else(|| "calhook-dead-letters".to_owned()),
             settings_error,

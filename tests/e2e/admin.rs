@@ -20,6 +20,10 @@ pub fn trials() -> Vec<Trial> {
             routes_do_not_exist_without_admin_token,
         ),
         trial("admin::wrong_token_is_401", wrong_token_is_401),
+        trial(
+            "admin::list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted",
+            list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted,
+        ),
     ]
 }
 
@@ -49,6 +53,7 @@ async fn dead_letter_is_listed_then_redriven_into_one_email() {
         status: 400,
         count: 1,
         retry_after: None,
+        answer_after_ms: None,
     });
     let s = admin_stack(standin).await;
     let (_, answer) = s
@@ -93,6 +98,47 @@ async fn dead_letter_is_listed_then_redriven_into_one_email() {
         .any(|d| d["key"] == key.as_str()));
     let rows = s.sql(&format!("SELECT state FROM deliveries WHERE key = '{key}'"));
     assert_eq!(rows[0]["state"], "sent");
+    // Redriving everything again (the natural retry) sends nothing more.
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/dead-letters/redrive", s.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"all": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["count"], 0, "{v}");
+    assert_eq!(s.emails_for(&key).len(), 1);
+}
+
+async fn list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted() {
+    let s = admin_stack(StandIn::new(Some(SENDGRID_KEY.into()))).await;
+    s.sql(
+        "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES \
+         ('unreadable:m-old', NULL, 'garbage', 'not a notification', 1000), \
+         ('BOOKING_CREATED:booking:newer', 'BOOKING_CREATED', '{}', '400 from SendGrid', 2000)",
+    );
+    let (status, v) = list(&s, TOKEN).await;
+    assert_eq!(status, 200, "{v}");
+    let keys: Vec<&str> = v["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["BOOKING_CREATED:booking:newer", "unreadable:m-old"]);
+    let delete = |key: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/admin/dead-letters/delete", s.base))
+            .header("authorization", format!("bearer {TOKEN}"))
+            .json(&json!({ "key": key }))
+            .send()
+    };
+    assert_eq!(delete("unreadable:m-old").await.unwrap().status(), 200);
+    assert_eq!(delete("unreadable:m-old").await.unwrap().status(), 404);
+    let (_, v) = list(&s, TOKEN).await;
+    assert_eq!(v["count"], 1, "{v}");
 }
 
 async fn routes_do_not_exist_without_admin_token() {

@@ -13,7 +13,44 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("deploy::mailer_dry_run_bundles_the_wasm", || {
             dry_run("consumer/wrangler.toml", "mailer")
         }),
+        Trial::test(
+            "deploy::every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting",
+            every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting,
+        ),
     ]
+}
+
+/// A D1 outage longer than the retry budget must not drop a dead letter: the
+/// dead-letter queue has its own, and both queue names match the settings the
+/// mailer routes batches by.
+fn every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting() -> Result<(), Failed>
+{
+    let config: toml::Table = std::fs::read_to_string(root().join("consumer/wrangler.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let vars = &config["vars"];
+    let names = [
+        vars["NOTIFICATIONS_QUEUE"].as_str().unwrap_or_default(),
+        vars["DEAD_LETTER_QUEUE"].as_str().unwrap_or_default(),
+    ];
+    let consumers = config["queues"]["consumers"].as_array().unwrap();
+    for c in consumers {
+        let queue = c["queue"].as_str().unwrap();
+        if !names.contains(&queue) {
+            return Err(format!("{queue} is consumed but named by no setting").into());
+        }
+        if c.get("dead_letter_queue").is_none() {
+            return Err(format!(
+                "{queue} has no dead_letter_queue: exhausted messages would be lost"
+            )
+            .into());
+        }
+    }
+    if consumers.len() != 2 {
+        return Err("the mailer consumes exactly the notifications and dead-letter queues".into());
+    }
+    Ok(())
 }
 
 fn dry_run(config: &str, name: &str) -> Result<(), Failed> {

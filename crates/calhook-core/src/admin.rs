@@ -8,7 +8,11 @@ use subtle::ConstantTimeEq;
 /// Both sides are hashed first, so the comparison takes the same time whatever
 /// the lengths, and is then made in constant time.
 pub fn bearer_matches(expected: &str, header: Option<&str>) -> bool {
-    let Some(given) = header.and_then(|h| h.trim().strip_prefix("Bearer ")) else {
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let Some(given) = header.and_then(|h| {
+        let (scheme, token) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token)
+    }) else {
         return false;
     };
     if expected.is_empty() {
@@ -26,6 +30,16 @@ mod tests {
     #[test]
     fn the_right_bearer_token_matches() {
         assert!(bearer_matches("t0ken", Some("Bearer t0ken")));
+    }
+
+    #[test]
+    fn the_scheme_is_matched_case_insensitively() {
+        assert!(bearer_matches("t0ken", Some("bearer t0ken")));
+        assert!(bearer_matches("t0ken", Some("BEARER t0ken")));
+        assert!(
+            !bearer_matches("t0ken", Some("bearer T0KEN")),
+            "the token itself is exact"
+        );
     }
 
     #[test]

@@ -13,13 +13,22 @@
 //! - [`sendgrid`]: SendGrid's request shape and how its answers are classified.
 //! - `render` (feature `render`): the email a person reads.
 //! - [`admin`]: the operator token for the dead-letter routes.
+//! - [`store`]: every table's statements and transitions (claims, ledger,
+//!   dead letters, KV), executed by the workers through a thin adapter.
+//! - [`recipients`]: who gets which copy, de-duplicated, invalid ones left out.
+//! - [`retry`]: how long a message waits before its next delivery.
+//! - [`queues`]: which queue a batch came from.
 
 pub mod admin;
 pub mod event;
 pub mod key;
 pub mod notification;
+pub mod queues;
+pub mod recipients;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod retry;
 pub mod sendgrid;
 pub mod settings;
 pub mod signature;
+pub mod store;

@@ -213,6 +213,147 @@ pub fn view(n: &Notification) -> View {
     }
 }
 
+#[derive(Template)]
+#[template(path = "attendee.html")]
+struct AttendeeHtml<'a> {
+    subject: &'a str,
+    headline: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    accent: &'a str,
+    rows: &'a [Row],
+    footer: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "attendee.txt")]
+struct AttendeeText<'a> {
+    headline: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    rows: &'a [Row],
+    footer: &'a str,
+}
+
+/// The copy one attendee receives (`NOTIFY_ATTENDEES`): their own time zone
+/// first, their own name, and nothing about other attendees or staff work —
+/// Cal.com's `seatsShowAttendees=false` stays true in our email too.
+pub fn render_for_attendee(n: &Notification, attendee: usize) -> RenderedEmail {
+    let v = attendee_view(n, attendee);
+    let footer = match n.facts.organizer.as_ref().and_then(|o| o.name.as_deref()) {
+        Some(name) => format!(
+            "Sent on behalf of {} about your Cal.com booking.",
+            one_line(name)
+        ),
+        None => "Sent about your Cal.com booking.".to_owned(),
+    };
+    let html = AttendeeHtml {
+        subject: &v.subject,
+        headline: &v.headline,
+        title: &v.title,
+        summary: &v.summary,
+        accent: v.accent,
+        rows: &v.rows,
+        footer: &footer,
+    }
+    .render()
+    .unwrap_or_default();
+    let text = AttendeeText {
+        headline: &v.headline,
+        title: &v.title,
+        summary: &v.summary,
+        rows: &v.rows,
+        footer: &footer,
+    }
+    .render()
+    .unwrap_or_default();
+    RenderedEmail {
+        subject: v.subject,
+        text,
+        html,
+    }
+}
+
+/// The words of an attendee's copy (see [`render_for_attendee`]).
+pub fn attendee_view(n: &Notification, attendee: usize) -> View {
+    let f = &n.facts;
+    let me = f.attendees.get(attendee);
+    let my_tz = zone(me);
+    let organizer_tz = zone(f.organizer.as_ref());
+    let (headline, accent) = match n.trigger.as_str() {
+        "BOOKING_CREATED" => ("Booking confirmed", "#15803d"),
+        "BOOKING_RESCHEDULED" => ("Booking moved", "#b45309"),
+        "BOOKING_CANCELLED" => ("Booking cancelled", "#b91c1c"),
+        "BOOKING_REQUESTED" => ("Booking requested", "#b45309"),
+        "BOOKING_REJECTED" => ("Booking declined", "#b91c1c"),
+        other => headline(other),
+    };
+    let title = title(n);
+    let host = f
+        .organizer
+        .as_ref()
+        .and_then(|o| o.name.clone())
+        .unwrap_or_else(|| "your host".to_owned());
+    let at = f.start.map(|s| day_time(s, my_tz));
+    let hello = me
+        .and_then(|a| a.name.as_deref())
+        .map(|name| format!("Hi {},", one_line(name)))
+        .unwrap_or_else(|| "Hello,".to_owned());
+    let what = match (n.trigger.as_str(), &at) {
+        ("BOOKING_CREATED", Some(at)) => format!("your booking with {host} on {at} is confirmed."),
+        ("BOOKING_REQUESTED", Some(at)) => {
+            format!("your request for {at} is waiting for {host} to confirm it.")
+        }
+        ("BOOKING_RESCHEDULED", Some(at)) => format!("your booking with {host} is now on {at}."),
+        ("BOOKING_CANCELLED", Some(at)) => {
+            format!("your booking with {host} on {at} is cancelled.")
+        }
+        ("BOOKING_REJECTED", Some(at)) => format!("{host} could not accept your request for {at}."),
+        _ => "there is news about your booking.".to_owned(),
+    };
+    let mut rows = Vec::new();
+    if let Some(start) = f.start {
+        rows.push(row("When", when(start, f.end, my_tz)));
+        if organizer_tz != my_tz && f.organizer.is_some() {
+            rows.push(row("Host's time", when(start, f.end, organizer_tz)));
+        }
+    }
+    if let Some(prev) = f.previous_start {
+        rows.push(row("Was", when(prev, f.previous_end, my_tz)));
+    }
+    match (&f.location, &f.meeting_url) {
+        (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
+        (Some(loc), Some(url)) => {
+            rows.push(row("Where", loc.clone()));
+            rows.push(link_row("Join", url, url));
+        }
+        (Some(loc), None) => rows.push(row("Where", loc.clone())),
+        (None, Some(url)) => rows.push(link_row("Join", url, url)),
+        (None, None) => {}
+    }
+    if let Some(o) = &f.organizer {
+        rows.push(row("Host", person(o)));
+    }
+    if matches!(n.trigger.as_str(), "BOOKING_CANCELLED" | "BOOKING_REJECTED") {
+        push_opt(&mut rows, "Reason", &f.reason);
+    }
+    push_opt(&mut rows, "Price", &f.price);
+    let subject = one_line(&match f.start {
+        Some(start) => format!("{headline}: {title} ({})", short_when(start, my_tz)),
+        None => format!("{headline}: {title}"),
+    });
+    View {
+        subject,
+        headline: headline.to_owned(),
+        title,
+        summary: format!("{hello} {what}"),
+        accent,
+        rows,
+        trigger: n.trigger.clone(),
+        key: n.key.to_string(),
+    }
+}
+
 fn headline(trigger: &str) -> (&'static str, &'static str) {
     const GREEN: &str = "#15803d";
     const RED: &str = "#b91c1c";
@@ -643,5 +784,47 @@ mod tests {
         let body = CREATED.replace("Europe/London", "Mars/Olympus");
         let e = render(&notification(&body));
         assert!(e.text.contains("15:00–15:30 UTC (UTC)"), "{}", e.text);
+    }
+
+    const SEATED: &str = r#"{"triggerEvent":"BOOKING_REQUESTED","createdAt":"2026-11-20T09:30:00Z","payload":{
+        "title":"Workshop","uid":"seat-1","startTime":"2026-11-25T15:00:00Z","endTime":"2026-11-25T16:00:00Z",
+        "organizer":{"name":"Ada Lovelace","email":"ada@example.com","timeZone":"Europe/London"},
+        "attendees":[{"name":"Grace Hopper","email":"grace@example.org","timeZone":"America/New_York"},
+                     {"name":"Zoë Ångström","email":"zoe@example.se","timeZone":"Europe/Stockholm"}]}}"#;
+
+    #[test]
+    fn an_attendee_copy_shows_their_own_zone_first_and_no_other_attendee() {
+        let n = notification(SEATED);
+        let e = render_for_attendee(&n, 1);
+        for part in [&e.text, &e.html, &e.subject] {
+            assert!(!part.contains("Grace"), "{part}");
+            assert!(!part.contains("grace@example.org"), "{part}");
+            assert!(!part.contains("Confirm or reject"), "{part}");
+        }
+        assert!(e.text.contains("Hi Zoë Ångström,"), "{}", e.text);
+        let when = e.text.lines().find(|l| l.starts_with("When:")).unwrap();
+        assert!(
+            when.contains("16:00–17:00 CET (Europe/Stockholm)"),
+            "{when}"
+        );
+        assert!(
+            e.text
+                .contains("Host's time: Wednesday, 25 November 2026, 15:00–16:00 GMT"),
+            "{}",
+            e.text
+        );
+        assert!(e.subject.contains("16:00 CET"), "{}", e.subject);
+        assert!(
+            e.text.contains("waiting for Ada Lovelace to confirm"),
+            "{}",
+            e.text
+        );
+    }
+
+    #[test]
+    fn the_staff_copy_still_lists_everyone() {
+        let e = render(&notification(SEATED));
+        assert!(e.text.contains("grace@example.org") && e.text.contains("zoe@example.se"));
+        assert!(e.text.contains("Confirm or reject it in Cal.com"));
     }
 }

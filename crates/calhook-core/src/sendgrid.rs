@@ -16,41 +16,96 @@ pub struct Mailbox {
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("{0:?} is not an email address (expected name@example.com or \"Name <name@example.com>\")")]
+#[error("{0:?} is not an email address list (expected name@example.com, \"Name <name@example.com>\" or several separated by commas)")]
 pub struct BadMailbox(pub String);
 
 impl Mailbox {
-    /// Parses `addr@example.com` or `Display Name <addr@example.com>`.
+    /// Parses one mailbox: `addr@example.com`, `Display Name <addr@example.com>`
+    /// or `"Doe, J" <j@example.com>` (RFC 5322).
     pub fn parse(text: &str) -> Result<Self, BadMailbox> {
-        let text = text.trim();
-        let (name, email) = match (text.rfind('<'), text.ends_with('>')) {
-            (Some(open), true) => (
-                Some(text[..open].trim().trim_matches('"').trim()),
-                text[open + 1..text.len() - 1].trim(),
-            ),
-            _ => (None, text),
-        };
-        let valid = email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        }) && !email.contains(char::is_whitespace)
-            && !email.contains(['<', '>', ',']);
-        if !valid {
-            return Err(BadMailbox(text.to_owned()));
+        match Self::parse_list(text)?.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(BadMailbox(redact_addresses(text.trim()))),
         }
-        Ok(Self {
-            email: email.to_owned(),
-            name: name.filter(|n| !n.is_empty()).map(str::to_owned),
-        })
     }
 
-    /// Parses a comma-separated list (`EMAIL_TO`).
+    /// Parses an RFC 5322 address list (`EMAIL_TO`): commas inside quoted
+    /// display names do not split, groups are flattened. Every address must be
+    /// one SendGrid accepts.
     pub fn parse_list(text: &str) -> Result<Vec<Self>, BadMailbox> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Self::parse)
+        use mail_parser::parsers::MessageStream;
+        use mail_parser::{Address, HeaderValue};
+        let line = format!("{}\n", text.trim().replace(['\r', '\n'], " "));
+        let addrs: Vec<mail_parser::Addr> =
+            match MessageStream::new(line.as_bytes()).parse_address() {
+                HeaderValue::Address(Address::List(list)) => list,
+                HeaderValue::Address(Address::Group(groups)) => {
+                    groups.into_iter().flat_map(|g| g.addresses).collect()
+                }
+                _ => Vec::new(),
+            };
+        addrs
+            .into_iter()
+            .map(|a| {
+                let email = a.address.as_deref().unwrap_or_default().trim();
+                if !is_valid_address(email) {
+                    return Err(BadMailbox(redact_addresses(text.trim())));
+                }
+                Ok(Self {
+                    email: email.to_owned(),
+                    name: a
+                        .name
+                        .map(|n| n.trim().to_owned())
+                        .filter(|n| !n.is_empty()),
+                })
+            })
             .collect()
     }
+
+    /// The address, compared case-insensitively (as SendGrid does for duplicates).
+    pub fn normalized(&self) -> String {
+        self.email.trim().to_lowercase()
+    }
+}
+
+/// Whether SendGrid would take `email` as an address: an RFC 5321 addr-spec
+/// with a dotted domain (so `Email-less`, Cal.com's fallback, is not one).
+pub fn is_valid_address(email: &str) -> bool {
+    email_address::EmailAddress::is_valid(email)
+        && email
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.contains('.') && !domain.starts_with('['))
+        && !email.contains(char::is_whitespace)
+}
+
+/// Replaces every email address in `text` with `[address]`: SendGrid quotes
+/// addresses in its errors, and those texts reach logs and the admin API.
+pub fn redact_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.contains('@') {
+            out.push_str("[address]");
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | ',' | ';'
+            )
+        {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,16 +185,18 @@ pub enum SendOutcome {
 /// Longest error text kept from a SendGrid answer.
 const MAX_REASON_LEN: usize = 500;
 
-/// Classifies SendGrid's answer.
-pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> SendOutcome {
+/// Classifies SendGrid's answer. `retry_after`: the header's value (seconds or
+/// an HTTP date), read against `now_ms`.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now_ms: i64) -> SendOutcome {
+    let delay_seconds = retry_after.and_then(|r| crate::retry::retry_after_seconds(r, now_ms));
     match status {
         200..=299 => SendOutcome::Sent,
         429 => SendOutcome::Retry {
-            delay_seconds: retry_after.and_then(|r| r.trim().parse::<u64>().ok()),
+            delay_seconds,
             reason: format!("429 rate limited: {}", error_text(body)),
         },
         500..=599 => SendOutcome::Retry {
-            delay_seconds: retry_after.and_then(|r| r.trim().parse::<u64>().ok()),
+            delay_seconds,
             reason: format!("{status} from SendGrid: {}", error_text(body)),
         },
         _ => SendOutcome::Permanent {
@@ -174,7 +231,7 @@ pub fn error_text(body: &str) -> String {
         _ if body.trim().is_empty() => "(empty body)".into(),
         _ => body.trim().to_owned(),
     };
-    truncate(&text, MAX_REASON_LEN)
+    truncate(&redact_addresses(&text), MAX_REASON_LEN)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -186,14 +243,6 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
-}
-
-/// Delay before retry number `attempt` (1-based): doubles from `base`, capped at `max`.
-pub fn backoff_seconds(attempt: u32, base: u64, max: u64) -> u64 {
-    let factor = 1u64
-        .checked_shl(attempt.saturating_sub(1).min(32))
-        .unwrap_or(u64::MAX);
-    base.saturating_mul(factor).min(max)
 }
 
 #[cfg(test)]
@@ -240,16 +289,16 @@ mod tests {
 
     #[test]
     fn answers_are_classified() {
-        assert_eq!(classify(202, None, ""), SendOutcome::Sent);
+        assert_eq!(classify(202, None, "", 0), SendOutcome::Sent);
         assert!(matches!(
-            classify(429, Some("7"), ""),
+            classify(429, Some("7"), "", 0),
             SendOutcome::Retry {
                 delay_seconds: Some(7),
                 ..
             }
         ));
         assert!(matches!(
-            classify(503, None, ""),
+            classify(503, None, "", 0),
             SendOutcome::Retry {
                 delay_seconds: None,
                 ..
@@ -257,7 +306,7 @@ mod tests {
         ));
         for status in [400, 401, 403, 413] {
             assert!(matches!(
-                classify(status, None, ""),
+                classify(status, None, "", 0),
                 SendOutcome::Permanent { .. }
             ));
         }
@@ -277,11 +326,39 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_and_is_capped() {
-        assert_eq!(backoff_seconds(1, 10, 3600), 10);
-        assert_eq!(backoff_seconds(2, 10, 3600), 20);
-        assert_eq!(backoff_seconds(4, 10, 3600), 80);
-        assert_eq!(backoff_seconds(40, 10, 3600), 3600);
-        assert_eq!(backoff_seconds(0, 10, 3600), 10);
+    fn quoted_display_names_with_commas_do_not_split_the_list() {
+        let list =
+            Mailbox::parse_list(r#""Doe, J" <j@x.org>, Front Desk <desk@example.com>, a@b.co"#)
+                .unwrap();
+        assert_eq!(list.len(), 3, "{list:?}");
+        assert_eq!(list[0].name.as_deref(), Some("Doe, J"));
+        assert_eq!(list[0].email, "j@x.org");
+        assert_eq!(list[1].email, "desk@example.com");
+        assert_eq!(list[2].name, None);
+    }
+
+    #[test]
+    fn a_from_with_a_quoted_comma_is_one_mailbox() {
+        let from = Mailbox::parse(r#""Bookings, Acme" <bookings@acme.example>"#).unwrap();
+        assert_eq!(from.name.as_deref(), Some("Bookings, Acme"));
+        assert!(Mailbox::parse("a@b.co, c@d.co").is_err(), "two are not one");
+    }
+
+    #[test]
+    fn cal_com_fallback_organizer_is_not_an_address() {
+        assert!(!is_valid_address("Email-less"));
+        assert!(!is_valid_address(""));
+        assert!(is_valid_address("ada@example.com"));
+    }
+
+    #[test]
+    fn sendgrid_errors_lose_the_addresses_they_quote() {
+        let body = r#"{"errors":[{"message":"Each unique email address in the personalizations array should only be included once. You have included Team@Example.com more than once.","field":"personalizations.1.to.0.email"}]}"#;
+        let text = error_text(body);
+        assert!(!text.contains('@'), "{text}");
+        assert!(text.contains("[address]"), "{text}");
+        assert!(!BadMailbox(redact_addresses("x <a@b.co>"))
+            .to_string()
+            .contains("a@b.co"));
     }
 }

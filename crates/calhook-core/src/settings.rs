@@ -17,6 +17,17 @@ pub const DEFAULT_CLAIM_LEASE_SECONDS: u64 = 30;
 pub const DEFAULT_RETRY_BASE_DELAY_SECONDS: u64 = 10;
 /// Upper bound of the retry delay (`RETRY_MAX_DELAY_SECONDS`); Queues cap it at 12 h.
 pub const DEFAULT_RETRY_MAX_DELAY_SECONDS: u64 = 3600;
+/// Dead letters redriven per `{"all": true}` call (`REDRIVE_PAGE_SIZE`): each
+/// costs three statements, so 10 stays within the Free plan's 50 D1 queries per
+/// invocation with the list query and the final delete.
+pub const DEFAULT_REDRIVE_PAGE_SIZE: u64 = 10;
+/// Largest `REDRIVE_PAGE_SIZE` (Paid plan: 1,000 queries per invocation).
+pub const MAX_REDRIVE_PAGE_SIZE: u64 = 200;
+/// How long the mailer waits for SendGrid (`SENDGRID_TIMEOUT_SECONDS`); must be
+/// shorter than the delivery lease so that no send outlives its lease.
+pub const DEFAULT_SENDGRID_TIMEOUT_SECONDS: u64 = 20;
+/// How long a consumer holds a delivery (`SEND_LEASE_SECONDS`).
+pub const DEFAULT_SEND_LEASE_SECONDS: u64 = 60;
 /// Where SendGrid's API lives (`SENDGRID_API_BASE`); tests point it at the stand-in.
 pub const DEFAULT_SENDGRID_API_BASE: &str = "https://api.sendgrid.com";
 /// Triggers that produce an email unless `NOTIFY_EVENTS` says otherwise: the booking lifecycle.

@@ -51,6 +51,9 @@ pub struct Fault {
     pub count: u32,
     #[serde(default)]
     pub retry_after: Option<u64>,
+    /// Hold the answer this long first (a slow or hanging SendGrid).
+    #[serde(default)]
+    pub answer_after_ms: Option<u64>,
 }
 
 fn one() -> u32 {
@@ -185,12 +188,16 @@ async fn mail_send(
                     status: if rate_limited { 429 } else { 500 },
                     count: 1,
                     retry_after: rate_limited.then_some(chaos.retry_after),
+                    answer_after_ms: None,
                 });
             }
         }
         fault
     };
     if let Some(fault) = fault {
+        if let Some(ms) = fault.answer_after_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let status =
             StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response =
@@ -205,7 +212,7 @@ async fn mail_send(
     }
     if let Err(r) = check(&s, auth.as_deref(), &body) {
         s.inner.lock().unwrap().rejected += 1;
-        return sendgrid_error(r.status, r.field, r.message);
+        return sendgrid_error(r.status, r.field, &r.message);
     }
     let value: Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut inner = s.inner.lock().unwrap();
@@ -221,14 +228,18 @@ async fn mail_send(
 struct Rejection {
     status: StatusCode,
     field: Option<&'static str>,
-    message: &'static str,
+    message: String,
 }
 
-fn reject(status: StatusCode, field: Option<&'static str>, message: &'static str) -> Rejection {
+fn reject(
+    status: StatusCode,
+    field: Option<&'static str>,
+    message: impl Into<String>,
+) -> Rejection {
     Rejection {
         status,
         field,
-        message,
+        message: message.into(),
     }
 }
 
@@ -273,6 +284,30 @@ fn check(s: &StandIn, auth: Option<&str>, body: &[u8]) -> Result<(), Rejection> 
             ));
         }
     }
+    // SendGrid: one address at most once across all personalizations (to, cc,
+    // bcc), compared case-insensitively; its error quotes the address.
+    let mut seen = std::collections::HashSet::new();
+    for p in personalizations {
+        for field in ["to", "cc", "bcc"] {
+            for m in p[field].as_array().into_iter().flatten() {
+                let email = m["email"].as_str().unwrap_or_default();
+                if !seen.insert(email.to_lowercase()) {
+                    return Err(reject(
+                        StatusCode::BAD_REQUEST,
+                        Some("personalizations"),
+                        format!("Each unique email address in the personalizations array should only be included once. You have included {email} more than once."),
+                    ));
+                }
+            }
+        }
+    }
+    if v.get("reply_to").is_some() && !valid_email(&v["reply_to"]["email"]) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            Some("reply_to.email"),
+            "The reply_to email does not contain a valid address.",
+        ));
+    }
     if !valid_email(&v["from"]["email"]) {
         return Err(reject(
             StatusCode::BAD_REQUEST,
@@ -316,9 +351,10 @@ fn check(s: &StandIn, auth: Option<&str>, body: &[u8]) -> Result<(), Rejection> 
 }
 
 fn valid_email(v: &Value) -> bool {
-    v.as_str()
-        .and_then(|e| e.split_once('@'))
-        .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+    v.as_str().is_some_and(|e| {
+        email_address::EmailAddress::is_valid(e)
+            && e.rsplit_once('@').is_some_and(|(_, d)| d.contains('.'))
+    })
 }
 
 async fn messages(State(s): State<StandIn>) -> Json<Vec<Captured>> {

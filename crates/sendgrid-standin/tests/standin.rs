@@ -99,11 +99,13 @@ async fn scripted_faults_come_first_then_requests_succeed() {
         status: 500,
         count: 2,
         retry_after: None,
+        answer_after_ms: None,
     });
     s.fail_next(Fault {
         status: 429,
         count: 1,
         retry_after: Some(7),
+        answer_after_ms: None,
     });
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -148,4 +150,43 @@ async fn control_endpoint_adds_faults_and_page_lists_emails_escaped() {
     assert!(page.contains("1 email(s) captured"));
     assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
     assert!(!page.contains("<script>x"));
+}
+
+#[tokio::test]
+async fn one_address_in_two_personalizations_is_refused_like_sendgrid_does() {
+    let s = StandIn::new(Some(KEY.into()));
+    let url = start(&s).await;
+    let mut body = valid();
+    body["personalizations"] = json!([
+        {"to": [{"email": "team@example.com"}]},
+        {"to": [{"email": "Team@Example.com"}]}
+    ]);
+    let (status, answer, _) = post(&url, Some("Bearer SG.key"), &body).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["errors"][0]["field"], "personalizations");
+    assert!(s.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_reply_to_is_refused() {
+    let s = StandIn::new(Some(KEY.into()));
+    let url = start(&s).await;
+    let mut body = valid();
+    body["reply_to"] = json!({"email": "Email-less", "name": "Nameless"});
+    let (status, answer, _) = post(&url, Some("Bearer SG.key"), &body).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer["errors"][0]["message"],
+        "The reply_to email does not contain a valid address."
+    );
+}
+
+#[tokio::test]
+async fn an_address_with_bad_syntax_is_refused() {
+    let s = StandIn::new(Some(KEY.into()));
+    let url = start(&s).await;
+    let mut body = valid();
+    body["personalizations"][0]["to"][0]["email"] = json!("two words@example.com");
+    let (status, _, _) = post(&url, Some("Bearer SG.key"), &body).await;
+    assert_eq!(status, 400);
 }

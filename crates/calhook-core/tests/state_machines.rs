@@ -1,0 +1,786 @@
+//! The claim, ledger, dead-letter and KV state machines, run natively on
+//! SQLite with the real `migrations/` (D1 is SQLite). Races are proven under
+//! every interleaving of the racers' statements, not under one lucky order.
+
+mod support;
+
+use calhook_core::store::claims::{self, Claim, ClaimTimes};
+use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored};
+use calhook_core::store::kv::{self, KvOutcome};
+use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
+use std::future::Future;
+use std::pin::Pin;
+use support::*;
+
+const KEY: &str = "BOOKING_CREATED:booking:u1";
+const LEASE: i64 = 60_000;
+const TTL: i64 = 7 * 24 * 3_600_000;
+
+fn state(db: &Sqlite, key: &str) -> Option<String> {
+    db.rows(&format!("SELECT state FROM deliveries WHERE key = '{key}'"))
+        .first()
+        .map(|r| r["state"].as_str().unwrap().to_owned())
+}
+
+fn dead_letter_count(db: &Sqlite) -> usize {
+    db.rows("SELECT key FROM dead_letters").len()
+}
+
+// ---------------------------------------------------------------- the mailer
+
+/// A consumer that claims the delivery at `claim_at`, gets SendGrid's answer,
+/// and records it at `finish_at`.
+async fn consume(
+    db: &Stepping<'_>,
+    w: &World,
+    who: &str,
+    claim_at: i64,
+    finish_at: i64,
+    sent: bool,
+) {
+    let claim = ledger::claim(db, KEY, KEY, "BOOKING_CREATED", who, claim_at, LEASE)
+        .await
+        .unwrap();
+    let LedgerClaim::Claimed(lease) = claim else {
+        w.note(format!("{who}:{claim:?}"));
+        return;
+    };
+    step().await; // the SendGrid request
+    if sent {
+        w.email(who);
+    }
+    let outcome = if sent {
+        Finish::Sent {
+            status: 202,
+            message_id: Some("msg"),
+        }
+    } else {
+        Finish::Retry {
+            status: Some(500),
+            error: "500 from SendGrid",
+        }
+    };
+    let recorded = ledger::finish(db, &lease, outcome, finish_at)
+        .await
+        .unwrap();
+    w.note(format!("{who}:{recorded:?}"));
+}
+
+fn boxed<'a>(f: impl Future<Output = ()> + 'a) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    Box::pin(f)
+}
+
+fn nothing(_: &Sqlite) {}
+
+#[test]
+fn two_consumers_racing_one_delivery_send_exactly_one_email() {
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(consume(db, w, "a", 0, 10, true)),
+            |db, w| boxed(consume(db, w, "b", 1, 11, true)),
+        ],
+        |db, w, schedule| {
+            assert_eq!(w.email_count(), 1, "schedule {schedule:?}: {w:?}");
+            assert_eq!(state(db, KEY).as_deref(), Some("sent"));
+        },
+    );
+    assert!(runs > 5, "{runs} interleavings");
+}
+
+#[test]
+fn a_stale_writer_whose_lease_ran_out_cannot_undo_the_new_holders_send() {
+    // a claims at 0 and hears SendGrid's 500 only at 70 s, after its 60 s lease;
+    // b took the delivery over at 61 s and sent it.
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(consume(db, w, "a", 0, 70_000, false)),
+            |db, w| boxed(consume(db, w, "b", 61_000, 62_000, true)),
+        ],
+        |db, w, schedule| {
+            let notes = w.notes.borrow();
+            if notes.contains(&"b:Yes".to_owned()) {
+                assert_eq!(
+                    state(db, KEY).as_deref(),
+                    Some("sent"),
+                    "{schedule:?} {notes:?}"
+                );
+            }
+            if notes.contains(&"b:Yes".to_owned()) && notes.iter().any(|n| n.starts_with("a:")) {
+                // Whatever a wrote, it did not turn b's `sent` into `pending`.
+                assert_ne!(state(db, KEY).as_deref(), Some("pending"));
+            }
+            assert!(w.email_count() <= 1, "{schedule:?}");
+        },
+    );
+    assert!(runs > 5);
+}
+
+#[test]
+fn a_finish_with_a_lost_lease_changes_nothing() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        let LedgerClaim::Claimed(a) = ledger::claim(&db, KEY, KEY, "T", "a", 0, LEASE)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let LedgerClaim::Claimed(b) = ledger::claim(&db, KEY, KEY, "T", "b", LEASE + 1, LEASE)
+            .await
+            .unwrap()
+        else {
+            panic!("an expired lease is taken over")
+        };
+        assert_eq!(b.attempts, 2);
+        let late = Finish::Retry {
+            status: Some(500),
+            error: "timeout",
+        };
+        assert_eq!(
+            ledger::finish(&db, &a, late, LEASE + 2).await.unwrap(),
+            Recorded::LostLease
+        );
+        assert_eq!(state(&db, KEY).as_deref(), Some("sending"));
+        let sent = Finish::Sent {
+            status: 202,
+            message_id: Some("m-1"),
+        };
+        assert_eq!(
+            ledger::finish(&db, &b, sent, LEASE + 3).await.unwrap(),
+            Recorded::Yes
+        );
+    });
+    let row = &db.rows(&format!("SELECT * FROM deliveries WHERE key = '{KEY}'"))[0];
+    assert_eq!(row["state"], "sent");
+    assert_eq!(row["message_id"], "m-1");
+}
+
+#[test]
+fn a_live_lease_makes_other_consumers_busy_and_terminal_states_are_reported() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        let LedgerClaim::Claimed(a) = ledger::claim(&db, KEY, KEY, "T", "a", 0, LEASE)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            ledger::claim(&db, KEY, KEY, "T", "b", 1, LEASE)
+                .await
+                .unwrap(),
+            LedgerClaim::Busy
+        );
+        ledger::finish(
+            &db,
+            &a,
+            Finish::Failed {
+                status: Some(400),
+                error: "bad",
+                notification: "{}",
+            },
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            ledger::claim(&db, KEY, KEY, "T", "b", 3, LEASE)
+                .await
+                .unwrap(),
+            LedgerClaim::AlreadyFailed
+        );
+    });
+}
+
+#[test]
+fn a_transient_failure_is_claimed_again_and_counts_attempts() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        for attempt in 1..=3 {
+            let LedgerClaim::Claimed(l) =
+                ledger::claim(&db, KEY, KEY, "T", &format!("t{attempt}"), attempt, LEASE)
+                    .await
+                    .unwrap()
+            else {
+                panic!()
+            };
+            assert_eq!(l.attempts, attempt as u32);
+            let f = if attempt < 3 {
+                Finish::Retry {
+                    status: Some(500),
+                    error: "500",
+                }
+            } else {
+                Finish::Sent {
+                    status: 202,
+                    message_id: None,
+                }
+            };
+            ledger::finish(&db, &l, f, attempt).await.unwrap();
+        }
+        assert_eq!(
+            ledger::claim(&db, KEY, KEY, "T", "x", 9, LEASE)
+                .await
+                .unwrap(),
+            LedgerClaim::AlreadySent
+        );
+    });
+}
+
+// ----------------------------------------------------------- dead letters
+
+/// The state after a permanent failure: ledger `failed`, dead letter kept.
+fn failed_and_dead_lettered(db: &Sqlite) {
+    block_on(async {
+        let LedgerClaim::Claimed(l) =
+            ledger::claim(db, KEY, KEY, "BOOKING_CREATED", "t0", 0, LEASE)
+                .await
+                .unwrap()
+        else {
+            panic!()
+        };
+        let failed = Finish::Failed {
+            status: Some(400),
+            error: "400 from SendGrid: from: not verified",
+            notification: "{\"n\":1}",
+        };
+        ledger::finish(db, &l, failed, 1).await.unwrap();
+        dead_letters::keep(db, KEY, Some("BOOKING_CREATED"), "{\"n\":1}", 2)
+            .await
+            .unwrap();
+    });
+}
+
+/// One redrive call as the receiver runs it: reset, queue, forget.
+async fn redrive(db: &Stepping<'_>, w: &World, now: i64) -> Vec<Redrive> {
+    let rows = dead_letters::select_for_redrive(db, &Selection::One(KEY.into()))
+        .await
+        .unwrap();
+    let decisions = dead_letters::reset_for_redrive(db, &rows, now)
+        .await
+        .unwrap();
+    let queued: Vec<&Stored> = rows
+        .iter()
+        .zip(&decisions)
+        .filter(|(_, d)| **d == Redrive::Queue)
+        .map(|(r, _)| r)
+        .collect();
+    for r in &queued {
+        w.queued.borrow_mut().push(r.key.clone());
+    }
+    dead_letters::forget(db, &queued).await.unwrap();
+    decisions
+}
+
+/// Delivers every queued message (after the racers), as the queue would.
+fn drain(db: &Sqlite, w: &World, now: i64) {
+    let queued: Vec<String> = w.queued.borrow_mut().drain(..).collect();
+    for (i, _) in queued.iter().enumerate() {
+        let stepping = Stepping { db };
+        block_on(consume(
+            &stepping,
+            w,
+            &format!("drain{i}"),
+            now + i as i64,
+            now + i as i64,
+            true,
+        ));
+    }
+}
+
+#[test]
+fn redrive_sends_a_failed_notification_exactly_once() {
+    let db = Sqlite::migrated();
+    failed_and_dead_lettered(&db);
+    let w = World::default();
+    let decisions = block_on(redrive(&Stepping { db: &db }, &w, 10));
+    assert_eq!(decisions, [Redrive::Queue]);
+    drain(&db, &w, 20);
+    assert_eq!(w.email_count(), 1);
+    assert_eq!(state(&db, KEY).as_deref(), Some("sent"));
+    assert_eq!(dead_letter_count(&db), 0);
+}
+
+#[test]
+fn redrive_never_reopens_a_sent_delivery() {
+    let db = Sqlite::migrated();
+    failed_and_dead_lettered(&db);
+    // Sent since (a redrive that failed after queueing, then the message went out).
+    db.exec(&format!(
+        "UPDATE deliveries SET state = 'sent' WHERE key = '{KEY}'"
+    ));
+    let w = World::default();
+    let decisions = block_on(redrive(&Stepping { db: &db }, &w, 10));
+    assert_eq!(
+        decisions,
+        [Redrive::Resolved],
+        "the dead letter is resolved, not re-queued"
+    );
+    assert!(w.queued.borrow().is_empty());
+    assert_eq!(state(&db, KEY).as_deref(), Some("sent"));
+    assert_eq!(dead_letter_count(&db), 0);
+}
+
+#[test]
+fn redrive_leaves_a_delivery_being_sent_alone() {
+    let db = Sqlite::migrated();
+    failed_and_dead_lettered(&db);
+    db.exec(&format!(
+        "UPDATE deliveries SET state = 'sending', claim_token = 'c', lease_until = 100000 WHERE key = '{KEY}'"
+    ));
+    let w = World::default();
+    assert_eq!(
+        block_on(redrive(&Stepping { db: &db }, &w, 10)),
+        [Redrive::Busy]
+    );
+    assert!(w.queued.borrow().is_empty());
+    assert_eq!(state(&db, KEY).as_deref(), Some("sending"));
+    assert_eq!(dead_letter_count(&db), 1, "still listed, to redrive later");
+}
+
+#[test]
+fn redrive_racing_the_send_it_caused_never_sends_twice() {
+    // A first redrive queued the notification but could not forget the dead
+    // letter (a D1 error): the operator retries while the mailer is sending.
+    fn setup(db: &Sqlite) {
+        failed_and_dead_lettered(db);
+        db.exec(&format!(
+            "UPDATE deliveries SET state = 'pending', claim_token = NULL WHERE key = '{KEY}'"
+        ));
+    }
+    let runs = every_interleaving(
+        setup,
+        &[
+            |db, w| boxed(consume(db, w, "mailer", 10, 12, true)),
+            |db, w| {
+                boxed(async move {
+                    redrive(db, w, 11).await;
+                })
+            },
+        ],
+        |db, w, schedule| {
+            drain(db, w, 20);
+            assert_eq!(w.email_count(), 1, "{schedule:?}: {w:?}");
+            assert_eq!(state(db, KEY).as_deref(), Some("sent"));
+            // Whatever is still listed is resolved by the next redrive, without an email.
+            let again = World::default();
+            block_on(redrive(&Stepping { db }, &again, 30));
+            drain(db, &again, 40);
+            assert_eq!(again.email_count(), 0, "{schedule:?}");
+            assert_eq!(dead_letter_count(db), 0, "{schedule:?}");
+        },
+    );
+    assert!(runs > 10, "{runs}");
+}
+
+#[test]
+fn two_redrives_racing_queue_and_send_at_most_one_email() {
+    let runs = every_interleaving(
+        failed_and_dead_lettered,
+        &[
+            |db, w| {
+                boxed(async move {
+                    redrive(db, w, 10).await;
+                })
+            },
+            |db, w| {
+                boxed(async move {
+                    redrive(db, w, 11).await;
+                })
+            },
+        ],
+        |db, w, schedule| {
+            drain(db, w, 20);
+            assert_eq!(w.email_count(), 1, "{schedule:?}: {w:?}");
+            assert_eq!(dead_letter_count(db), 0);
+        },
+    );
+    assert!(runs > 10);
+}
+
+#[test]
+fn a_new_failure_arriving_during_redrive_stays_listed() {
+    let db = Sqlite::migrated();
+    failed_and_dead_lettered(&db);
+    block_on(async {
+        let rows = dead_letters::select_for_redrive(&db, &Selection::One(KEY.into()))
+            .await
+            .unwrap();
+        dead_letters::reset_for_redrive(&db, &rows, 10)
+            .await
+            .unwrap();
+        // The redriven message fails again and is dead-lettered anew before step 3.
+        dead_letters::keep(&db, KEY, Some("BOOKING_CREATED"), "{\"n\":1}", 15)
+            .await
+            .unwrap();
+        dead_letters::forget(&db, &rows.iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+    });
+    assert_eq!(dead_letter_count(&db), 1);
+}
+
+#[test]
+fn redrive_reopens_only_the_failed_attendee_copy() {
+    let db = Sqlite::migrated();
+    let attendee = ledger::delivery_key(KEY, Some("grace@example.org"));
+    block_on(async {
+        for (key, ok) in [(KEY.to_owned(), true), (attendee.clone(), false)] {
+            let LedgerClaim::Claimed(l) = ledger::claim(&db, &key, KEY, "T", "t", 0, LEASE)
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
+            let f = if ok {
+                Finish::Sent {
+                    status: 202,
+                    message_id: None,
+                }
+            } else {
+                Finish::Failed {
+                    status: Some(400),
+                    error: "bad",
+                    notification: "{}",
+                }
+            };
+            ledger::finish(&db, &l, f, 1).await.unwrap();
+        }
+        dead_letters::keep(&db, KEY, Some("T"), "{}", 2)
+            .await
+            .unwrap();
+        let rows = dead_letters::select_for_redrive(&db, &Selection::One(KEY.into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            dead_letters::reset_for_redrive(&db, &rows, 3)
+                .await
+                .unwrap(),
+            [Redrive::Queue]
+        );
+    });
+    assert_eq!(state(&db, KEY).as_deref(), Some("sent"));
+    assert_eq!(state(&db, &attendee).as_deref(), Some("pending"));
+}
+
+#[test]
+fn redrive_of_a_notification_never_claimed_creates_its_delivery() {
+    // Misconfigured mailer: no ledger row, retries used up, dead-lettered.
+    let db = Sqlite::migrated();
+    block_on(dead_letters::keep(
+        &db,
+        KEY,
+        Some("BOOKING_CREATED"),
+        "{}",
+        5,
+    ))
+    .unwrap();
+    let reason = db.rows("SELECT reason FROM dead_letters")[0]["reason"].clone();
+    assert_eq!(reason, dead_letters::NO_SEND_ATTEMPTED);
+    let w = World::default();
+    assert_eq!(
+        block_on(redrive(&Stepping { db: &db }, &w, 10)),
+        [Redrive::Queue]
+    );
+    drain(&db, &w, 20);
+    assert_eq!(w.email_count(), 1);
+}
+
+#[test]
+fn a_dead_letter_keeps_the_ledgers_last_error_as_its_reason() {
+    let db = Sqlite::migrated();
+    failed_and_dead_lettered(&db);
+    let row = &db.rows("SELECT reason, trigger FROM dead_letters")[0];
+    assert_eq!(row["reason"], "400 from SendGrid: from: not verified");
+    assert_eq!(row["trigger"], "BOOKING_CREATED");
+}
+
+#[test]
+fn a_page_of_redrive_stays_within_the_free_plans_fifty_queries() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        for i in 0..40 {
+            dead_letters::keep(&db, &format!("k{i:02}"), Some("T"), "{}", i)
+                .await
+                .unwrap();
+        }
+        db.statements.set(0);
+        let page = Selection::Page {
+            after: None,
+            limit: 10,
+        };
+        let rows = dead_letters::select_for_redrive(&db, &page).await.unwrap();
+        let decisions = dead_letters::reset_for_redrive(&db, &rows, 100)
+            .await
+            .unwrap();
+        let queued: Vec<&Stored> = rows
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, d)| **d == Redrive::Queue)
+            .map(|(r, _)| r)
+            .collect();
+        dead_letters::forget(&db, &queued).await.unwrap();
+        assert_eq!(queued.len(), 10);
+    });
+    assert!(
+        db.statements.get() <= 50,
+        "{} statements",
+        db.statements.get()
+    );
+    assert_eq!(dead_letter_count(&db), 30);
+}
+
+#[test]
+fn the_list_is_newest_first_and_pages_with_a_cursor() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        for i in 0..5 {
+            dead_letters::keep(&db, &format!("k{i}"), Some("T"), "{}", 100 + i)
+                .await
+                .unwrap();
+        }
+        dead_letters::keep(&db, "unreadable:m1", None, "garbage", 50)
+            .await
+            .unwrap();
+        let (first, next) = dead_letters::list(&db, None, 2).await.unwrap();
+        assert_eq!(
+            first.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+            ["k4", "k3"]
+        );
+        let next = Cursor::decode(&next.unwrap().encode()).unwrap();
+        let (second, _) = dead_letters::list(&db, Some(&next), 2).await.unwrap();
+        assert_eq!(
+            second.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
+        let (all, end) = dead_letters::list(&db, None, 100).await.unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(end, None);
+    });
+}
+
+#[test]
+fn an_unreadable_dead_letter_can_be_deleted_but_not_redriven() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        dead_letters::keep(&db, "unreadable:m1", None, "garbage", 50)
+            .await
+            .unwrap();
+        let page = Selection::Page {
+            after: None,
+            limit: 10,
+        };
+        assert!(dead_letters::select_for_redrive(&db, &page)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(dead_letters::delete(&db, "unreadable:m1").await.unwrap());
+        assert!(!dead_letters::delete(&db, "unreadable:m1").await.unwrap());
+    });
+    assert_eq!(dead_letter_count(&db), 0);
+}
+
+// ------------------------------------------------------------ the receiver
+
+async fn receive(db: &Stepping<'_>, w: &World, who: &str, now: i64) {
+    let times = ClaimTimes {
+        now_ms: now,
+        lease_ms: 30_000,
+        ttl_ms: TTL,
+    };
+    match claims::claim(db, KEY, "BOOKING_CREATED", who, times)
+        .await
+        .unwrap()
+    {
+        Claim::Claimed => {
+            w.queued.borrow_mut().push(who.to_owned());
+            let done = claims::complete(db, KEY, who, now + 1, TTL).await.unwrap();
+            w.note(format!("{who}:complete:{done}"));
+        }
+        other => w.note(format!("{who}:{other:?}")),
+    }
+}
+
+#[test]
+fn two_requests_racing_one_key_queue_it_once() {
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(receive(db, w, "a", 0)),
+            |db, w| boxed(receive(db, w, "b", 5)),
+        ],
+        |_, w, schedule| {
+            assert_eq!(w.queued.borrow().len(), 1, "{schedule:?} {w:?}");
+        },
+    );
+    assert!(runs > 5);
+}
+
+#[test]
+fn a_crashed_claim_is_taken_over_after_its_lease_and_its_late_complete_is_fenced() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        let t = |now| ClaimTimes {
+            now_ms: now,
+            lease_ms: 30_000,
+            ttl_ms: TTL,
+        };
+        assert_eq!(
+            claims::claim(&db, KEY, "T", "a", t(0)).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            claims::claim(&db, KEY, "T", "b", t(29_999)).await.unwrap(),
+            Claim::InFlight
+        );
+        assert_eq!(
+            claims::claim(&db, KEY, "T", "b", t(30_000)).await.unwrap(),
+            Claim::Claimed
+        );
+        assert!(!claims::complete(&db, KEY, "a", 30_001, TTL).await.unwrap());
+        assert!(
+            !claims::release(&db, KEY, "a").await.unwrap(),
+            "a cannot release b's claim"
+        );
+        assert!(claims::complete(&db, KEY, "b", 30_002, TTL).await.unwrap());
+        assert_eq!(
+            claims::claim(&db, KEY, "T", "c", t(40_000)).await.unwrap(),
+            Claim::AlreadyDone
+        );
+    });
+}
+
+#[test]
+fn pruning_racing_a_claim_on_an_expired_key_never_deletes_the_new_claim() {
+    fn expired(db: &Sqlite) {
+        db.exec(&format!(
+            "INSERT INTO idempotency_keys VALUES ('{KEY}', 'done', 'old', 'T', 0, 1000, 0)"
+        ));
+    }
+    let runs = every_interleaving(
+        expired,
+        &[
+            |db, w| boxed(receive(db, w, "a", 5_000)),
+            |db, w| {
+                boxed(async move {
+                    let n = claims::prune(db, 5_000).await.unwrap();
+                    w.note(format!("pruned:{n}"));
+                })
+            },
+        ],
+        |db, w, schedule| {
+            assert_eq!(w.queued.borrow().len(), 1, "{schedule:?}");
+            assert!(
+                w.notes.borrow().contains(&"a:complete:true".to_owned()),
+                "{schedule:?} {w:?}"
+            );
+            let rows = db.rows("SELECT state FROM idempotency_keys");
+            assert_eq!(rows.len(), 1, "{schedule:?}");
+            assert_eq!(rows[0]["state"], "done");
+        },
+    );
+    assert!(runs >= 3);
+}
+
+#[test]
+fn pruning_deletes_expired_keys_and_old_sent_deliveries_only() {
+    let db = Sqlite::migrated();
+    db.exec(&format!(
+        "INSERT INTO idempotency_keys VALUES ('old', 'done', 't', 'T', 0, 1000, 0), ('live', 'done', 't', 'T', 0, 99000, 0);
+         INSERT INTO deliveries (key, state, trigger, updated_at) VALUES ('s', 'sent', 'T', 10), ('f', 'failed', 'T', 10), ('p', 'pending', 'T', 10), ('{KEY}', 'sent', 'T', 5000);"
+    ));
+    block_on(async {
+        assert_eq!(claims::prune(&db, 2_000).await.unwrap(), 1);
+        assert_eq!(ledger::prune_sent(&db, 2_000).await.unwrap(), 1);
+    });
+    assert_eq!(db.rows("SELECT key FROM deliveries").len(), 3);
+}
+
+// ------------------------------------------------------------------- KV
+
+#[test]
+fn kv_writes_each_event_once_so_its_one_write_per_second_limit_never_bites() {
+    let store = RateLimitedKv::default();
+    let mut sends = 0;
+    let outcome = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+        sends += 1;
+        Ok::<(), ()>(())
+    }))
+    .unwrap();
+    assert_eq!(
+        outcome,
+        KvOutcome::Queued {
+            read_error: None,
+            write_error: None
+        }
+    );
+    assert_eq!(store.writes.get(), 1);
+    assert_eq!(
+        store.refused_writes.get(),
+        0,
+        "no second write to the key within the second"
+    );
+    // A retry 200 ms later, within the same second, is a duplicate (a read, no write).
+    store.now_ms.set(200);
+    let again = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+        sends += 1;
+        Ok::<(), ()>(())
+    }))
+    .unwrap();
+    assert_eq!(again, KvOutcome::Duplicate);
+    assert_eq!(sends, 1);
+}
+
+#[test]
+fn kv_refusing_a_write_fails_open_to_the_ledger_instead_of_losing_the_event() {
+    let store = RateLimitedKv::default();
+    // Two copies of one event read before either wrote (two locations at once).
+    let both = round_robin(
+        kv::deliver_once(&store, KEY, 3600, async || Ok::<(), ()>(())),
+        kv::deliver_once(&store, KEY, 3600, async || Ok::<(), ()>(())),
+    );
+    // Both were queued (the mailer's ledger sends one email); the second write was refused, not fatal.
+    assert!(matches!(both.0, Ok(KvOutcome::Queued { .. })));
+    assert!(matches!(
+        both.1,
+        Ok(KvOutcome::Queued {
+            write_error: Some(_),
+            ..
+        })
+    ));
+    assert_eq!(store.refused_writes.get(), 1);
+}
+
+#[test]
+fn kv_records_nothing_when_the_queue_refused_the_event() {
+    let store = RateLimitedKv::default();
+    let r = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+        Err::<(), _>("queue down")
+    }));
+    assert_eq!(r, Err("queue down"));
+    assert_eq!(
+        store.writes.get(),
+        0,
+        "a retry is not taken for a duplicate"
+    );
+}
+
+#[test]
+fn redriving_an_empty_page_runs_no_batch() {
+    // D1 refuses an empty batch; the model executor asserts the same.
+    let db = Sqlite::migrated();
+    block_on(async {
+        let page = Selection::Page {
+            after: None,
+            limit: 10,
+        };
+        let rows = dead_letters::select_for_redrive(&db, &page).await.unwrap();
+        assert!(dead_letters::reset_for_redrive(&db, &rows, 1)
+            .await
+            .unwrap()
+            .is_empty());
+        dead_letters::forget(&db, &[]).await.unwrap();
+    });
+}
