@@ -4,6 +4,7 @@
 //! - `POST /admin/dead-letters/redrive`  `{"key": "…"}`, or `{"all": true}` a page at a time
 //!   (`"after"`: the `next` cursor of the previous answer)
 //! - `POST /admin/dead-letters/delete`   `{"key": "…"}` (unreadable ones too)
+//! - `GET  /admin/outbox[?older_than_minutes=N]`  events recorded but not yet queued
 //!
 //! What redrive may do to the ledger is decided in
 //! `calhook_core::store::dead_letters`; this module moves its decisions to the queue.
@@ -16,12 +17,14 @@ use serde_json::{json, Value};
 use worker::{Date, Env, Request};
 
 use crate::error::ReceiverError;
+use crate::settings;
 use crate::store::d1;
 use crate::webhook::{send_batch, Accepted};
 
 pub const LIST_PATH: &str = "/admin/dead-letters";
 pub const REDRIVE_PATH: &str = "/admin/dead-letters/redrive";
 pub const DELETE_PATH: &str = "/admin/dead-letters/delete";
+pub const OUTBOX_PATH: &str = "/admin/outbox";
 
 /// Checks the bearer token; without `ADMIN_TOKEN` the routes do not exist.
 fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
@@ -40,12 +43,10 @@ fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     }
 }
 
-/// A whole-number setting of the admin routes, or its default.
 fn page_size(env: &Env) -> Result<u32, ReceiverError> {
-    let raw = env.var("REDRIVE_PAGE_SIZE").ok().map(|v| v.to_string());
-    Ok(core::number(
+    Ok(settings::number(
+        env,
         "REDRIVE_PAGE_SIZE",
-        raw.as_deref(),
         core::DEFAULT_REDRIVE_PAGE_SIZE,
         1,
         core::MAX_REDRIVE_PAGE_SIZE,
@@ -171,5 +172,38 @@ pub async fn delete(mut req: Request, env: &Env) -> Result<Accepted, ReceiverErr
     Ok(Accepted::json(
         200,
         json!({"status": "deleted", "key": key}),
+    ))
+}
+
+/// Events recorded but not yet queued, older than `older_than_minutes` (default 0).
+pub async fn outbox(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
+    use calhook_core::store::outbox;
+    authorize(req, env)?;
+    let url = req
+        .url()
+        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
+    let minutes = match url.query_pairs().find(|(k, _)| k == "older_than_minutes") {
+        Some((_, v)) => {
+            v.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or(ReceiverError::BadAdminRequest(
+                    "older_than_minutes must be a whole number",
+                ))?
+        }
+        None => 0,
+    };
+    let db = d1(env)?;
+    let now = Date::now().as_millis() as i64;
+    let rows = outbox::list(&db, now - minutes * 60_000, 500).await?;
+    let depth = outbox::depth(&db).await?;
+    Ok(Accepted::json(
+        200,
+        json!({
+            "count": rows.len(),
+            "depth": depth.count,
+            "oldest_age_seconds": depth.oldest_created_at.map(|at| ((now - at) / 1000).max(0)),
+            "outbox": rows,
+        }),
     ))
 }

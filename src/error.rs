@@ -34,8 +34,6 @@ pub enum ReceiverError {
     AdminUnauthorized,
     #[error("bad admin request: {0}")]
     BadAdminRequest(&'static str),
-    #[error("this event is being processed by another request right now; retry shortly")]
-    InFlight { key: String },
     #[error("{what} is unavailable; nothing was recorded, retry later")]
     Unavailable { what: &'static str, detail: String },
 }
@@ -53,7 +51,6 @@ impl ReceiverError {
             Envelope(_) => 400,
             SecretMissing(_) | Setting(_) => 500,
             BindingMissing { .. } | Unavailable { .. } => 503,
-            InFlight { .. } => 409,
         }
     }
 
@@ -71,7 +68,6 @@ impl ReceiverError {
             Envelope(_) => "bad_envelope",
             SecretMissing(_) | Setting(_) => "misconfigured",
             BindingMissing { .. } => "binding_missing",
-            InFlight { .. } => "in_flight",
             Unavailable { .. } => "unavailable",
         }
     }
@@ -86,17 +82,12 @@ impl ReceiverError {
     }
 
     pub fn into_response(self) -> Result<Response> {
-        let mut body = json!({ "error": self.to_string(), "outcome": self.outcome() });
-        if let ReceiverError::InFlight { key } = &self {
-            body["key"] = json!(key);
-        }
+        let body = json!({ "error": self.to_string(), "outcome": self.outcome() });
         let mut response = Response::from_json(&body)?.with_status(self.status());
         let headers = response.headers_mut();
         match self {
             ReceiverError::MethodNotAllowed => headers.set("Allow", "POST")?,
-            ReceiverError::InFlight { .. } | ReceiverError::Unavailable { .. } => {
-                headers.set("Retry-After", "5")?
-            }
+            ReceiverError::Unavailable { .. } => headers.set("Retry-After", "5")?,
             _ => {}
         }
         Ok(response)

@@ -6,6 +6,7 @@
 
 mod admin;
 mod body;
+mod cron;
 mod error;
 mod log;
 mod settings;
@@ -27,16 +28,17 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let started = Date::now().as_millis();
     let path = req.path();
     let mut line = log::RequestLog::new(req.method().to_string(), path.clone());
     let result = match (req.method(), path.as_str()) {
-        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &mut line).await,
+        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &ctx, &mut line).await,
         (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
         (Method::Get, admin::LIST_PATH) => admin::list(&req, &env).await,
         (Method::Post, admin::REDRIVE_PATH) => admin::redrive(req, &env).await,
         (Method::Post, admin::DELETE_PATH) => admin::delete(req, &env).await,
+        (Method::Get, admin::OUTBOX_PATH) => admin::outbox(&req, &env).await,
         (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
             200,
             json!({"status": "ok", "service": "calhook-receiver"}),
@@ -57,38 +59,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     response
 }
 
-/// Deletes idempotency keys whose TTL has passed, and old "sent" ledger rows
-/// (`[triggers] crons` in wrangler.toml). Expired keys are already ignored by
-/// claims; this only keeps the tables small.
+/// Every minute: send the outbox; daily: prune (`[triggers] crons`).
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let now = Date::now().as_millis();
-    let ttl = settings::Settings::from_env(&env)
-        .map(|s| s.ttl_seconds)
-        .unwrap_or(calhook_core::settings::DEFAULT_IDEMPOTENCY_TTL_SECONDS);
-    match store::d1(&env) {
-        Ok(db) => prune(&db, now as i64, ttl).await,
-        Err(e) => worker::console_error!(
-            "{}",
-            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "error": e.to_string()})
-        ),
-    }
-}
-
-async fn prune(db: &calhook_d1::D1, now_ms: i64, ttl_seconds: u64) {
-    use calhook_core::store::{claims, ledger};
-    let keys = claims::prune(db, now_ms).await;
-    // Sent ledger rows are kept as long as keys: by then the receiver would accept the event again anyway.
-    let sent_before = now_ms.saturating_sub((ttl_seconds * 1000) as i64);
-    let deliveries = ledger::prune_sent(db, sent_before).await;
-    match keys.and_then(|k| deliveries.map(|d| (k, d))) {
-        Ok((keys, deliveries)) => worker::console_log!(
-            "{}",
-            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "deleted": keys, "deliveries_deleted": deliveries})
-        ),
-        Err(e) => worker::console_error!(
-            "{}",
-            json!({"svc": "calhook-receiver", "job": "prune_expired_keys", "error": e.to_string()})
-        ),
-    }
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    cron::run(&event.cron(), &env, Date::now().as_millis() as i64).await;
 }

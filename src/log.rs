@@ -61,8 +61,9 @@ impl RequestLog {
         self.outcome = Some(err.outcome());
         self.status = Some(err.status());
         self.error = Some(err.to_string());
-        if let Some(d) = err.detail() {
-            self.detail = Some(d.to_owned());
+        // A note from the handler (e.g. both stores failing) says more; keep it.
+        if self.detail.is_none() {
+            self.detail = err.detail().map(str::to_owned);
         }
     }
 

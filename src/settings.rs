@@ -20,7 +20,6 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub notify: NotifyEvents,
     pub ttl_seconds: u64,
-    pub lease_seconds: u64,
     pub store: StoreKind,
 }
 
@@ -29,6 +28,23 @@ fn text(env: &Env, name: &str) -> Option<String> {
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
+}
+
+/// A whole-number setting read outside a webhook request (cron, admin routes).
+pub fn number(
+    env: &Env,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ReceiverError> {
+    Ok(core::number(
+        name,
+        text(env, name).as_deref(),
+        default,
+        min,
+        max,
+    )?)
 }
 
 impl Settings {
@@ -51,12 +67,6 @@ impl Settings {
             60,
             365 * 24 * 3600,
         )?;
-        let lease_seconds = number(
-            "CLAIM_LEASE_SECONDS",
-            core::DEFAULT_CLAIM_LEASE_SECONDS,
-            1,
-            3600,
-        )?;
         let store = match text(env, "IDEMPOTENCY_STORE").as_deref().map(str::trim) {
             None | Some("") | Some("d1") => StoreKind::D1,
             Some("kv") => StoreKind::Kv,
@@ -73,7 +83,6 @@ impl Settings {
             max_body_bytes,
             notify,
             ttl_seconds,
-            lease_seconds,
             store,
         })
     }

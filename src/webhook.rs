@@ -1,24 +1,25 @@
-//! `POST /webhooks/cal`: verify, parse, claim, queue, complete (D1), or read,
-//! queue, write once (KV).
+//! `POST /webhooks/cal`: verify, parse, then record + queue.
 //!
-//! The order matters: the claim is released on any failure after it, and the
-//! key is marked done only once the notification is on the queue, so a retry
-//! after a 503 always gets through and nothing is recorded that was not queued.
-
+//! D1: one round trip marks the key done and stores the notification in the
+//! outbox; the queue send follows; the outbox row is deleted off the response
+//! path. Queue down → 200 `accepted` (the cron sends it). D1 down → queue
+//! directly (the mailer's ledger deduplicates). Both down → 503.
+//! KV: read, queue, write once.
+//!
 use calhook_core::event::{self, Event, Trigger};
 use calhook_core::key;
 use calhook_core::notification::Notification;
 use calhook_core::signature::SIGNATURE_HEADER;
 use serde_json::{json, Value};
-use worker::{Date, Env, Request, Response, Result};
+use worker::{Context, Date, Env, Request, Response, Result};
 
 use crate::body::read_capped;
 use crate::error::ReceiverError;
 use crate::log::RequestLog;
 use crate::settings::Settings;
-use crate::store::{claim_token, IdempotencyStore};
-use calhook_core::store::claims::{self, Claim, ClaimTimes};
+use crate::store::{self, claim_token, IdempotencyStore};
 use calhook_core::store::kv::{self, KvOutcome};
+use calhook_core::store::outbox::{self, Accept, Recorded};
 
 /// The queue producer binding.
 pub const QUEUE_BINDING: &str = "NOTIFICATIONS";
@@ -36,7 +37,9 @@ impl Accepted {
 
     pub fn outcome(&self) -> &'static str {
         match self.body["status"].as_str() {
+            Some("queued") if self.body["recorded"] == false => "queued_without_d1",
             Some("queued") => "queued",
+            Some("accepted") => "deferred",
             Some("duplicate") => "duplicate",
             Some("ignored") => "ignored",
             Some("pong") => "pong",
@@ -52,6 +55,7 @@ impl Accepted {
 pub async fn handle(
     req: Request,
     env: &Env,
+    ctx: &Context,
     log: &mut RequestLog,
 ) -> Result<Accepted, ReceiverError> {
     let settings = Settings::from_env(env)?;
@@ -89,28 +93,29 @@ pub async fn handle(
     };
     log.key(key.as_str());
 
-    let store = IdempotencyStore::from_env(env, &settings)?;
     let queued = json!({"status": "queued", "event": trigger, "key": key.as_str()});
-    // Built only once the event is known to be new: duplicates never pay for it.
-    let message = || {
+    let duplicate = || {
+        Accepted::json(
+            200,
+            json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
+        )
+    };
+    let message =
         serde_json::to_string(&Notification::build(&envelope, key.clone())).map_err(|e| {
             ReceiverError::Unavailable {
                 what: "serializer",
                 detail: e.to_string(),
             }
-        })
-    };
-    let db = match store {
-        IdempotencyStore::Kv(kv) => {
+        })?;
+
+    let db = match IdempotencyStore::from_env(env, &settings) {
+        Ok(IdempotencyStore::Kv(kv)) => {
             let outcome = kv::deliver_once(&kv, key.as_str(), settings.ttl_seconds, async || {
-                send(env, message()?).await
+                send(env, message).await
             })
             .await?;
             return Ok(match outcome {
-                KvOutcome::Duplicate => Accepted::json(
-                    200,
-                    json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
-                ),
+                KvOutcome::Duplicate => duplicate(),
                 KvOutcome::Queued {
                     read_error,
                     write_error,
@@ -123,51 +128,68 @@ pub async fn handle(
                 }
             });
         }
-        IdempotencyStore::D1(db) => db,
+        Ok(IdempotencyStore::D1(db)) => Ok(db),
+        Err(e) => Err(e),
     };
 
-    let now = Date::now().as_millis();
-    let token = claim_token(now);
-    let times = ClaimTimes {
-        now_ms: now as i64,
-        lease_ms: (settings.lease_seconds * 1000) as i64,
+    // One round trip: the key is done and the notification is in the outbox.
+    let now = Date::now().as_millis() as i64;
+    let token = claim_token(now as u64);
+    let accept = Accept {
+        key: key.as_str(),
+        trigger: &trigger,
+        token: &token,
+        notification: &message,
+        now_ms: now,
         ttl_ms: (settings.ttl_seconds * 1000) as i64,
     };
-    match claims::claim(&db, key.as_str(), &trigger, &token, times).await? {
-        Claim::Claimed => {}
-        Claim::AlreadyDone => {
-            return Ok(Accepted::json(
-                200,
-                json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
-            ))
-        }
-        Claim::InFlight => {
-            return Err(ReceiverError::InFlight {
-                key: key.to_string(),
-            })
-        }
-    }
-
-    let sent = match message() {
-        Ok(message) => send(env, message).await,
-        Err(err) => Err(err),
+    let recorded = match db {
+        Ok(db) => outbox::record(&db, accept)
+            .await
+            .map_err(ReceiverError::from),
+        Err(e) => Err(e),
     };
-    if let Err(err) = sent {
-        // Give the key back so Cal.com's retry (or a resend) is processed.
-        if let Err(release) = claims::release(&db, key.as_str(), &token).await {
-            log.note(format!("release after failed send also failed: {release}"));
-        }
-        return Err(err);
+    match recorded {
+        Ok(Recorded::Duplicate) => Ok(duplicate()),
+        Ok(Recorded::New) => match send(env, message).await {
+            Ok(()) => {
+                // The queue has it: forget the outbox row, off the response path.
+                let (env, key) = (env.clone(), key.to_string());
+                ctx.wait_until(async move {
+                    if let Ok(db) = store::d1(&env) {
+                        let _ = outbox::sent(&db, &key, now).await;
+                    }
+                });
+                Ok(Accepted::json(200, queued))
+            }
+            Err(err) => {
+                // Durable in the outbox: the cron sends it. Cal.com must not see an error.
+                log.note(format!(
+                    "queue refused it, kept in the outbox for the cron: {err}"
+                ));
+                Ok(Accepted::json(
+                    200,
+                    json!({"status": "accepted", "event": trigger, "key": key.as_str(),
+                           "detail": "recorded; it will be queued by the next outbox run"}),
+                ))
+            }
+        },
+        Err(d1_error) => match send(env, message).await {
+            // Not recorded, but queued: the mailer's ledger still stops a second email.
+            Ok(()) => {
+                log.note(format!("D1 failed, queued without recording: {d1_error}"));
+                let mut body = queued;
+                body["recorded"] = false.into();
+                Ok(Accepted::json(200, body))
+            }
+            Err(queue_error) => {
+                log.note(format!(
+                    "LOST unless Cal.com retries: D1 failed ({d1_error}) and the queue failed ({queue_error})"
+                ));
+                Err(queue_error)
+            }
+        },
     }
-    let now = Date::now().as_millis() as i64;
-    match claims::complete(&db, key.as_str(), &token, now, times.ttl_ms).await {
-        Ok(true) => {}
-        // The notification is on the queue: answering an error now would invite a
-        // second copy. The mailer's ledger stops a duplicate email if one is queued later.
-        Ok(false) => log.note("queued, but the claim's lease had been taken over".to_owned()),
-        Err(err) => log.note(format!("queued, but marking the key done failed: {err}")),
-    }
-    Ok(Accepted::json(200, queued))
 }
 
 fn queue(env: &Env) -> Result<worker::Queue, ReceiverError> {

@@ -115,13 +115,24 @@ pub fn trials() -> Vec<Trial> {
             concurrent_deliveries_of_one_event_queue_exactly_one_notification,
         ),
         trial(
-            "receiver::queue_failure_after_the_claim_is_503_and_the_retry_is_queued",
-            queue_failure_after_the_claim_is_503_and_the_retry_is_queued,
+            "receiver::queue_unavailable_is_accepted_and_the_cron_sends_each_event_once",
+            queue_unavailable_is_accepted_and_the_cron_sends_each_event_once,
         ),
-        trial("receiver::d1_unavailable_is_503", d1_unavailable_is_503),
         trial(
-            "receiver::same_key_in_flight_is_409_with_retry_after",
-            same_key_in_flight_is_409_with_retry_after,
+            "receiver::d1_unavailable_still_queues_and_emails_once",
+            d1_unavailable_still_queues_and_emails_once,
+        ),
+        trial(
+            "receiver::d1_and_queue_unavailable_is_503_and_nothing_recorded",
+            d1_and_queue_unavailable_is_503_and_nothing_recorded,
+        ),
+        trial(
+            "receiver::a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once",
+            a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once,
+        ),
+        trial(
+            "receiver::a_claim_in_flight_from_an_older_version_is_a_duplicate",
+            a_claim_in_flight_from_an_older_version_is_a_duplicate,
         ),
         trial(
             "receiver::claim_whose_lease_expired_is_taken_over",
@@ -489,44 +500,148 @@ fn without_d1(config: &mut toml::Table) {
     config.remove("d1_databases");
 }
 
-async fn queue_failure_after_the_claim_is_503_and_the_retry_is_queued() {
-    // First the receiver runs without its queue: the send after the claim fails.
+fn without_queue_and_d1(config: &mut toml::Table) {
+    config.remove("queues");
+    config.remove("d1_databases");
+}
+
+/// Runs the receiver's per-minute outbox job now.
+async fn run_outbox_cron(s: &Stack) {
+    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
+    // The receiver runs without its queue: every event is kept in the outbox.
     let broken = Stack::start(Options {
         edit_receiver: Some(without_queue),
+        receiver_vars: vec![("ADMIN_TOKEN", "t".into())],
         ..Options::default()
     })
     .await;
-    let v = booking(&unique("lost"));
-    let (status, answer) = broken.send(&v).await;
-    assert_eq!(status, 503, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("NOTIFICATIONS"));
+    let events: Vec<Value> = (0..3).map(|_| booking(&unique("deferred"))).collect();
+    let mut keys = Vec::new();
+    for v in &events {
+        let (status, answer) = broken.send(v).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["status"], "accepted", "{answer}");
+        keys.push(key_of(&answer));
+    }
+    // A retry of one of them is a duplicate: it is recorded already.
+    let (_, again) = broken.send(&events[0]).await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/admin/outbox", broken.base))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["depth"], 3, "{listed}");
+    broken
+        .wait_for_log("the deferred outcome", Duration::from_secs(10), |l| {
+            l.contains("\"outcome\":\"deferred\"")
+        })
+        .await;
     let state = broken.state.clone();
-    let claims = broken.sql("SELECT state FROM idempotency_keys");
-    assert!(claims.is_empty(), "the claim was not released: {claims:?}");
     broken.stop();
-    // Then the same state with the queue back: Cal.com's retry goes through.
+    // The queue is back: the next cron run sends all three, once each.
     let fixed = Stack::start(Options {
         state_dir: Some(state),
+        receiver_vars: vec![("OUTBOX_GRACE_SECONDS", "0".into())],
         ..Options::default()
     })
     .await;
-    let (status, answer) = fixed.send(&v).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["status"], "queued");
-    let emails = fixed.wait_for_email(&key_of(&answer)).await;
-    assert_eq!(emails.len(), 1);
+    run_outbox_cron(&fixed).await;
+    for key in &keys {
+        assert_eq!(fixed.wait_for_email(key).await.len(), 1, "{key}");
+    }
+    assert!(fixed.sql("SELECT key FROM outbox").is_empty());
+    run_outbox_cron(&fixed).await;
+    fixed
+        .wait_for_log("the second outbox run", Duration::from_secs(10), |l| {
+            l.contains("\"job\":\"outbox\"") && l.contains("\"sent\":0")
+        })
+        .await;
+    for key in &keys {
+        assert_eq!(fixed.emails_for(key).len(), 1, "{key}");
+    }
     drop(broken);
 }
 
-async fn d1_unavailable_is_503() {
+async fn d1_unavailable_still_queues_and_emails_once() {
     let s = Stack::start(Options {
         edit_receiver: Some(without_d1),
         ..Options::default()
     })
     .await;
     let (status, answer) = s.send(&booking(&unique("nodb"))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    assert_eq!(answer["recorded"], false);
+    assert_eq!(s.wait_for_email(&key_of(&answer)).await.len(), 1);
+    s.wait_for_log("the loud log line", Duration::from_secs(10), |l| {
+        l.contains("queued_without_d1") && l.contains("binding DB is missing")
+    })
+    .await;
+}
+
+async fn d1_and_queue_unavailable_is_503_and_nothing_recorded() {
+    let s = Stack::start(Options {
+        edit_receiver: Some(without_queue_and_d1),
+        ..Options::default()
+    })
+    .await;
+    let (status, answer) = s.send(&booking(&unique("nothing"))).await;
     assert_eq!(status, 503, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("DB"));
+    assert!(answer["error"].as_str().unwrap().contains("NOTIFICATIONS"));
+    assert!(s.sql("SELECT key FROM idempotency_keys").is_empty());
+    assert!(s.sql("SELECT key FROM outbox").is_empty());
+    s.wait_for_log("the loud log line", Duration::from_secs(10), |l| {
+        l.contains("LOST unless Cal.com retries")
+    })
+    .await;
+}
+
+async fn a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once() {
+    let s = Stack::start(Options {
+        receiver_vars: vec![("OUTBOX_GRACE_SECONDS", "0".into())],
+        ..Options::default()
+    })
+    .await;
+    // What a receiver that died right after its D1 write leaves behind.
+    let bytes = body(&booking(&unique("crash")));
+    let envelope = calhook_core::event::parse(&bytes).unwrap();
+    let key = calhook_core::key::derive(&envelope).unwrap();
+    let notification = serde_json::to_string(&calhook_core::notification::Notification::build(
+        &envelope,
+        key.clone(),
+    ))
+    .unwrap()
+    .replace('\'', "''");
+    let now = now_ms();
+    s.sql(&format!(
+        "INSERT INTO idempotency_keys VALUES ('{key}', 'done', 'dead', 'BOOKING_CREATED', 0, {}, {now}); \
+         INSERT INTO outbox (key, trigger, notification, created_at) VALUES ('{key}', 'BOOKING_CREATED', '{notification}', {now})",
+        now + 600_000
+    ));
+    // Cal.com's copy of the event (if it ever came) is a duplicate ...
+    let (_, again, _) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+    // ... and the cron delivers it, once.
+    run_outbox_cron(&s).await;
+    assert_eq!(s.wait_for_email(key.as_str()).await.len(), 1);
+    run_outbox_cron(&s).await;
+    assert!(s.sql("SELECT key FROM outbox").is_empty());
+    assert_eq!(s.emails_for(key.as_str()).len(), 1);
 }
 
 fn with_kv(config: &mut toml::Table) {
@@ -594,16 +709,16 @@ fn plant_claim(s: &Stack, key: &str, state: &str, lease_until: u64, expires_at: 
     ));
 }
 
-async fn same_key_in_flight_is_409_with_retry_after() {
+async fn a_claim_in_flight_from_an_older_version_is_a_duplicate() {
+    // Earlier versions claimed keys "in flight" before queueing; during a
+    // rollout such a request may still be running: it queues the event itself.
     let s = shared().await;
     let uid = unique("inflight");
     let key = format!("BOOKING_CREATED:booking:{uid}");
     plant_claim(s, &key, "in_flight", now_ms() + 600_000, now_ms() + 600_000);
-    let bytes = body(&booking(&uid));
-    let (status, answer, headers) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
-    assert_eq!(status, 409, "{answer}");
-    assert_eq!(answer["key"], key.as_str());
-    assert!(headers.contains_key("retry-after"));
+    let (status, answer) = s.send(&booking(&uid)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "duplicate");
 }
 
 async fn claim_whose_lease_expired_is_taken_over() {

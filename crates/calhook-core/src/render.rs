@@ -47,8 +47,7 @@ struct HtmlEmail<'a> {
     summary: &'a str,
     accent: &'a str,
     rows: &'a [Row],
-    trigger: &'a str,
-    key: &'a str,
+    footer: &'a str,
 }
 
 #[derive(Template)]
@@ -58,13 +57,21 @@ struct TextEmail<'a> {
     title: &'a str,
     summary: &'a str,
     rows: &'a [Row],
-    trigger: &'a str,
-    key: &'a str,
+    footer: &'a str,
 }
 
-/// Renders a notification. Infallible: missing facts are left out, not guessed.
+/// Renders a notification for staff. Infallible: missing facts are left out, not guessed.
 pub fn render(n: &Notification) -> RenderedEmail {
     let v = view(n);
+    let footer = format!(
+        "Sent by calhook for Cal.com event {} · {}",
+        v.trigger, v.key
+    );
+    layout(&v, &footer)
+}
+
+/// One layout for every view; the view decides what it shows.
+fn layout(v: &View, footer: &str) -> RenderedEmail {
     let html = HtmlEmail {
         subject: &v.subject,
         headline: &v.headline,
@@ -72,8 +79,7 @@ pub fn render(n: &Notification) -> RenderedEmail {
         summary: &v.summary,
         accent: v.accent,
         rows: &v.rows,
-        trigger: &v.trigger,
-        key: &v.key,
+        footer,
     }
     .render()
     .unwrap_or_else(|e| {
@@ -87,13 +93,12 @@ pub fn render(n: &Notification) -> RenderedEmail {
         title: &v.title,
         summary: &v.summary,
         rows: &v.rows,
-        trigger: &v.trigger,
-        key: &v.key,
+        footer,
     }
     .render()
     .unwrap_or_else(|e| format!("rendering failed: {e}"));
     RenderedEmail {
-        subject: v.subject,
+        subject: v.subject.clone(),
         text,
         html,
     }
@@ -139,16 +144,7 @@ pub fn view(n: &Notification) -> View {
         push_opt(&mut rows, "Reason", &ooo.reason);
         push_opt(&mut rows, "Notes", &ooo.notes);
     }
-    match (&f.location, &f.meeting_url) {
-        (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
-        (Some(loc), Some(url)) => {
-            rows.push(row("Where", loc.clone()));
-            rows.push(link_row("Join", url, url));
-        }
-        (Some(loc), None) => rows.push(row("Where", loc.clone())),
-        (None, Some(url)) => rows.push(link_row("Join", url, url)),
-        (None, None) => {}
-    }
+    push_location(&mut rows, f);
     if let Some(o) = &f.organizer {
         rows.push(row("Organizer", person(o)));
     }
@@ -213,28 +209,6 @@ pub fn view(n: &Notification) -> View {
     }
 }
 
-#[derive(Template)]
-#[template(path = "attendee.html")]
-struct AttendeeHtml<'a> {
-    subject: &'a str,
-    headline: &'a str,
-    title: &'a str,
-    summary: &'a str,
-    accent: &'a str,
-    rows: &'a [Row],
-    footer: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "attendee.txt")]
-struct AttendeeText<'a> {
-    headline: &'a str,
-    title: &'a str,
-    summary: &'a str,
-    rows: &'a [Row],
-    footer: &'a str,
-}
-
 /// The copy one attendee receives (`NOTIFY_ATTENDEES`): their own time zone
 /// first, their own name, and nothing about other attendees or staff work —
 /// Cal.com's `seatsShowAttendees=false` stays true in our email too.
@@ -247,31 +221,7 @@ pub fn render_for_attendee(n: &Notification, attendee: usize) -> RenderedEmail {
         ),
         None => "Sent about your Cal.com booking.".to_owned(),
     };
-    let html = AttendeeHtml {
-        subject: &v.subject,
-        headline: &v.headline,
-        title: &v.title,
-        summary: &v.summary,
-        accent: v.accent,
-        rows: &v.rows,
-        footer: &footer,
-    }
-    .render()
-    .unwrap_or_default();
-    let text = AttendeeText {
-        headline: &v.headline,
-        title: &v.title,
-        summary: &v.summary,
-        rows: &v.rows,
-        footer: &footer,
-    }
-    .render()
-    .unwrap_or_default();
-    RenderedEmail {
-        subject: v.subject,
-        text,
-        html,
-    }
+    layout(&v, &footer)
 }
 
 /// The words of an attendee's copy (see [`render_for_attendee`]).
@@ -321,16 +271,7 @@ pub fn attendee_view(n: &Notification, attendee: usize) -> View {
     if let Some(prev) = f.previous_start {
         rows.push(row("Was", when(prev, f.previous_end, my_tz)));
     }
-    match (&f.location, &f.meeting_url) {
-        (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
-        (Some(loc), Some(url)) => {
-            rows.push(row("Where", loc.clone()));
-            rows.push(link_row("Join", url, url));
-        }
-        (Some(loc), None) => rows.push(row("Where", loc.clone())),
-        (None, Some(url)) => rows.push(link_row("Join", url, url)),
-        (None, None) => {}
-    }
+    push_location(&mut rows, f);
     if let Some(o) = &f.organizer {
         rows.push(row("Host", person(o)));
     }
@@ -445,6 +386,20 @@ fn link_row(label: &str, value: &str, url: &str) -> Row {
         label: label.to_owned(),
         value: value.to_owned(),
         href: safe.then(|| url.to_owned()),
+    }
+}
+
+/// "Where" and "Join": one row when the location is the meeting link itself.
+fn push_location(rows: &mut Vec<Row>, f: &crate::notification::Facts) {
+    match (&f.location, &f.meeting_url) {
+        (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
+        (Some(loc), Some(url)) => {
+            rows.push(row("Where", loc.clone()));
+            rows.push(link_row("Join", url, url));
+        }
+        (Some(loc), None) => rows.push(row("Where", loc.clone())),
+        (None, Some(url)) => rows.push(link_row("Join", url, url)),
+        (None, None) => {}
     }
 }
 

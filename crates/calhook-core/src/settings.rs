@@ -9,10 +9,14 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// How long a processed key is remembered (`IDEMPOTENCY_TTL_SECONDS`): 7 days
 /// covers Cal.com's retries and people pressing "resend" days later.
 pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 7 * 24 * 3600;
-/// How long an in-flight claim blocks duplicates before another request may take
-/// it over (`CLAIM_LEASE_SECONDS`): longer than a slow queue send, short enough
-/// that a crashed request does not block a retry for long.
-pub const DEFAULT_CLAIM_LEASE_SECONDS: u64 = 30;
+/// How long a recorded event may wait for its own queue send before the
+/// outbox cron sends it (`OUTBOX_GRACE_SECONDS`).
+pub const DEFAULT_OUTBOX_GRACE_SECONDS: u64 = 60;
+/// Outbox rows the cron sends per page (`OUTBOX_PAGE_SIZE`); two pages a run
+/// stay within the Free plan's 50 D1 queries per invocation.
+pub const DEFAULT_OUTBOX_PAGE_SIZE: u64 = 20;
+/// Pages the outbox cron sends per run at most.
+pub const OUTBOX_PAGES_PER_RUN: u32 = 2;
 /// First retry delay after a transient SendGrid failure (`RETRY_BASE_DELAY_SECONDS`).
 pub const DEFAULT_RETRY_BASE_DELAY_SECONDS: u64 = 10;
 /// Upper bound of the retry delay (`RETRY_MAX_DELAY_SECONDS`); Queues cap it at 12 h.

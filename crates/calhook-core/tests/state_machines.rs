@@ -4,10 +4,11 @@
 
 mod support;
 
-use calhook_core::store::claims::{self, Claim, ClaimTimes};
+use calhook_core::store::claims;
 use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored};
 use calhook_core::store::kv::{self, KvOutcome};
-use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
+use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded as Finished};
+use calhook_core::store::outbox::{self, Accept, Recorded};
 use std::future::Future;
 use std::pin::Pin;
 use support::*;
@@ -140,7 +141,7 @@ fn a_finish_with_a_lost_lease_changes_nothing() {
         };
         assert_eq!(
             ledger::finish(&db, &a, late, LEASE + 2).await.unwrap(),
-            Recorded::LostLease
+            Finished::LostLease
         );
         assert_eq!(state(&db, KEY).as_deref(), Some("sending"));
         let sent = Finish::Sent {
@@ -149,7 +150,7 @@ fn a_finish_with_a_lost_lease_changes_nothing() {
         };
         assert_eq!(
             ledger::finish(&db, &b, sent, LEASE + 3).await.unwrap(),
-            Recorded::Yes
+            Finished::Yes
         );
     });
     let row = &db.rows(&format!("SELECT * FROM deliveries WHERE key = '{KEY}'"))[0];
@@ -584,76 +585,229 @@ fn an_unreadable_dead_letter_can_be_deleted_but_not_redriven() {
 
 // ------------------------------------------------------------ the receiver
 
-async fn receive(db: &Stepping<'_>, w: &World, who: &str, now: i64) {
-    let times = ClaimTimes {
+fn accept<'a>(token: &'a str, notification: &'a str, now: i64) -> Accept<'a> {
+    Accept {
+        key: KEY,
+        trigger: "BOOKING_CREATED",
+        token,
+        notification,
         now_ms: now,
-        lease_ms: 30_000,
         ttl_ms: TTL,
-    };
-    match claims::claim(db, KEY, "BOOKING_CREATED", who, times)
-        .await
-        .unwrap()
-    {
-        Claim::Claimed => {
+    }
+}
+
+fn outbox_rows(db: &Sqlite) -> Vec<serde_json::Value> {
+    db.rows("SELECT key, notification, created_at FROM outbox ORDER BY created_at")
+}
+
+async fn receive(db: &Stepping<'_>, w: &World, who: &str, now: i64) {
+    match outbox::record(db, accept(who, who, now)).await.unwrap() {
+        Recorded::New => {
             w.queued.borrow_mut().push(who.to_owned());
-            let done = claims::complete(db, KEY, who, now + 1, TTL).await.unwrap();
-            w.note(format!("{who}:complete:{done}"));
+            outbox::sent(db, KEY, now).await.unwrap();
         }
-        other => w.note(format!("{who}:{other:?}")),
+        Recorded::Duplicate => w.note(format!("{who}:duplicate")),
     }
 }
 
 #[test]
-fn two_requests_racing_one_key_queue_it_once() {
+fn two_requests_racing_one_key_record_it_once() {
     let runs = every_interleaving(
         nothing,
         &[
             |db, w| boxed(receive(db, w, "a", 0)),
             |db, w| boxed(receive(db, w, "b", 5)),
         ],
-        |_, w, schedule| {
+        |db, w, schedule| {
             assert_eq!(w.queued.borrow().len(), 1, "{schedule:?} {w:?}");
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
         },
     );
-    assert!(runs > 5);
+    assert!(runs >= 3);
 }
 
 #[test]
-fn a_crashed_claim_is_taken_over_after_its_lease_and_its_late_complete_is_fenced() {
+fn a_new_event_is_done_and_in_the_outbox_after_one_round_trip() {
+    let db = Sqlite::migrated();
+    db.statements.set(0);
+    let r = block_on(outbox::record(&db, accept("t1", "{\"n\":1}", 100))).unwrap();
+    assert_eq!(r, Recorded::New);
+    assert_eq!(db.statements.get(), 2, "one batch of two statements");
+    let key = &db.rows("SELECT state, expires_at FROM idempotency_keys")[0];
+    assert_eq!(key["state"], "done");
+    assert_eq!(key["expires_at"], 100 + TTL);
+    assert_eq!(outbox_rows(&db)[0]["notification"], "{\"n\":1}");
+}
+
+#[test]
+fn a_duplicate_writes_no_row() {
+    let db = Sqlite::migrated();
+    block_on(outbox::record(&db, accept("t1", "first", 100))).unwrap();
+    let before = db.rows("SELECT * FROM idempotency_keys");
+    let r = block_on(outbox::record(&db, accept("t2", "second", 200))).unwrap();
+    assert_eq!(r, Recorded::Duplicate);
+    assert_eq!(db.rows("SELECT * FROM idempotency_keys"), before);
+    assert_eq!(outbox_rows(&db)[0]["notification"], "first");
+    assert_eq!(db.rows("SELECT changes() AS c")[0]["c"], 0);
+}
+
+#[test]
+fn an_expired_key_is_a_new_event_again() {
     let db = Sqlite::migrated();
     block_on(async {
-        let t = |now| ClaimTimes {
-            now_ms: now,
-            lease_ms: 30_000,
-            ttl_ms: TTL,
-        };
+        outbox::record(&db, accept("t1", "first", 100))
+            .await
+            .unwrap();
+        outbox::sent(&db, KEY, 100).await.unwrap();
+        let later = 100 + TTL;
         assert_eq!(
-            claims::claim(&db, KEY, "T", "a", t(0)).await.unwrap(),
-            Claim::Claimed
+            outbox::record(&db, accept("t2", "again", later))
+                .await
+                .unwrap(),
+            Recorded::New
+        );
+    });
+    assert_eq!(outbox_rows(&db)[0]["notification"], "again");
+}
+
+#[test]
+fn a_claim_left_in_flight_by_an_older_version_is_taken_over_once_its_lease_passed() {
+    let db = Sqlite::migrated();
+    db.exec(&format!(
+        "INSERT INTO idempotency_keys VALUES ('{KEY}', 'in_flight', 'old', 'T', 5000, {TTL}, 0)"
+    ));
+    block_on(async {
+        assert_eq!(
+            outbox::record(&db, accept("t1", "n", 4_999)).await.unwrap(),
+            Recorded::Duplicate
         );
         assert_eq!(
-            claims::claim(&db, KEY, "T", "b", t(29_999)).await.unwrap(),
-            Claim::InFlight
-        );
-        assert_eq!(
-            claims::claim(&db, KEY, "T", "b", t(30_000)).await.unwrap(),
-            Claim::Claimed
-        );
-        assert!(!claims::complete(&db, KEY, "a", 30_001, TTL).await.unwrap());
-        assert!(
-            !claims::release(&db, KEY, "a").await.unwrap(),
-            "a cannot release b's claim"
-        );
-        assert!(claims::complete(&db, KEY, "b", 30_002, TTL).await.unwrap());
-        assert_eq!(
-            claims::claim(&db, KEY, "T", "c", t(40_000)).await.unwrap(),
-            Claim::AlreadyDone
+            outbox::record(&db, accept("t2", "n", 5_000)).await.unwrap(),
+            Recorded::New
         );
     });
 }
 
 #[test]
-fn pruning_racing_a_claim_on_an_expired_key_never_deletes_the_new_claim() {
+fn a_crash_between_the_write_and_the_send_is_sent_by_the_cron_after_the_grace_period() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        outbox::record(&db, accept("t1", "n", 1_000)).await.unwrap();
+        // (the worker died here: no queue send, no delete)
+        assert!(
+            outbox::due(&db, 1_000 - 1, 10).await.unwrap().is_empty(),
+            "within the grace period"
+        );
+        let due = outbox::due(&db, 61_000, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        outbox::sent_rows(&db, &due).await.unwrap();
+    });
+    assert!(outbox_rows(&db).is_empty());
+}
+
+#[test]
+fn the_hot_path_and_the_cron_racing_queue_the_event_at_least_once_and_clean_up() {
+    fn recorded(db: &Sqlite) {
+        block_on(outbox::record(db, accept("t1", "n", 0))).unwrap();
+    }
+    let runs = every_interleaving(
+        recorded,
+        &[
+            // The hot path: the queue took it, then the row is deleted.
+            |db, w| {
+                boxed(async move {
+                    w.queued.borrow_mut().push("hot".into());
+                    outbox::sent(db, KEY, 0).await.unwrap();
+                })
+            },
+            // The cron: reads due rows, queues them, deletes them.
+            |db, w| {
+                boxed(async move {
+                    let due = outbox::due(db, 0, 10).await.unwrap();
+                    for r in &due {
+                        w.queued.borrow_mut().push(format!("cron:{}", r.key));
+                    }
+                    outbox::sent_rows(db, &due).await.unwrap();
+                })
+            },
+        ],
+        |db, w, schedule| {
+            let queued = w.queued.borrow().len();
+            assert!((1..=2).contains(&queued), "{schedule:?}: {w:?}");
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
+        },
+    );
+    assert!(runs >= 3);
+}
+
+#[test]
+fn the_cron_never_deletes_a_newer_record_of_the_same_key() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        outbox::record(&db, accept("t1", "old", 0)).await.unwrap();
+        let due = outbox::due(&db, 10, 10).await.unwrap();
+        // Meanwhile the key expired and the event came anew.
+        db.exec("UPDATE idempotency_keys SET expires_at = 0");
+        outbox::record(&db, accept("t2", "new", 20)).await.unwrap();
+        outbox::sent_rows(&db, &due).await.unwrap();
+    });
+    assert_eq!(outbox_rows(&db)[0]["notification"], "new");
+}
+
+#[test]
+fn the_cron_takes_the_oldest_first_a_page_at_a_time_and_counts_refusals() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        for i in 0..5 {
+            let key = format!("k{i}");
+            let a = Accept {
+                key: &key,
+                trigger: "T",
+                token: &key,
+                notification: "n",
+                now_ms: 100 - i,
+                ttl_ms: TTL,
+            };
+            outbox::record(&db, a).await.unwrap();
+        }
+        let page = outbox::due(&db, 1_000, 2).await.unwrap();
+        assert_eq!(
+            page.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+            ["k4", "k3"]
+        );
+        outbox::refused(&db, &page).await.unwrap();
+        let depth = outbox::depth(&db).await.unwrap();
+        assert_eq!((depth.count, depth.oldest_created_at), (5, Some(96)));
+        let listed = outbox::list(&db, 1_000, 10).await.unwrap();
+        assert_eq!(listed[0].attempts, 1);
+    });
+}
+
+#[test]
+fn queue_batches_respect_the_message_and_byte_limits() {
+    let row = |n: usize| outbox::Pending {
+        key: format!("k{n}"),
+        trigger: "T".into(),
+        notification: "x".repeat(1000),
+        created_at: 0,
+        attempts: 0,
+    };
+    let rows: Vec<_> = (0..250).map(row).collect();
+    let by_count = outbox::batches(&rows, 100, usize::MAX);
+    assert_eq!(
+        by_count.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
+    let by_bytes = outbox::batches(&rows[..10], 100, 3 * 1100);
+    assert_eq!(
+        by_bytes.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [3, 3, 3, 1]
+    );
+    assert!(outbox::batches(&[], 100, 1).is_empty());
+}
+
+#[test]
+fn pruning_racing_a_new_record_of_an_expired_key_never_deletes_it() {
     fn expired(db: &Sqlite) {
         db.exec(&format!(
             "INSERT INTO idempotency_keys VALUES ('{KEY}', 'done', 'old', 'T', 0, 1000, 0)"
@@ -672,13 +826,9 @@ fn pruning_racing_a_claim_on_an_expired_key_never_deletes_the_new_claim() {
         ],
         |db, w, schedule| {
             assert_eq!(w.queued.borrow().len(), 1, "{schedule:?}");
-            assert!(
-                w.notes.borrow().contains(&"a:complete:true".to_owned()),
-                "{schedule:?} {w:?}"
-            );
-            let rows = db.rows("SELECT state FROM idempotency_keys");
+            let rows = db.rows("SELECT state, claim_token FROM idempotency_keys");
             assert_eq!(rows.len(), 1, "{schedule:?}");
-            assert_eq!(rows[0]["state"], "done");
+            assert_eq!(rows[0]["claim_token"], "a");
         },
     );
     assert!(runs >= 3);

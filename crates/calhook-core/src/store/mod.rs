@@ -17,6 +17,7 @@ pub mod claims;
 pub mod dead_letters;
 pub mod kv;
 pub mod ledger;
+pub mod outbox;
 
 use serde::de::DeserializeOwned;
 use thiserror::Error;

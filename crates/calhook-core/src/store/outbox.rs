@@ -1,0 +1,213 @@
+//! The receiver's transactional outbox (table `outbox`).
+//!
+//! Cal.com never retries a failed delivery, so the receiver answers 200 as
+//! soon as the event is durably recorded somewhere it will be delivered from:
+//!
+//! 1. [`record`] — one D1 round trip (a batch, one transaction): the key is
+//!    claimed as `done` *and* the notification is stored in the outbox. A
+//!    duplicate changes no row.
+//! 2. the queue send; on success [`sent`] deletes the row, off the response path.
+//! 3. [`due`] / [`sent_rows`] — the per-minute cron sends rows still here after a
+//!    grace period (queue was down, or the worker died between 1 and 2),
+//!    oldest first, a page at a time.
+//!
+//! A row may be queued twice (the cron and a slow step 2); the mailer's ledger
+//! makes that harmless. A row is never deleted before the queue took it.
+
+use super::{Db, Param, Statement, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// What [`record`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// New: the key is done and the notification is in the outbox (version `created_at`).
+    New,
+    /// Processed before, within the TTL (or being processed by an older version).
+    Duplicate,
+}
+
+/// One accepted event.
+#[derive(Debug, Clone, Copy)]
+pub struct Accept<'a> {
+    pub key: &'a str,
+    pub trigger: &'a str,
+    /// Unique per request: ties the outbox row to this request's claim.
+    pub token: &'a str,
+    pub notification: &'a str,
+    pub now_ms: i64,
+    pub ttl_ms: i64,
+}
+
+/// Claims the key and stores the notification, atomically, in one round trip.
+pub async fn record(db: &impl Db, a: Accept<'_>) -> Result<Recorded, StoreError> {
+    let changes = db
+        .batch(vec![
+            Statement::new(
+                "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
+                 VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5) \
+                 ON CONFLICT(key) DO UPDATE SET state = 'done', claim_token = excluded.claim_token, \
+                   lease_until = 0, expires_at = excluded.expires_at, updated_at = excluded.updated_at \
+                 WHERE idempotency_keys.expires_at <= ?5 \
+                    OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?5)",
+                vec![
+                    a.key.into(),
+                    a.token.into(),
+                    a.trigger.into(),
+                    (a.now_ms + a.ttl_ms).into(),
+                    a.now_ms.into(),
+                ],
+            ),
+            // Only if the claim above is this request's.
+            Statement::new(
+                "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
+                 SELECT ?1, ?2, ?3, ?4, 0 \
+                 WHERE EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?1 AND claim_token = ?5) \
+                 ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
+                   notification = excluded.notification, created_at = excluded.created_at, attempts = 0",
+                vec![
+                    a.key.into(),
+                    a.trigger.into(),
+                    a.notification.into(),
+                    a.now_ms.into(),
+                    a.token.into(),
+                ],
+            ),
+        ])
+        .await?;
+    Ok(match changes.as_slice() {
+        [1, 1] => Recorded::New,
+        _ => Recorded::Duplicate,
+    })
+}
+
+/// The queue took the notification recorded at `created_at`: forget it.
+/// `false`: a newer version of the row is there (kept) or the cron was first.
+pub async fn sent(db: &impl Db, key: &str, created_at: i64) -> Result<bool, StoreError> {
+    Ok(db
+        .run(Statement::new(
+            "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
+            vec![key.into(), created_at.into()],
+        ))
+        .await?
+        == 1)
+}
+
+/// A row waiting to be queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub key: String,
+    pub trigger: String,
+    pub notification: String,
+    pub created_at: i64,
+    pub attempts: i64,
+}
+
+/// Rows recorded at or before `recorded_before_ms` (now minus the grace
+/// period), oldest first.
+pub async fn due(
+    db: &impl Db,
+    recorded_before_ms: i64,
+    limit: u32,
+) -> Result<Vec<Pending>, StoreError> {
+    db.all(Statement::new(
+        "SELECT key, trigger, notification, created_at, attempts FROM outbox \
+         WHERE created_at <= ?1 ORDER BY created_at, key LIMIT ?2",
+        vec![recorded_before_ms.into(), limit.into()],
+    ))
+    .await
+}
+
+/// Splits rows into queue batches: Queues take at most 100 messages and
+/// 256 KB per `sendBatch`.
+pub fn batches(rows: &[Pending], max_messages: usize, max_bytes: usize) -> Vec<&[Pending]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let size = row.notification.len() + 100;
+        if i > start && (i - start == max_messages || bytes + size > max_bytes) {
+            out.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
+/// The cron queued these rows: forget each, in the version it sent.
+pub async fn sent_rows(db: &impl Db, rows: &[Pending]) -> Result<(), StoreError> {
+    per_row(
+        db,
+        rows,
+        "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
+    )
+    .await
+}
+
+/// The queue refused these rows again: count it (they stay for the next run).
+pub async fn refused(db: &impl Db, rows: &[Pending]) -> Result<(), StoreError> {
+    per_row(
+        db,
+        rows,
+        "UPDATE outbox SET attempts = attempts + 1 WHERE key = ?1 AND created_at = ?2",
+    )
+    .await
+}
+
+/// Runs `sql` (`?1` key, `?2` created_at) for each row, in one batch.
+async fn per_row(db: &impl Db, rows: &[Pending], sql: &'static str) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let statements = rows
+        .iter()
+        .map(|r| Statement::new(sql, vec![r.key.as_str().into(), r.created_at.into()]))
+        .collect();
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// How much is waiting, for the log line and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Depth {
+    pub count: i64,
+    pub oldest_created_at: Option<i64>,
+}
+
+pub async fn depth(db: &impl Db) -> Result<Depth, StoreError> {
+    Ok(db
+        .first(Statement::new(
+            "SELECT COUNT(*) AS count, MIN(created_at) AS oldest_created_at FROM outbox",
+            vec![],
+        ))
+        .await?
+        .unwrap_or(Depth {
+            count: 0,
+            oldest_created_at: None,
+        }))
+}
+
+/// One row as the admin API lists it (without the notification).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub key: String,
+    pub trigger: String,
+    pub created_at: i64,
+    pub attempts: i64,
+}
+
+/// Rows older than `recorded_before_ms`, oldest first.
+pub async fn list(
+    db: &impl Db,
+    recorded_before_ms: i64,
+    limit: u32,
+) -> Result<Vec<Listed>, StoreError> {
+    db.all(Statement::new(
+        "SELECT key, trigger, created_at, attempts FROM outbox \
+         WHERE created_at <= ?1 ORDER BY created_at, key LIMIT ?2",
+        vec![Param::Int(recorded_before_ms), limit.into()],
+    ))
+    .await
+}

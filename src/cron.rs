@@ -1,0 +1,133 @@
+//! The receiver's scheduled jobs (`[triggers] crons`):
+//! every minute the outbox is sent, daily expired keys and old ledger rows are pruned.
+
+use calhook_core::settings as core;
+use calhook_core::store::outbox::{self, Pending};
+use calhook_core::store::{claims, ledger, StoreError};
+use calhook_d1::D1;
+use serde_json::{json, Value};
+use worker::Env;
+
+use crate::settings::{self, Settings};
+use crate::store::d1;
+use crate::webhook::send_batch;
+
+/// The cron expression of the daily prune; every other one sends the outbox.
+pub const PRUNE_CRON: &str = "17 3 * * *";
+
+/// Queues take at most this many messages, and bytes, per `sendBatch`.
+const QUEUE_BATCH_MESSAGES: usize = 100;
+const QUEUE_BATCH_BYTES: usize = 240 * 1024;
+
+pub async fn run(cron: &str, env: &Env, now_ms: i64) {
+    let line = match d1(env) {
+        Ok(db) if cron == PRUNE_CRON => prune(&db, env, now_ms).await,
+        Ok(db) => send_outbox(&db, env, now_ms).await,
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let job = if cron == PRUNE_CRON {
+        "prune_expired_keys"
+    } else {
+        "outbox"
+    };
+    let mut line = line;
+    line["svc"] = "calhook-receiver".into();
+    line["job"] = job.into();
+    if line.get("error").is_some() {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
+}
+
+/// Sends what the outbox holds after the grace period, oldest first, a page at
+/// a time; logs how much is left and how old the oldest row is.
+async fn send_outbox(db: &D1, env: &Env, now_ms: i64) -> Value {
+    let grace = settings::number(
+        env,
+        "OUTBOX_GRACE_SECONDS",
+        core::DEFAULT_OUTBOX_GRACE_SECONDS,
+        0,
+        3600,
+    );
+    let page = settings::number(
+        env,
+        "OUTBOX_PAGE_SIZE",
+        core::DEFAULT_OUTBOX_PAGE_SIZE,
+        1,
+        100,
+    );
+    let (grace, page) = match (grace, page) {
+        (Ok(g), Ok(p)) => (g as i64, p as u32),
+        (Err(e), _) | (_, Err(e)) => return json!({"error": e.to_string()}),
+    };
+    let mut sent = 0;
+    let mut error = None;
+    for _ in 0..core::OUTBOX_PAGES_PER_RUN {
+        let due = match outbox::due(db, now_ms - grace * 1000, page).await {
+            Ok(due) => due,
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        };
+        match send_page(db, env, &due).await {
+            Ok(n) => sent += n,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        if due.len() < page as usize {
+            break;
+        }
+    }
+    let depth = outbox::depth(db).await;
+    let mut line = json!({"sent": sent});
+    if let Ok(d) = depth {
+        line["remaining"] = d.count.into();
+        line["oldest_age_seconds"] = d
+            .oldest_created_at
+            .map(|at| ((now_ms - at) / 1000).max(0))
+            .into();
+    }
+    if let Some(e) = error {
+        line["error"] = e.into();
+    }
+    line
+}
+
+async fn send_page(db: &D1, env: &Env, due: &[Pending]) -> Result<usize, String> {
+    let mut sent = 0;
+    for batch in outbox::batches(due, QUEUE_BATCH_MESSAGES, QUEUE_BATCH_BYTES) {
+        let messages = batch.iter().map(|r| r.notification.clone()).collect();
+        if let Err(e) = send_batch(env, messages).await {
+            let _ = outbox::refused(db, batch).await;
+            return Err(format!("queue refused the outbox: {e}"));
+        }
+        outbox::sent_rows(db, batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        sent += batch.len();
+    }
+    Ok(sent)
+}
+
+/// Deletes idempotency keys whose TTL has passed (claims ignore them already;
+/// this keeps the table small) and ledger rows of emails sent longer ago than
+/// the TTL (by then the receiver would accept the event again anyway).
+async fn prune(db: &D1, env: &Env, now_ms: i64) -> Value {
+    let ttl = Settings::from_env(env)
+        .map(|s| s.ttl_seconds)
+        .unwrap_or(core::DEFAULT_IDEMPOTENCY_TTL_SECONDS);
+    let result: Result<(u64, u64), StoreError> = async {
+        let keys = claims::prune(db, now_ms).await?;
+        let sent_before = now_ms.saturating_sub((ttl * 1000) as i64);
+        Ok((keys, ledger::prune_sent(db, sent_before).await?))
+    }
+    .await;
+    match result {
+        Ok((keys, deliveries)) => json!({"deleted": keys, "deliveries_deleted": deliveries}),
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
