@@ -437,8 +437,25 @@ impl Stack {
         .await
     }
 
-    /// Runs SQL against the stack's local D1 and returns the rows.
+    /// Runs SQL against the stack's local D1 and returns the rows. The
+    /// workers write to the same SQLite file meanwhile: a busy database is
+    /// retried until a deadline.
     pub fn sql(&self, query: &str) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            match self.try_sql(query) {
+                Ok(rows) => return rows,
+                Err(e)
+                    if e.contains("SQLITE_BUSY") && started.elapsed() < Duration::from_secs(20) =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    fn try_sql(&self, query: &str) -> Result<Vec<Value>, String> {
         let out = Command::new(wrangler())
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(&self.state)
@@ -452,13 +469,14 @@ impl Stack {
             .output()
             .expect("wrangler d1 execute runs");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "d1 execute failed: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        v[0]["results"].as_array().cloned().unwrap_or_default()
+        if !out.status.success() {
+            return Err(format!(
+                "d1 execute failed: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let v: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        Ok(v[0]["results"].as_array().cloned().unwrap_or_default())
     }
 
     /// Stops wrangler (and workerd with it) and waits for it to exit.
