@@ -96,6 +96,15 @@ async fn sendgrid_500_twice_then_202_sends_exactly_one_email() {
     ));
     assert_eq!(rows[0]["state"], "sent");
     assert_eq!(rows[0]["attempts"], 3);
+    // The backoff reads the queue's own delivery count of the message.
+    for attempt in 1..=3 {
+        s.wait_for_log(
+            &format!("attempt {attempt}"),
+            Duration::from_secs(10),
+            |l| l.contains(&key) && l.contains(&format!("\"attempt\":{attempt},")),
+        )
+        .await;
+    }
 }
 
 async fn sendgrid_429_with_retry_after_is_retried_and_sends_one_email() {

@@ -327,8 +327,12 @@ impl Stack {
             mailer_config,
             log,
             child: Mutex::new(Some(child)),
+            // wrangler's server closes idle keep-alive connections after 5 s; a
+            // request sent on one just as it closes fails (IncompleteMessage).
+            // Idle connections are dropped first on this side.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .unwrap(),
         };
