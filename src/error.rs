@@ -15,7 +15,8 @@ pub enum ReceiverError {
     NotFound,
     #[error("body is larger than MAX_BODY_BYTES ({limit} bytes)")]
     BodyTooLarge { limit: u64 },
-    #[error("could not read the request body: {0}")]
+    /// The runtime's error text is logged (`detail`), never answered.
+    #[error("could not read the request body")]
     BodyUnreadable(String),
     #[error(transparent)]
     Signature(#[from] SignatureError),
@@ -23,7 +24,8 @@ pub enum ReceiverError {
     Envelope(#[from] EnvelopeError),
     #[error("server misconfigured: {0}")]
     SecretMissing(#[from] SecretNotConfigured),
-    #[error("server misconfigured: {0}")]
+    /// The answer names the setting; its value (in the error) is only logged.
+    #[error("server misconfigured: {} is missing or invalid; the receiver's log says why", .0.name())]
     Setting(#[from] SettingError),
     #[error("server misconfigured: binding {binding} is missing ({detail})")]
     BindingMissing {
@@ -73,10 +75,12 @@ impl ReceiverError {
     }
 
     /// Internal detail for the log line (never sent to the client).
-    pub fn detail(&self) -> Option<&str> {
+    pub fn detail(&self) -> Option<String> {
         match self {
             ReceiverError::Unavailable { detail, .. }
-            | ReceiverError::BindingMissing { detail, .. } => Some(detail),
+            | ReceiverError::BindingMissing { detail, .. }
+            | ReceiverError::BodyUnreadable(detail) => Some(detail.clone()),
+            ReceiverError::Setting(e) => Some(e.to_string()),
             _ => None,
         }
     }

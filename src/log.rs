@@ -63,7 +63,7 @@ impl RequestLog {
         self.error = Some(err.to_string());
         // A note from the handler (e.g. both stores failing) says more; keep it.
         if self.detail.is_none() {
-            self.detail = err.detail().map(str::to_owned);
+            self.detail = err.detail();
         }
     }
 

@@ -50,7 +50,7 @@ pub fn number(
 impl Settings {
     /// Reads every setting. The secret is checked first: without it nothing is accepted.
     pub fn from_env(env: &Env) -> Result<Self, ReceiverError> {
-        let secrets = WebhookSecrets::parse(text(env, "CAL_WEBHOOK_SECRET").as_deref())?;
+        let secrets = WebhookSecrets::from_setting(text(env, "CAL_WEBHOOK_SECRET").as_deref())?;
         let number = |name: &'static str, default: u64, min: u64, max: u64| {
             core::number(name, text(env, name).as_deref(), default, min, max)
         };

@@ -111,6 +111,14 @@ pub fn trials() -> Vec<Trial> {
             missing_secret_setting_is_500_naming_it,
         ),
         trial(
+            "receiver::a_short_secret_entry_is_refused_without_quoting_it",
+            a_short_secret_entry_is_refused_without_quoting_it,
+        ),
+        trial(
+            "receiver::a_bad_setting_is_500_naming_it_and_only_the_log_has_its_value",
+            a_bad_setting_is_500_naming_it_and_only_the_log_has_its_value,
+        ),
+        trial(
             "receiver::concurrent_deliveries_of_one_event_queue_exactly_one_notification",
             concurrent_deliveries_of_one_event_queue_exactly_one_notification,
         ),
@@ -464,6 +472,45 @@ async fn missing_secret_setting_is_500_naming_it() {
         Duration::from_secs(10),
         |l| l.contains("misconfigured") && l.contains("CAL_WEBHOOK_SECRET"),
     )
+    .await;
+}
+
+async fn a_short_secret_entry_is_refused_without_quoting_it() {
+    // A stray comma in a rotation: "current,abc" would accept "abc" as a secret.
+    let s = Stack::start(Options {
+        receiver_unset: vec!["CAL_WEBHOOK_SECRET"],
+        receiver_vars: vec![("CAL_WEBHOOK_SECRET", format!("{SECRET},abc"))],
+        ..Options::default()
+    })
+    .await;
+    let bytes = body(&booking(&unique("short")));
+    let (status, answer, _) = s.post_raw(bytes.clone(), Some(&sign("abc", &bytes))).await;
+    assert_eq!(status, 500, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("CAL_WEBHOOK_SECRET") && error.contains("shorter than 16"),
+        "{error}"
+    );
+    assert!(!answer.to_string().contains("abc"), "{answer}");
+}
+
+async fn a_bad_setting_is_500_naming_it_and_only_the_log_has_its_value() {
+    let s = Stack::start(Options {
+        receiver_vars: vec![("MAX_BODY_BYTES", "lots-of-bytes".into())],
+        ..Options::default()
+    })
+    .await;
+    // Even an unauthenticated caller gets only the name.
+    let (status, answer, _) = s.post_raw(body(&fixture("PING")), None).await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("MAX_BODY_BYTES"),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains("lots-of-bytes"), "{answer}");
+    s.wait_for_log("the value in the log", Duration::from_secs(10), |l| {
+        l.contains("misconfigured") && l.contains("lots-of-bytes")
+    })
     .await;
 }
 

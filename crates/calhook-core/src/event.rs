@@ -153,6 +153,9 @@ pub struct Booking {
     pub length: Option<String>,
     #[serde(deserialize_with = "lenient_value")]
     pub organizer: Option<Person>,
+    /// Flat MEETING_* bodies (the scheduled sender) name the organizer `user`.
+    #[serde(deserialize_with = "lenient_value")]
+    pub user: Option<Person>,
     #[serde(deserialize_with = "lenient_list")]
     pub attendees: Vec<Person>,
     #[serde(deserialize_with = "lenient_value")]

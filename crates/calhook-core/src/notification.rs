@@ -158,7 +158,8 @@ impl Notification {
                     person: e.user.as_ref().map(party),
                     redirect_to: e.to_user.as_ref().map(party),
                     reason: e.reason.as_ref().and_then(|r| {
-                        let text = [r.emoji.as_deref(), r.reason.as_deref()]
+                        let reason = r.reason.as_deref().map(ooo_reason);
+                        let text = [r.emoji.as_deref(), reason]
                             .into_iter()
                             .flatten()
                             .collect::<Vec<_>>()
@@ -292,11 +293,7 @@ fn booking_facts(b: &Booking) -> Facts {
             });
         }
     }
-    let price = match (clean(&b.price), clean(&b.currency)) {
-        (Some(p), Some(c)) if p != "0" => Some(format!("{p} {}", c.to_uppercase())),
-        (Some(p), None) if p != "0" => Some(p),
-        _ => None,
-    };
+    let price = clean(&b.price).and_then(|p| price(&p, clean(&b.currency).as_deref()));
     Facts {
         title: clean(&b.title)
             .or_else(|| clean(&b.event_title))
@@ -310,7 +307,7 @@ fn booking_facts(b: &Booking) -> Facts {
         previous_start: time(&b.reschedule_start_time),
         previous_end: time(&b.reschedule_end_time),
         previous_booking_uid: clean(&b.reschedule_uid),
-        organizer: b.organizer.as_ref().map(party),
+        organizer: b.organizer.as_ref().or(b.user.as_ref()).map(party),
         attendees: b.attendees.iter().map(party).collect(),
         location,
         meeting_url: video
@@ -361,6 +358,49 @@ fn party(p: &Person) -> Party {
         time_zone: clean(&p.time_zone),
         no_show: p.no_show,
     }
+}
+
+/// Cal.com sends an out-of-office reason as its i18n key: the words for the
+/// keys it ships, the text as it is otherwise (a custom reason).
+fn ooo_reason(key: &str) -> &str {
+    match key.trim() {
+        "ooo_reasons_unspecified" => "Unspecified",
+        "ooo_reasons_vacation" => "Vacation",
+        "ooo_reasons_travel" => "Travel",
+        "ooo_reasons_sick_leave" => "Sick leave",
+        "ooo_reasons_public_holiday" => "Public holiday",
+        other => other,
+    }
+}
+
+/// Cal.com's `price` is in minor units of `currency` (4999 EUR = 49.99 EUR;
+/// JPY has none): shown with the currency's ISO 4217 exponent. Zero is no price.
+fn price(amount: &str, currency: Option<&str>) -> Option<String> {
+    let minor: i64 = amount.trim().parse().ok().or_else(|| {
+        // A float from a hand-made payload: take it as minor units too.
+        amount.trim().parse::<f64>().ok().map(|f| f.round() as i64)
+    })?;
+    if minor == 0 {
+        return None;
+    }
+    let code = currency.map(str::to_uppercase);
+    let exponent = code
+        .as_deref()
+        .and_then(iso_currency::Currency::from_code)
+        .and_then(|c| c.exponent())
+        .map(u32::from);
+    let sign = if minor < 0 { "-" } else { "" };
+    let digits = minor.unsigned_abs();
+    Some(match (exponent, code) {
+        (Some(e), Some(code)) if e > 0 => {
+            let unit = 10u64.pow(e);
+            let width = e as usize;
+            format!("{sign}{}.{:0width$} {code}", digits / unit, digits % unit)
+        }
+        (_, Some(code)) => format!("{sign}{digits} {code}"),
+        // No currency: the number as Cal.com sent it, labelled as what it is.
+        (_, None) => format!("{sign}{digits} (minor units)"),
+    })
 }
 
 fn clean(s: &Option<String>) -> Option<String> {
@@ -423,6 +463,19 @@ fn display_value(v: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn prices_are_minor_units_of_their_currency() {
+        assert_eq!(price("4999", Some("eur")).as_deref(), Some("49.99 EUR"));
+        assert_eq!(price("5000", Some("USD")).as_deref(), Some("50.00 USD"));
+        assert_eq!(price("4999", Some("JPY")).as_deref(), Some("4999 JPY"));
+        assert_eq!(price("12345", Some("BHD")).as_deref(), Some("12.345 BHD"));
+        assert_eq!(price("5", Some("EUR")).as_deref(), Some("0.05 EUR"));
+        assert_eq!(price("0", Some("EUR")), None);
+        assert_eq!(price("4999", Some("XYZ")).as_deref(), Some("4999 XYZ"));
+        assert_eq!(price("4999", None).as_deref(), Some("4999 (minor units)"));
+    }
+
     use super::*;
     use crate::{event::parse, key::derive};
 

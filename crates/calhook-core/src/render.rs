@@ -70,8 +70,26 @@ pub fn render(n: &Notification) -> RenderedEmail {
     layout(&v, &footer)
 }
 
-/// One layout for every view; the view decides what it shows.
+/// One layout for every view; the view decides what it shows. Every text that
+/// can come from a webhook is made one line here, once, so that nothing
+/// untrusted can start a line of its own in the text/plain part.
 fn layout(v: &View, footer: &str) -> RenderedEmail {
+    let rows: Vec<Row> = v
+        .rows
+        .iter()
+        .map(|r| Row {
+            label: one_line(&r.label),
+            value: one_line(&r.value),
+            href: r.href.clone(),
+        })
+        .collect();
+    let v = &View {
+        title: one_line(&v.title),
+        summary: one_line(&v.summary),
+        rows,
+        ..v.clone()
+    };
+    let footer = &one_line(footer);
     let html = HtmlEmail {
         subject: &v.subject,
         headline: &v.headline,
@@ -128,12 +146,12 @@ pub fn view(n: &Notification) -> View {
         rows.push(row("Was", when(prev, f.previous_end, organizer_tz)));
     }
     if let Some(ooo) = &f.ooo {
-        let tz = zone(ooo.person.as_ref());
-        if let Some(start) = ooo.start {
-            rows.push(row("From", day_time(start, tz)));
-        }
-        if let Some(end) = ooo.end {
-            rows.push(row("Until", day_time(end, tz)));
+        // Cal.com stores the dates the person entered as UTC day bounds:
+        // calendar dates, not instants to convert into a zone.
+        match (ooo.start, ooo.end) {
+            (Some(start), Some(end)) => rows.push(row("Dates", date_span(start, end))),
+            (Some(day), None) | (None, Some(day)) => rows.push(row("Dates", date_span(day, day))),
+            (None, None) => {}
         }
         if let Some(p) = &ooo.person {
             rows.push(row("Who", person(p)));
@@ -193,9 +211,13 @@ pub fn view(n: &Notification) -> View {
     push_opt(&mut rows, "Booking", &f.booking_uid);
 
     let summary = summary(n, organizer_tz);
+    let short_title = shorten(&one_line(&title), MAX_SUBJECT_TITLE_CHARS);
     let subject = one_line(&match f.start {
-        Some(start) => format!("{headline}: {title} ({})", short_when(start, organizer_tz)),
-        None => format!("{headline}: {title}"),
+        Some(start) => format!(
+            "{headline}: {short_title} ({})",
+            short_when(start, organizer_tz)
+        ),
+        None => format!("{headline}: {short_title}"),
     });
     View {
         subject,
@@ -279,9 +301,10 @@ pub fn attendee_view(n: &Notification, attendee: usize) -> View {
         push_opt(&mut rows, "Reason", &f.reason);
     }
     push_opt(&mut rows, "Price", &f.price);
+    let short_title = shorten(&one_line(&title), MAX_SUBJECT_TITLE_CHARS);
     let subject = one_line(&match f.start {
-        Some(start) => format!("{headline}: {title} ({})", short_when(start, my_tz)),
-        None => format!("{headline}: {title}"),
+        Some(start) => format!("{headline}: {short_title} ({})", short_when(start, my_tz)),
+        None => format!("{headline}: {short_title}"),
     });
     View {
         subject,
@@ -425,18 +448,54 @@ fn zone(p: Option<&Party>) -> Tz {
 }
 
 /// "Wednesday, 25 November 2026, 15:00–15:30 GMT (Europe/London)".
+/// Each end carries its own abbreviation when they differ (a range across a
+/// DST change: "01:30 EDT–01:30 EST").
 fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Tz) -> String {
     let s = start.with_timezone(&tz);
+    let start_zone = s.format("%Z").to_string();
     let mut text = s.format("%A, %-d %B %Y, %H:%M").to_string();
+    let mut zone = start_zone.clone();
     if let Some(end) = end {
         let e = end.with_timezone(&tz);
+        let end_zone = e.format("%Z").to_string();
+        if end_zone != start_zone {
+            text.push(' ');
+            text.push_str(&start_zone);
+            zone = end_zone;
+        }
         if e.date_naive() == s.date_naive() {
             text.push_str(&e.format("–%H:%M").to_string());
         } else {
             text.push_str(&e.format(" – %A, %-d %B %Y, %H:%M").to_string());
         }
     }
-    format!("{text} {} ({})", s.format("%Z"), tz.name())
+    format!("{text} {zone} ({})", tz.name())
+}
+
+/// Longest title kept in a subject: a subject stays one readable line, far
+/// below email's 998-character line limit, with its date at the end.
+const MAX_SUBJECT_TITLE_CHARS: usize = 150;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+/// "4–8 January 2027", "30 December 2026 – 3 January 2027", "4 January 2027".
+fn date_span(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let (s, e) = (start.date_naive(), end.date_naive());
+    if s == e {
+        s.format("%-d %B %Y").to_string()
+    } else if s.format("%Y-%m").to_string() == e.format("%Y-%m").to_string() {
+        format!("{}–{}", s.format("%-d"), e.format("%-d %B %Y"))
+    } else if s.format("%Y").to_string() == e.format("%Y").to_string() {
+        format!("{} – {}", s.format("%-d %B"), e.format("%-d %B %Y"))
+    } else {
+        format!("{} – {}", s.format("%-d %B %Y"), e.format("%-d %B %Y"))
+    }
 }
 
 fn day_time(t: DateTime<Utc>, tz: Tz) -> String {
@@ -682,7 +741,7 @@ mod tests {
     fn paid_booking_shows_the_price() {
         let e = render(&notification(&fixture("BOOKING_PAID")));
         assert!(e.subject.starts_with("Paid: "), "{}", e.subject);
-        assert!(e.text.contains("Price: 5000 USD"), "{}", e.text);
+        assert!(e.text.contains("Price: 50.00 USD"), "{}", e.text);
     }
 
     #[test]
@@ -693,12 +752,7 @@ mod tests {
             "{}",
             e.subject
         );
-        assert!(
-            e.text
-                .contains("From: Monday, 21 December 2026 at 00:00 GMT"),
-            "{}",
-            e.text
-        );
+        assert!(e.text.contains("Dates: 21–28 December 2026"), "{}", e.text);
         assert!(
             e.text
                 .contains("Bookings go to: Alan Turing <alan@example.com>"),
@@ -781,5 +835,101 @@ mod tests {
         let e = render(&notification(SEATED));
         assert!(e.text.contains("grace@example.org") && e.text.contains("zoe@example.se"));
         assert!(e.text.contains("Confirm or reject it in Cal.com"));
+    }
+
+    #[test]
+    fn a_range_across_the_fall_back_night_labels_each_end() {
+        // 05:30Z–06:30Z on 1 Nov 2026 in New York: 01:30 EDT, then 01:30 EST.
+        let start = "2026-11-01T05:30:00Z".parse().unwrap();
+        let end = "2026-11-01T06:30:00Z".parse().unwrap();
+        let tz: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            when(start, Some(end), tz),
+            "Sunday, 1 November 2026, 01:30 EDT–01:30 EST (America/New_York)"
+        );
+        let later = "2026-11-01T07:30:00Z".parse().unwrap();
+        assert_eq!(
+            when(end, Some(later), tz),
+            "Sunday, 1 November 2026, 01:30–02:30 EST (America/New_York)"
+        );
+    }
+
+    #[test]
+    fn a_huge_title_makes_a_subject_of_one_short_line_that_keeps_its_date() {
+        let long = "Strategy ".repeat(400);
+        let body = CREATED.replace(
+            "30 Min Meeting between Ada Lovelace and Grace Hopper",
+            long.trim(),
+        );
+        let e = render(&notification(&body));
+        assert!(e.subject.chars().count() <= 200, "{}", e.subject.len());
+        assert!(e.subject.contains("…"), "{}", e.subject);
+        assert!(
+            e.subject.ends_with("(Wed 25 Nov 2026, 15:00 GMT)"),
+            "{}",
+            e.subject
+        );
+    }
+
+    #[test]
+    fn no_untrusted_text_starts_a_line_of_its_own_in_the_text_part() {
+        let body = CREATED
+            .replace(
+                "\"name\":\"Grace Hopper\"",
+                "\"name\":\"Eve\\nBcc: victim@example.com\"",
+            )
+            .replace(
+                "30 Min Meeting between",
+                "Title\\r\\nX-Injected: 1\\n\\nbetween",
+            );
+        let n = notification(&body);
+        for e in [render(&n), render_for_attendee(&n, 0)] {
+            for line in e.text.lines() {
+                assert!(!line.starts_with("Bcc:"), "{}", e.text);
+                assert!(!line.starts_with("X-Injected"), "{}", e.text);
+            }
+            assert!(!e.subject.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn out_of_office_dates_are_calendar_dates_whatever_the_persons_zone() {
+        let body = r#"{"triggerEvent":"OOO_CREATED","createdAt":"2026-11-20T09:30:00Z","payload":{"oooEntry":{
+            "uuid":"o1","start":"2027-01-04T00:00:00.000Z","end":"2027-01-08T23:59:59.999Z",
+            "reason":{"emoji":"🤒","reason":"ooo_reasons_sick_leave"},
+            "user":{"name":null,"email":"kenji@example.jp","timeZone":"Asia/Tokyo"}}}}"#;
+        let e = render(&notification(body));
+        assert!(e.text.contains("Dates: 4–8 January 2027"), "{}", e.text);
+        assert!(e.text.contains("Reason: 🤒 Sick leave"), "{}", e.text);
+        assert!(
+            e.subject.contains("kenji@example.jp is away"),
+            "{}",
+            e.subject
+        );
+        let start = "2026-12-30T00:00:00Z".parse().unwrap();
+        let end = "2027-01-03T23:59:59.999Z".parse().unwrap();
+        assert_eq!(date_span(start, end), "30 December 2026 – 3 January 2027");
+    }
+
+    #[test]
+    fn a_flat_meeting_body_is_shown_in_its_users_zone() {
+        // Cal.com's scheduled sender: no payload wrapper, the organizer is `user`.
+        let body = r#"{"triggerEvent":"MEETING_STARTED","id":91,"uid":"u-flat","title":"Standup",
+            "startTime":"2026-11-25T15:00:00.000Z","endTime":"2026-11-25T15:30:00.000Z",
+            "createdAt":"2026-11-01T08:00:00.000Z",
+            "user":{"username":"ada","name":"Ada Lovelace","email":"ada@example.com","timeZone":"Asia/Kolkata"},
+            "attendees":[{"name":"Grace Hopper","email":"grace@example.org","timeZone":"Asia/Kolkata"}]}"#;
+        let e = render(&notification(body));
+        assert!(
+            e.text
+                .contains("When: Wednesday, 25 November 2026, 20:30–21:00 IST (Asia/Kolkata)"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("Organizer: Ada Lovelace <ada@example.com>"),
+            "{}",
+            e.text
+        );
     }
 }

@@ -66,6 +66,18 @@ pub enum SettingError {
     Invalid { name: &'static str, reason: String },
 }
 
+impl SettingError {
+    /// The setting's name, for an answer that must not quote its value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SettingError::NotANumber { name, .. }
+            | SettingError::UnknownTriggers { name, .. }
+            | SettingError::Missing { name }
+            | SettingError::Invalid { name, .. } => name,
+        }
+    }
+}
+
 /// Reads a whole-number setting, falling back to its default when unset or blank.
 pub fn number(
     name: &'static str,

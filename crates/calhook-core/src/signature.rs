@@ -40,10 +40,19 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// The server has no secret to verify with: refuse everything (fail closed).
+/// Shortest secret accepted in `CAL_WEBHOOK_SECRET`: a stray comma must not
+/// create a short, guessable secret.
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// The server has no usable secret to verify with: refuse everything (fail
+/// closed). The message names the setting, never a value.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("{SECRET_SETTING} is not set: the receiver refuses every webhook until it is")]
-pub struct SecretNotConfigured;
+pub enum SecretNotConfigured {
+    #[error("{SECRET_SETTING} is not set: the receiver refuses every webhook until it is")]
+    Missing,
+    #[error("{SECRET_SETTING}: secret number {entry} is shorter than {MIN_SECRET_CHARS} characters (a stray comma?): the receiver refuses every webhook until it is fixed")]
+    TooShort { entry: usize },
+}
 
 /// The webhook secrets accepted right now. More than one during a rotation.
 ///
@@ -69,9 +78,23 @@ impl WebhookSecrets {
             .map(|s| s.as_bytes().to_vec())
             .collect();
         if secrets.is_empty() {
-            Err(SecretNotConfigured)
+            Err(SecretNotConfigured::Missing)
         } else {
             Ok(Self(secrets))
+        }
+    }
+
+    /// Reads the receiver's setting: as [`WebhookSecrets::parse`], and every
+    /// secret must have at least [`MIN_SECRET_CHARS`] characters.
+    pub fn from_setting(raw: Option<&str>) -> Result<Self, SecretNotConfigured> {
+        let secrets = Self::parse(raw)?;
+        match secrets
+            .0
+            .iter()
+            .position(|s| String::from_utf8_lossy(s).chars().count() < MIN_SECRET_CHARS)
+        {
+            Some(i) => Err(SecretNotConfigured::TooShort { entry: i + 1 }),
+            None => Ok(secrets),
         }
     }
 
@@ -285,13 +308,13 @@ mod tests {
     fn no_configured_secret_fails_closed() {
         assert_eq!(
             WebhookSecrets::parse(None).unwrap_err(),
-            SecretNotConfigured
+            SecretNotConfigured::Missing
         );
         assert_eq!(
             WebhookSecrets::parse(Some(" , ,")).unwrap_err(),
-            SecretNotConfigured
+            SecretNotConfigured::Missing
         );
-        assert!(SecretNotConfigured
+        assert!(SecretNotConfigured::Missing
             .to_string()
             .contains("CAL_WEBHOOK_SECRET"));
     }
@@ -302,5 +325,18 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("very-secret-value"));
         assert!(shown.contains('1'));
+    }
+
+    #[test]
+    fn the_setting_refuses_a_short_secret_without_quoting_it() {
+        let err = WebhookSecrets::from_setting(Some("whsec_current_test_secret,abc")).unwrap_err();
+        assert_eq!(err, SecretNotConfigured::TooShort { entry: 2 });
+        assert!(!err.to_string().contains("abc"), "{err}");
+        assert!(err.to_string().contains("CAL_WEBHOOK_SECRET"));
+        assert!(WebhookSecrets::from_setting(Some("0123456789abcdef")).is_ok());
+        assert_eq!(
+            WebhookSecrets::from_setting(Some(" ")).unwrap_err(),
+            SecretNotConfigured::Missing
+        );
     }
 }
