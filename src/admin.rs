@@ -119,16 +119,7 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ReceiverEr
     if matches!(selection, Selection::One(_)) && rows.is_empty() {
         return Err(ReceiverError::NotFound);
     }
-    let next = match &selection {
-        Selection::Page { limit, .. } if rows.len() == *limit as usize => rows.last().map(|r| {
-            Cursor {
-                dead_lettered_at: r.dead_lettered_at,
-                key: r.key.clone(),
-            }
-            .encode()
-        }),
-        _ => None,
-    };
+    let next = selection.next_cursor(&rows).map(|c| c.encode());
     let now = Date::now().as_millis() as i64;
     let decisions = dead_letters::reset_for_redrive(&db, &rows, now).await?;
     let pick = |want: Redrive| -> Vec<&Stored> {
@@ -202,7 +193,7 @@ pub async fn outbox(req: &Request, env: &Env) -> Result<Accepted, ReceiverError>
         json!({
             "count": rows.len(),
             "depth": depth.count,
-            "oldest_age_seconds": depth.oldest_created_at.map(|at| ((now - at) / 1000).max(0)),
+            "oldest_age_seconds": depth.oldest_age_seconds(now),
             "outbox": rows,
         }),
     ))

@@ -20,7 +20,7 @@ const QUEUE_BATCH_MESSAGES: usize = 100;
 const QUEUE_BATCH_BYTES: usize = 240 * 1024;
 
 pub async fn run(cron: &str, env: &Env, now_ms: i64) {
-    let line = match d1(env) {
+    let mut line = match d1(env) {
         Ok(db) if cron == PRUNE_CRON => prune(&db, env, now_ms).await,
         Ok(db) => send_outbox(&db, env, now_ms).await,
         Err(e) => json!({"error": e.to_string()}),
@@ -30,7 +30,6 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
     } else {
         "outbox"
     };
-    let mut line = line;
     line["svc"] = "calhook-receiver".into();
     line["job"] = job.into();
     if line.get("error").is_some() {
@@ -86,10 +85,7 @@ async fn send_outbox(db: &D1, env: &Env, now_ms: i64) -> Value {
     let mut line = json!({"sent": sent});
     if let Ok(d) = depth {
         line["remaining"] = d.count.into();
-        line["oldest_age_seconds"] = d
-            .oldest_created_at
-            .map(|at| ((now_ms - at) / 1000).max(0))
-            .into();
+        line["oldest_age_seconds"] = d.oldest_age_seconds(now_ms).into();
     }
     if let Some(e) = error {
         line["error"] = e.into();

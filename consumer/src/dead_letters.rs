@@ -5,7 +5,6 @@
 //! D1 outage does not lose it.
 
 use calhook_core::notification::Notification;
-use calhook_core::retry;
 use calhook_core::store::dead_letters::{self, UNREADABLE_PREFIX};
 use calhook_d1::D1;
 use serde_json::json;
@@ -44,12 +43,7 @@ pub async fn keep(d: Delivery, env: &Env, settings: &Settings) {
             d.message.ack();
         }
         Err(e) => {
-            let delay = retry::delay_seconds(
-                d.attempts,
-                None,
-                settings.retry_base_seconds,
-                settings.retry_max_seconds,
-            );
+            let delay = settings.retry_delay(d.attempts, None);
             worker::console_error!(
                 "{}",
                 json!({"svc": "calhook-mailer", "key": key, "outcome": "dead_letter_store_failed",

@@ -75,12 +75,7 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
     log.key = Some(key.clone());
     log.trigger = Some(notification.trigger.clone());
     let backoff = |retry_after: Option<u64>| Action::Retry {
-        delay_seconds: retry::delay_seconds(
-            d.attempts,
-            retry_after,
-            settings.retry_base_seconds,
-            settings.retry_max_seconds,
-        ),
+        delay_seconds: settings.retry_delay(d.attempts, retry_after),
     };
 
     // Without its settings the mailer cannot send anything: keep the message

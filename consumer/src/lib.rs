@@ -13,7 +13,6 @@ mod log;
 mod settings;
 
 use calhook_core::queues::{role, QueueRole};
-use calhook_core::retry;
 use serde_json::json;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -84,12 +83,7 @@ pub async fn queue(batch: MessageBatch, env: Env, _ctx: ContextSys) -> Result<Js
                        "error": "this queue is neither NOTIFICATIONS_QUEUE nor DEAD_LETTER_QUEUE; fix the settings or the consumer binding"})
             );
             for d in deliveries {
-                let delay = retry::delay_seconds(
-                    d.attempts,
-                    None,
-                    settings.retry_base_seconds,
-                    settings.retry_max_seconds,
-                );
+                let delay = settings.retry_delay(d.attempts, None);
                 d.message.retry_with_options(
                     &QueueRetryOptionsBuilder::new()
                         .with_delay_seconds(delay as u32)

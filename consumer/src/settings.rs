@@ -122,6 +122,16 @@ impl Settings {
         }
     }
 
+    /// Delay before the next delivery of a message delivered `attempts` times.
+    pub fn retry_delay(&self, attempts: u32, retry_after: Option<u64>) -> u64 {
+        calhook_core::retry::delay_seconds(
+            attempts,
+            retry_after,
+            self.retry_base_seconds,
+            self.retry_max_seconds,
+        )
+    }
+
     /// The first problem that stops any email from being sent.
     pub fn blocking_error(&self) -> Option<&SettingError> {
         self.api_key

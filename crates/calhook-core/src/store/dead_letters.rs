@@ -81,6 +81,18 @@ impl Cursor {
         })
     }
 
+    /// After a page of `len` rows asked with `limit`: the last row's place if
+    /// the page was full, else there is no next page.
+    fn after_page(len: usize, limit: u32, last: Option<(i64, &str)>) -> Option<Cursor> {
+        if len != limit as usize {
+            return None;
+        }
+        last.map(|(dead_lettered_at, key)| Cursor {
+            dead_lettered_at,
+            key: key.to_owned(),
+        })
+    }
+
     fn params(cursor: Option<&Cursor>) -> (Param, Param) {
         match cursor {
             Some(c) => (c.dead_lettered_at.into(), c.key.as_str().into()),
@@ -104,13 +116,8 @@ pub async fn list(
             vec![at, key, limit.into()],
         ))
         .await?;
-    let next = (rows.len() == limit as usize)
-        .then(|| rows.last())
-        .flatten();
-    let next = next.map(|r| Cursor {
-        dead_lettered_at: r.dead_lettered_at,
-        key: r.key.clone(),
-    });
+    let last = rows.last().map(|r| (r.dead_lettered_at, r.key.as_str()));
+    let next = Cursor::after_page(rows.len(), limit, last);
     Ok((rows, next))
 }
 
@@ -143,6 +150,20 @@ pub enum Selection {
         after: Option<Cursor>,
         limit: u32,
     },
+}
+
+impl Selection {
+    /// Where the next page of a `Page` selection starts, given the rows this one got.
+    pub fn next_cursor(&self, rows: &[Stored]) -> Option<Cursor> {
+        match self {
+            Selection::One(_) => None,
+            Selection::Page { limit, .. } => Cursor::after_page(
+                rows.len(),
+                *limit,
+                rows.last().map(|r| (r.dead_lettered_at, r.key.as_str())),
+            ),
+        }
+    }
 }
 
 /// The dead letters a redrive call works on (unreadable ones are never redriven).

@@ -176,6 +176,14 @@ pub struct Depth {
     pub oldest_created_at: Option<i64>,
 }
 
+impl Depth {
+    /// Seconds the oldest waiting row has waited at `now_ms`.
+    pub fn oldest_age_seconds(&self, now_ms: i64) -> Option<i64> {
+        self.oldest_created_at
+            .map(|at| ((now_ms - at) / 1000).max(0))
+    }
+}
+
 pub async fn depth(db: &impl Db) -> Result<Depth, StoreError> {
     Ok(db
         .first(Statement::new(
