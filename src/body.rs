@@ -17,7 +17,8 @@ pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverE
     if declared.is_some_and(|len| len > limit) {
         return Err(ReceiverError::BodyTooLarge { limit });
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    // Grown as bytes arrive: a forged request's Content-Length reserves nothing.
+    let mut body = Vec::new();
     let Some(stream) = req.inner().body() else {
         return Ok(body);
     };

@@ -1,6 +1,7 @@
 //! The receiver's one error type, mapped to HTTP status exactly once.
 
 use calhook_core::event::EnvelopeError;
+use calhook_core::freshness::StaleEvent;
 use calhook_core::settings::SettingError;
 use calhook_core::signature::{SecretNotConfigured, SignatureError};
 use serde_json::json;
@@ -22,6 +23,9 @@ pub enum ReceiverError {
     Signature(#[from] SignatureError),
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// Signed, but its `createdAt` is outside the replay window.
+    #[error(transparent)]
+    Stale(#[from] StaleEvent),
     #[error("server misconfigured: {0}")]
     SecretMissing(#[from] SecretNotConfigured),
     /// The answer names the setting; its value (in the error) is only logged.
@@ -49,7 +53,7 @@ impl ReceiverError {
             BodyTooLarge { .. } => 413,
             BodyUnreadable(_) | BadAdminRequest(_) => 400,
             AdminUnauthorized => 401,
-            Signature(_) => 401,
+            Signature(_) | Stale(_) => 401,
             Envelope(_) => 400,
             SecretMissing(_) | Setting(_) => 500,
             BindingMissing { .. } | Unavailable { .. } => 503,
@@ -68,6 +72,7 @@ impl ReceiverError {
             BadAdminRequest(_) => "bad_admin_request",
             Signature(_) => "bad_signature",
             Envelope(_) => "bad_envelope",
+            Stale(_) => "stale",
             SecretMissing(_) | Setting(_) => "misconfigured",
             BindingMissing { .. } => "binding_missing",
             Unavailable { .. } => "unavailable",

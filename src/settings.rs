@@ -20,6 +20,10 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub notify: NotifyEvents,
     pub ttl_seconds: u64,
+    /// Oldest signed `createdAt` accepted (0: no replay check).
+    pub max_event_age_seconds: u64,
+    /// Copies of a repeatable event are this close in `createdAt`.
+    pub copy_window_ms: u64,
     pub store: StoreKind,
 }
 
@@ -67,6 +71,14 @@ impl Settings {
             60,
             365 * 24 * 3600,
         )?;
+        let max_event_age_seconds =
+            core::max_event_age(text(env, "MAX_EVENT_AGE_SECONDS").as_deref(), ttl_seconds)?;
+        let copy_window_ms = number(
+            "COPY_WINDOW_MS",
+            core::DEFAULT_COPY_WINDOW_MS,
+            1,
+            core::MAX_COPY_WINDOW_MS,
+        )?;
         let store = match text(env, "IDEMPOTENCY_STORE").as_deref().map(str::trim) {
             None | Some("") | Some("d1") => StoreKind::D1,
             Some("kv") => StoreKind::Kv,
@@ -83,6 +95,8 @@ impl Settings {
             max_body_bytes,
             notify,
             ttl_seconds,
+            max_event_age_seconds,
+            copy_window_ms,
             store,
         })
     }

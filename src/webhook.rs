@@ -7,9 +7,11 @@
 //! KV: read, queue, write once.
 //!
 use calhook_core::event::{self, Event, Trigger};
+use calhook_core::freshness;
 use calhook_core::key;
 use calhook_core::notification::Notification;
 use calhook_core::signature::SIGNATURE_HEADER;
+use calhook_core::store::claims::Repeat;
 use serde_json::{json, Value};
 use worker::{Context, Date, Env, Request, Response, Result};
 
@@ -66,6 +68,8 @@ pub async fn handle(
     let envelope = event::parse(&body)?;
     let trigger = envelope.trigger.as_str().to_owned();
     log.event(&trigger, booking_uid(&envelope.event));
+    let now = Date::now().as_millis() as i64;
+    freshness::check(&envelope, now, settings.max_event_age_seconds)?;
 
     if envelope.event == Event::Ping {
         return Ok(Accepted::json(
@@ -85,12 +89,18 @@ pub async fn handle(
             json!({"status": "ignored", "event": trigger, "reason": "not in NOTIFY_EVENTS"}),
         ));
     }
-    let Some(key) = key::derive(&envelope) else {
+    let Some(identity) = key::derive(&envelope) else {
         return Ok(Accepted::json(
             200,
             json!({"status": "ignored", "event": trigger, "reason": "no key"}),
         ));
     };
+    // The claim key decides duplicates; the notification key names this event.
+    let key = identity.notification_key(settings.copy_window_ms);
+    let repeat = identity.sent_at_ms.map(|sent_at_ms| Repeat {
+        sent_at_ms,
+        window_ms: settings.copy_window_ms as i64,
+    });
     log.key(key.as_str());
 
     let queued = json!({"status": "queued", "event": trigger, "key": key.as_str()});
@@ -100,19 +110,22 @@ pub async fn handle(
             json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
         )
     };
-    let message =
-        serde_json::to_string(&Notification::build(&envelope, key.clone())).map_err(|e| {
-            ReceiverError::Unavailable {
-                what: "serializer",
-                detail: e.to_string(),
-            }
+    let message = Notification::build(&envelope, key.clone())
+        .to_message()
+        .map_err(|e| ReceiverError::Unavailable {
+            what: "serializer",
+            detail: e.to_string(),
         })?;
 
     let db = match IdempotencyStore::from_env(env, &settings) {
         Ok(IdempotencyStore::Kv(kv)) => {
-            let outcome = kv::deliver_once(&kv, key.as_str(), settings.ttl_seconds, async || {
-                send(env, message).await
-            })
+            let outcome = kv::deliver_once(
+                &kv,
+                identity.claim.as_str(),
+                repeat,
+                settings.ttl_seconds,
+                async || send(env, message).await,
+            )
             .await?;
             return Ok(match outcome {
                 KvOutcome::Duplicate => duplicate(),
@@ -133,10 +146,11 @@ pub async fn handle(
     };
 
     // One round trip: the key is done and the notification is in the outbox.
-    let now = Date::now().as_millis() as i64;
     let token = claim_token(now as u64);
     let accept = Accept {
-        key: key.as_str(),
+        key: identity.claim.as_str(),
+        notification_key: key.as_str(),
+        repeat,
         trigger: &trigger,
         token: &token,
         notification: &message,

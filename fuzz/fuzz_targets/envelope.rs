@@ -5,18 +5,22 @@
 
 use calhook_core::event::parse;
 use calhook_core::key::derive;
-use calhook_core::notification::Notification;
+use calhook_core::notification::{Notification, MAX_NOTIFICATION_BYTES};
 use calhook_core::render::{only_template_tags, render};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(envelope) = parse(data) else { return };
-    let Some(key) = derive(&envelope) else { return };
-    assert!(key.as_str().starts_with(envelope.trigger.as_str()));
-    let n = Notification::build(&envelope, key);
-    let json = serde_json::to_string(&n).unwrap();
-    assert!(json.len() < 128 * 1024, "notification too large for a queue message");
-    assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), n);
+    let Some(id) = derive(&envelope) else { return };
+    assert!(id.claim.as_str().starts_with(envelope.trigger.as_str()));
+    let n = Notification::build(&envelope, id.notification_key(1_000));
+    // The queue message, bounded by bytes whatever the body carried.
+    let json = n.to_message().unwrap();
+    assert!(json.len() <= MAX_NOTIFICATION_BYTES, "notification too large: {} bytes", json.len());
+    let back = serde_json::from_str::<Notification>(&json).unwrap();
+    assert_eq!(back.key, n.key);
+    assert_eq!(serde_json::to_string(&back).unwrap(), json, "does not round-trip");
+    let n = back;
     let email = render(&n);
     assert!(only_template_tags(&email.html), "markup from input: {}", email.html);
     assert!(!email.subject.contains('\n'));

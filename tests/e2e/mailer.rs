@@ -433,5 +433,8 @@ async fn a_sendgrid_that_hangs_is_abandoned_after_the_timeout_and_retried() {
         "SELECT state, attempts FROM deliveries WHERE key = '{key}'"
     ));
     assert_eq!(rows[0]["state"], "sent");
-    assert_eq!(rows[0]["attempts"], 2);
+    // At least the abandoned attempt and the one that sent (a loaded machine
+    // may time out a second attempt too); never a second email.
+    assert!(rows[0]["attempts"].as_i64().unwrap() >= 2, "{rows:?}");
+    assert_eq!(s.emails_for(&key).len(), 1);
 }

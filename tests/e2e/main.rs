@@ -7,6 +7,7 @@
 
 mod admin;
 mod deploy;
+mod identity;
 mod mailer;
 mod receiver;
 mod support;
@@ -68,6 +69,7 @@ fn main() {
     trials.extend(receiver::trials());
     trials.extend(mailer::trials());
     trials.extend(admin::trials());
+    trials.extend(identity::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

@@ -52,13 +52,34 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A fixture from `tests/fixtures/`, by trigger name.
+/// A fixture from `tests/fixtures/`, by trigger name, with `createdAt`
+/// stamped now as Cal.com stamps each delivery (a fixture's own date would be
+/// refused as stale).
 pub fn fixture(trigger: &str) -> Value {
     let path = root().join(format!("tests/fixtures/{}.json", trigger.to_lowercase()));
-    serde_json::from_slice(
+    let mut v: Value = serde_json::from_slice(
         &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
-    .unwrap()
+    .unwrap();
+    if v.get("payload").is_some() && v.get("createdAt").is_some() {
+        v["createdAt"] = Value::String(created_at(0));
+    }
+    v
+}
+
+/// The key a body claims in the receiver's idempotency store (as the core derives it).
+pub fn claim_key(v: &Value) -> String {
+    let envelope = calhook_core::event::parse(&body(v)).expect("a Cal.com envelope");
+    calhook_core::key::derive(&envelope)
+        .expect("an event with a key")
+        .claim
+        .to_string()
+}
+
+/// Cal.com's `createdAt` (`toISOString()`) for now plus `offset_ms`.
+pub fn created_at(offset_ms: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A fixture whose booking (or OOO entry) is `uid`, so that tests do not share keys.

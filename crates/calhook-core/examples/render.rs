@@ -19,7 +19,7 @@ fn main() {
     };
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let envelope = parse(&body).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let Some(key) = derive(&envelope) else {
+    let Some(key) = derive(&envelope).map(|id| id.notification_key(1_000)) else {
         println!("{} produces no email (no key)", envelope.trigger);
         return;
     };

@@ -5,6 +5,7 @@
 //! unknown fields are ignored and unknown trigger names parse to
 //! [`Trigger::Unknown`] so that new Cal.com triggers are accepted, not refused.
 
+use crate::digest::ContentDigest;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -69,6 +70,50 @@ triggers! {
     Ping => "PING",
 }
 
+impl Trigger {
+    /// Whether Cal.com can send this trigger again, later, with a payload
+    /// identical to an earlier one, as a *new* event: a no-show set, cleared and
+    /// set again; a location changed A → B → A; a booking reassigned back; two
+    /// people giving identical answers to a routing form. For these, only the
+    /// time (the signed `createdAt`) tells a repeat from a copy.
+    ///
+    /// The others happen once per booking/entry with a given payload (a new seat
+    /// or a new payment changes the payload), so an identical payload is always
+    /// a copy or a replay of the same event, however late it arrives.
+    pub fn repeats_with_identical_payload(&self) -> bool {
+        use Trigger::*;
+        match self {
+            BookingNoShowUpdated
+            | BookingLocationUpdated
+            | BookingReassigned
+            | FormSubmitted
+            | FormSubmittedNoEvent
+            | RoutingFormFallbackHit
+            | WrongAssignmentReport
+            | InstantMeeting
+            | InstantMeetingAccepted
+            | CalendarEntryRejected
+            | DelegationCredentialError
+            | Unknown(_) => true,
+            BookingCreated
+            | BookingRescheduled
+            | BookingCancelled
+            | BookingRequested
+            | BookingRejected
+            | BookingPaymentInitiated
+            | BookingPaid
+            | MeetingStarted
+            | MeetingEnded
+            | AfterHostsCalVideoNoShow
+            | AfterGuestsCalVideoNoShow
+            | RecordingReady
+            | RecordingTranscriptionGenerated
+            | OooCreated
+            | Ping => false,
+        }
+    }
+}
+
 impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -95,8 +140,12 @@ pub enum EnvelopeError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
     pub trigger: Trigger,
-    /// When Cal.com built this delivery. Differs between retries: never part of a key.
+    /// When Cal.com built this delivery (per subscriber, so copies of one event
+    /// differ by milliseconds). Signed, so it bounds replays.
     pub created_at: Option<String>,
+    /// What Cal.com sent, canonicalized (RFC 8785) and hashed: identical
+    /// between the copies of one event, different for any changed value.
+    pub content: ContentDigest,
     pub event: Event,
 }
 
@@ -158,6 +207,13 @@ pub struct Booking {
     pub user: Option<Person>,
     #[serde(deserialize_with = "lenient_list")]
     pub attendees: Vec<Person>,
+    /// Seated events: the seat this delivery is about (a new seat re-sends
+    /// BOOKING_CREATED with the shared booking's uid).
+    #[serde(deserialize_with = "lenient_string")]
+    pub attendee_seat_id: Option<String>,
+    /// Seated events carry the event type's seat count.
+    #[serde(deserialize_with = "lenient_string")]
+    pub seats_per_time_slot: Option<String>,
     #[serde(deserialize_with = "lenient_value")]
     pub team: Option<Team>,
     #[serde(deserialize_with = "lenient_value")]
@@ -353,9 +409,17 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
     };
     // MEETING_STARTED/ENDED from Cal.com's scheduled sender are flat: the booking
     // row sits at the root, and the root `createdAt` is the booking's, not the delivery's.
-    let (created_at, payload) = match root.remove("payload") {
-        Some(payload) => (string_field(root.remove("createdAt")), payload),
-        None => (None, Value::Object(root)),
+    let (created_at, payload, content) = match root.remove("payload") {
+        Some(payload) => {
+            let created_at = string_field(root.remove("createdAt"));
+            let content = ContentDigest::of(&payload, &root);
+            (created_at, payload, content)
+        }
+        None => {
+            let payload = Value::Object(root);
+            let content = ContentDigest::of(&payload, &Map::new());
+            (None, payload, content)
+        }
     };
     let bad = |e: serde_json::Error| EnvelopeError::BadPayload {
         trigger: trigger.as_str().to_owned(),
@@ -396,6 +460,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
     Ok(Envelope {
         trigger,
         created_at,
+        content,
         event,
     })
 }

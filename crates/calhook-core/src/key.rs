@@ -1,12 +1,41 @@
-//! Idempotency keys: which entity an event is about, so that Cal.com retries,
-//! "resend" presses and concurrent duplicates claim the same key.
+//! Event identity: which deliveries are one event, and which are two.
 //!
-//! A key is `TRIGGER:entity[:discriminator]`. It is never derived from the raw
-//! body, because Cal.com's `createdAt` changes between deliveries of one event.
-//! When a payload names no entity at all, the key falls back to a hash of the
-//! payload's *content* (without the envelope), which is stable across retries.
+//! Why it is built this way (facts from Cal.com's source, `../shared/CALCOM.md`):
+//!
+//! - Cal.com builds each delivery as `{triggerEvent, createdAt, payload}` and
+//!   computes `createdAt` per subscriber in one `subscribers.map(…)`, so the
+//!   copies of one event sent to several webhooks (user-, team- and event-type
+//!   level pointing at one URL) differ only in `createdAt`, by milliseconds,
+//!   while the payload is identical. Cal.com never retries; a retrying proxy
+//!   re-sends the same bytes.
+//! - Different events about one booking differ in the payload: a new seat
+//!   re-sends BOOKING_CREATED with the *same* uid but another attendee and seat
+//!   id; a seat cancellation names only the cancelling attendee; a second
+//!   payment has another payment id; a recording another link.
+//! - Some triggers repeat with an identical payload as a new event (no-show
+//!   true → false → true, location A → B → A, reassigned back, two people
+//!   giving identical form answers): see
+//!   [`Trigger::repeats_with_identical_payload`]. Only time tells those apart.
+//!
+//! So the identity is a mix:
+//! 1. **Claim key** `TRIGGER:entity:digest`: the entity (booking uid, OOO
+//!    entry, …) keeps keys readable and per-booking; the digest is RFC 8785
+//!    canonical JSON of the payload, hashed ([`crate::digest`]), without the
+//!    per-delivery `createdAt`. Copies share it; events that changed anything
+//!    do not. A body hash would not do (createdAt, key order, white space).
+//! 2. **Copy window** for repeatable triggers only: a delivery with the claim
+//!    key of a recorded one is a copy when their signed `createdAt`s are within
+//!    `COPY_WINDOW_MS` (default 1 s; copies are milliseconds apart, people
+//!    clicking twice are not), and a new event otherwise. Once-only triggers
+//!    merge whenever the key is known (within the TTL), whatever `createdAt`.
+//! 3. **Notification key** (the mailer's ledger, the outbox): the claim key,
+//!    plus for repeatable triggers the start of the copy window `createdAt`
+//!    falls in (`@<ms>`). Two events are more than a window apart, so they
+//!    never share one; copies almost always do, which keeps the ledger a
+//!    second line of defence when D1 was down at the receiver.
 
-use crate::event::{Booking, Envelope, Event, Person};
+use crate::event::{Booking, Envelope, Event};
+use crate::freshness::event_time_ms;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -27,55 +56,73 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
+/// Which deliveries are one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventIdentity {
+    /// `TRIGGER:entity:digest`, claimed in the idempotency store.
+    pub claim: IdempotencyKey,
+    /// Repeatable triggers only: Cal.com's signed `createdAt` (ms since the
+    /// epoch). `None`: any delivery with this claim key is a copy.
+    pub sent_at_ms: Option<i64>,
+}
+
+impl EventIdentity {
+    /// The notification's id: the claim key, plus the copy window `sent_at`
+    /// falls in for repeatable triggers.
+    pub fn notification_key(&self, copy_window_ms: u64) -> IdempotencyKey {
+        match self.sent_at_ms {
+            None => self.claim.clone(),
+            Some(at) => {
+                let window = copy_window_ms.max(1) as i64;
+                IdempotencyKey(format!("{}@{}", self.claim, at - at.rem_euclid(window)))
+            }
+        }
+    }
+}
+
 /// Entity ids longer than this are hashed so keys stay short.
 const MAX_ENTITY_LEN: usize = 96;
 
-/// Derives the key for a parsed event. Pings have no key.
-pub fn derive(envelope: &Envelope) -> Option<IdempotencyKey> {
-    let trigger = envelope.trigger.as_str();
-    let (entity, discriminator) = match &envelope.event {
+/// Derives the identity of a parsed event. Pings have none.
+pub fn derive(envelope: &Envelope) -> Option<EventIdentity> {
+    let entity = match &envelope.event {
         Event::Ping => return None,
-        Event::Booking(b) => (booking_entity(b), booking_discriminator(trigger, b)),
-        Event::NoShowUpdated(n) => (
+        Event::Booking(b) => booking_entity(b),
+        Event::NoShowUpdated(n) => first_some([
+            n.booking_uid.as_deref().map(|u| format!("booking:{u}")),
+            n.booking_id.as_deref().map(|i| format!("booking-id:{i}")),
+        ]),
+        Event::VideoNoShow(v) => first_some([
+            v.booking_uid.as_deref().map(|u| format!("booking:{u}")),
+            v.booking_id.as_deref().map(|i| format!("booking-id:{i}")),
+        ]),
+        Event::OutOfOffice(o) => o.ooo_entry.as_ref().and_then(|e| {
             first_some([
-                n.booking_uid.as_deref().map(|u| format!("booking:{u}")),
-                n.booking_id.as_deref().map(|i| format!("booking-id:{i}")),
-            ]),
-            // One booking legitimately gets several no-show updates: the set of
-            // (attendee, state) pairs tells them apart.
-            Some(no_show_states(&n.attendees)),
-        ),
-        Event::VideoNoShow(v) => (
-            first_some([
-                v.booking_uid.as_deref().map(|u| format!("booking:{u}")),
-                v.booking_id.as_deref().map(|i| format!("booking-id:{i}")),
-            ]),
-            None,
-        ),
-        Event::OutOfOffice(o) => (
-            o.ooo_entry.as_ref().and_then(|e| {
-                first_some([
-                    e.uuid.as_deref().map(|u| format!("ooo:{u}")),
-                    e.id.as_deref().map(|i| format!("ooo-id:{i}")),
-                ])
-            }),
-            None,
-        ),
-        Event::Form(f) => (
+                e.uuid.as_deref().map(|u| format!("ooo:{u}")),
+                e.id.as_deref().map(|i| format!("ooo-id:{i}")),
+            ])
+        }),
+        Event::Form(f) => first_some([
             f.response_id
                 .as_deref()
                 .map(|r| format!("form-response:{r}")),
-            None,
-        ),
-        Event::Other(_) => (None, None),
-    };
-    let entity = entity.unwrap_or_else(|| format!("content:{}", content_hash(&envelope.event)));
-    let mut key = format!("{trigger}:{}", shorten(&entity));
-    if let Some(d) = discriminator {
-        key.push(':');
-        key.push_str(&shorten(&d));
+            f.form_id.as_deref().map(|id| format!("form:{id}")),
+        ]),
+        Event::Other(_) => None,
     }
-    Some(IdempotencyKey(key))
+    .unwrap_or_else(|| "content".to_owned());
+    let claim = IdempotencyKey(format!(
+        "{}:{}:{}",
+        envelope.trigger.as_str(),
+        shorten(&entity),
+        envelope.content
+    ));
+    let sent_at_ms = if envelope.trigger.repeats_with_identical_payload() {
+        envelope.created_at.as_deref().and_then(event_time_ms)
+    } else {
+        None
+    };
+    Some(EventIdentity { claim, sent_at_ms })
 }
 
 fn booking_entity(b: &Booking) -> Option<String> {
@@ -86,99 +133,16 @@ fn booking_entity(b: &Booking) -> Option<String> {
     ])
 }
 
-/// Booking triggers that can repeat for one booking with different facts.
-fn booking_discriminator(trigger: &str, b: &Booking) -> Option<String> {
-    match trigger {
-        "RECORDING_READY" => b
-            .download_link
-            .as_deref()
-            .map(|l| format!("rec-{}", short_hash(l))),
-        "RECORDING_TRANSCRIPTION_GENERATED" => b.download_links.as_ref().map(|l| {
-            let joined = format!(
-                "{}|{}",
-                l.transcription.as_ref().map(canonical).unwrap_or_default(),
-                l.recording.as_deref().unwrap_or_default()
-            );
-            format!("tr-{}", short_hash(&joined))
-        }),
-        "BOOKING_PAYMENT_INITIATED" | "BOOKING_PAID" => {
-            b.payment_id.as_deref().map(|p| format!("payment-{p}"))
-        }
-        "BOOKING_LOCATION_UPDATED" => b
-            .location
-            .as_deref()
-            .map(|l| format!("loc-{}", short_hash(l))),
-        _ => None,
-    }
-}
-
-fn no_show_states(attendees: &[Person]) -> String {
-    let mut pairs: Vec<String> = attendees
-        .iter()
-        .map(|a| {
-            format!(
-                "{}={}",
-                a.email.as_deref().unwrap_or_default().to_lowercase(),
-                a.no_show.unwrap_or(false)
-            )
-        })
-        .collect();
-    pairs.sort();
-    format!("noshow-{}", short_hash(&pairs.join(",")))
-}
-
 fn first_some<const N: usize>(options: [Option<String>; N]) -> Option<String> {
     options.into_iter().flatten().find(|s| !s.trim().is_empty())
 }
 
 fn shorten(part: &str) -> String {
-    if part.len() <= MAX_ENTITY_LEN {
+    if part.len() <= MAX_ENTITY_LEN && !part.contains('@') {
         part.to_owned()
     } else {
-        format!("h-{}", short_hash(part))
-    }
-}
-
-fn short_hash(text: &str) -> String {
-    hex::encode(&Sha256::digest(text.as_bytes())[..12])
-}
-
-/// A hash of what the event says (not its bytes: key order and white space do
-/// not matter), for payloads that name no entity.
-fn content_hash(event: &Event) -> String {
-    match event {
-        Event::Form(f) => short_hash(&format!(
-            "{:?}|{}",
-            f.form_id,
-            canonical(&serde_json::Value::Object(
-                f.responses.clone().unwrap_or_default()
-            ))
-        )),
-        Event::Other(v) => short_hash(&canonical(v)),
-        other => short_hash(&format!("{other:?}")),
-    }
-}
-
-/// JSON with object keys sorted at every level, whatever map order serde_json uses.
-fn canonical(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(canonical).collect::<Vec<_>>().join(",")
-            )
-        }
-        scalar => scalar.to_string(),
+        // Long ids are hashed; so are ids with '@', which separates the window.
+        format!("h-{}", hex::encode(&Sha256::digest(part.as_bytes())[..12]))
     }
 }
 
@@ -186,111 +150,207 @@ fn canonical(v: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use crate::event::parse;
+    use serde_json::{json, Value};
 
-    fn key(body: &str) -> String {
-        derive(&parse(body.as_bytes()).unwrap())
-            .unwrap()
-            .to_string()
+    const WINDOW: u64 = 1_000;
+
+    fn identity(v: &Value) -> EventIdentity {
+        derive(&parse(&serde_json::to_vec(v).unwrap()).unwrap()).unwrap()
+    }
+
+    /// The notification key the mailer would see for this delivery.
+    fn key(v: &Value) -> String {
+        identity(v).notification_key(WINDOW).to_string()
+    }
+
+    fn sent_at(mut v: Value, at: &str) -> Value {
+        v["createdAt"] = json!(at);
+        v
+    }
+
+    fn booking(trigger: &str, payload: Value) -> Value {
+        json!({"triggerEvent": trigger, "createdAt": "2026-11-20T09:30:00.538Z", "payload": payload})
     }
 
     #[test]
-    fn booking_created_is_keyed_by_booking_uid() {
-        assert_eq!(
-            key(
-                r#"{"triggerEvent":"BOOKING_CREATED","createdAt":"a","payload":{"uid":"u1","bookingId":3}}"#
-            ),
-            "BOOKING_CREATED:booking:u1"
-        );
+    fn a_booking_key_names_the_trigger_the_booking_and_what_was_sent() {
+        let k = key(&booking(
+            "BOOKING_CREATED",
+            json!({"uid": "u1", "bookingId": 3}),
+        ));
+        let (prefix, digest) = k.rsplit_once(':').unwrap();
+        assert_eq!(prefix, "BOOKING_CREATED:booking:u1");
+        assert_eq!(digest.len(), 24, "{k}");
     }
 
     #[test]
-    fn created_at_does_not_change_the_key() {
-        let a = key(
-            r#"{"triggerEvent":"BOOKING_CANCELLED","createdAt":"2026-01-01T00:00:00Z","payload":{"uid":"u"}}"#,
+    fn copies_for_several_webhooks_are_one_event() {
+        // Same payload, createdAt computed per subscriber (ms apart), keys in another order.
+        let a = booking(
+            "BOOKING_CREATED",
+            json!({"uid": "u", "title": "T", "attendees": [{"name": "A"}]}),
         );
-        let b = key(
-            r#"{"triggerEvent":"BOOKING_CANCELLED","createdAt":"2026-01-01T00:00:09Z","payload":{"uid":"u"}}"#,
-        );
-        assert_eq!(a, b);
+        let b: Value = serde_json::from_str(
+            r#"{"createdAt":"2026-11-20T09:30:00.541Z","payload":{"attendees":[{"name":"A"}],"title":"T","uid":"u"},"triggerEvent":"BOOKING_CREATED"}"#,
+        )
+        .unwrap();
+        assert_eq!(key(&a), key(&b));
     }
 
     #[test]
-    fn same_booking_different_triggers_differ() {
-        let a = key(r#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u"}}"#);
-        let b = key(r#"{"triggerEvent":"BOOKING_CANCELLED","payload":{"uid":"u"}}"#);
-        assert_ne!(a, b);
+    fn a_once_only_event_sent_again_much_later_is_still_the_same_event() {
+        let a = booking("BOOKING_CANCELLED", json!({"uid": "u"}));
+        let later = sent_at(a.clone(), "2026-11-20T10:45:09.000Z");
+        assert_eq!(key(&a), key(&later));
     }
 
     #[test]
-    fn booking_id_is_the_fallback_entity() {
-        assert_eq!(
-            key(r#"{"triggerEvent":"BOOKING_PAID","payload":{"bookingId":7,"paymentId":9}}"#),
-            "BOOKING_PAID:booking-id:7:payment-9"
+    fn a_new_seat_on_the_shared_booking_is_a_new_event() {
+        let first = booking(
+            "BOOKING_CREATED",
+            json!({"uid": "shared", "bookingId": 9, "attendeeSeatId": "s1", "attendees": [{"name": "Ada", "email": "ada@x.org"}]}),
         );
-        assert_eq!(
-            key(r#"{"triggerEvent":"MEETING_STARTED","id":12,"title":"t"}"#),
-            "MEETING_STARTED:booking-id:12"
+        let second = booking(
+            "BOOKING_CREATED",
+            json!({"uid": "shared", "bookingId": 9, "attendeeSeatId": "s2", "attendees": [{"name": "Zoë Ångström", "email": "zoe@x.org"}]}),
         );
+        assert_ne!(key(&first), key(&second));
     }
 
     #[test]
-    fn no_show_updates_for_one_booking_are_told_apart_by_state() {
-        let a = key(
-            r#"{"triggerEvent":"BOOKING_NO_SHOW_UPDATED","payload":{"bookingUid":"b","attendees":[{"email":"x@y","noShow":true}]}}"#,
+    fn two_seat_cancellations_on_one_booking_are_two_events() {
+        let ada = booking(
+            "BOOKING_CANCELLED",
+            json!({"uid": "shared", "attendees": [{"name": "Ada", "email": "ada@x.org"}]}),
         );
-        let b = key(
-            r#"{"triggerEvent":"BOOKING_NO_SHOW_UPDATED","payload":{"bookingUid":"b","attendees":[{"email":"x@y","noShow":false}]}}"#,
+        let zoe = booking(
+            "BOOKING_CANCELLED",
+            json!({"uid": "shared", "attendees": [{"name": "Zoë", "email": "zoe@x.org"}]}),
         );
-        let a_again = key(
-            r#"{"triggerEvent":"BOOKING_NO_SHOW_UPDATED","payload":{"message":"m","bookingUid":"b","attendees":[{"email":"X@Y","noShow":true}]}}"#,
+        assert_ne!(key(&ada), key(&zoe));
+    }
+
+    #[test]
+    fn a_no_show_set_cleared_and_set_again_is_three_events() {
+        let state = |no_show: bool, at: &str| {
+            sent_at(
+                json!({"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "payload": {"message": "m",
+                    "attendees": [{"email": "g@x.org", "noShow": no_show}], "bookingUid": "b", "bookingId": 4}}),
+                at,
+            )
+        };
+        let set = state(true, "2026-11-20T10:00:00.100Z");
+        let set_copy = state(true, "2026-11-20T10:00:00.104Z");
+        let cleared = state(false, "2026-11-20T10:00:07.000Z");
+        let set_again = state(true, "2026-11-20T10:00:12.000Z");
+        assert_eq!(key(&set), key(&set_copy));
+        let keys = [key(&set), key(&cleared), key(&set_again)];
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[1], keys[2]);
+        assert_ne!(keys[0], keys[2]);
+        // The same claim key for both "set" events: the store's window decides.
+        assert_eq!(identity(&set).claim, identity(&set_again).claim);
+    }
+
+    #[test]
+    fn a_location_changed_back_is_a_new_event() {
+        let at = |loc: &str, t: &str| {
+            sent_at(
+                booking(
+                    "BOOKING_LOCATION_UPDATED",
+                    json!({"uid": "u", "location": loc}),
+                ),
+                t,
+            )
+        };
+        let a = at("Room A", "2026-11-20T10:00:00Z");
+        let b = at("Room B", "2026-11-20T10:05:00Z");
+        let a_again = at("Room A", "2026-11-20T10:09:00Z");
+        assert_ne!(key(&a), key(&b));
+        assert_ne!(key(&a), key(&a_again));
+    }
+
+    #[test]
+    fn a_booking_reassigned_twice_is_two_events() {
+        let to = |who: &str, t: &str| {
+            sent_at(
+                booking(
+                    "BOOKING_REASSIGNED",
+                    json!({"uid": "u", "organizer": {"email": who}}),
+                ),
+                t,
+            )
+        };
+        let first = to("b@x.org", "2026-11-20T10:00:00Z");
+        let second = to("c@x.org", "2026-11-20T11:00:00Z");
+        let back = to("b@x.org", "2026-11-20T12:00:00Z");
+        assert_ne!(key(&first), key(&second));
+        assert_ne!(key(&first), key(&back));
+    }
+
+    #[test]
+    fn two_people_giving_identical_form_answers_are_two_events() {
+        let form = |t: &str| {
+            sent_at(
+                json!({"triggerEvent": "FORM_SUBMITTED", "Budget": "10k", "payload": {"formId": "f1", "formName": "Contact",
+                    "responses": {"Budget": {"value": "10k"}}}}),
+                t,
+            )
+        };
+        let one = form("2026-11-20T10:00:00.000Z");
+        let copy = form("2026-11-20T10:00:00.002Z");
+        let another_person = form("2026-11-20T10:03:41.000Z");
+        assert!(
+            key(&one).starts_with("FORM_SUBMITTED:form:f1:"),
+            "{}",
+            key(&one)
         );
-        assert!(a.starts_with("BOOKING_NO_SHOW_UPDATED:booking:b:noshow-"));
-        assert_ne!(a, b);
-        assert_eq!(a, a_again);
+        assert_eq!(key(&one), key(&copy));
+        assert_ne!(key(&one), key(&another_person));
+    }
+
+    #[test]
+    fn events_more_than_a_window_apart_never_share_a_notification_key() {
+        let base =
+            json!({"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "payload": {"bookingUid": "b"}});
+        for (a, b) in [
+            ("2026-11-20T10:00:00.999Z", "2026-11-20T10:00:02.000Z"),
+            ("2026-11-20T10:00:00.000Z", "2026-11-20T10:00:01.001Z"),
+        ] {
+            assert_ne!(
+                key(&sent_at(base.clone(), a)),
+                key(&sent_at(base.clone(), b))
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeatable_event_without_created_at_merges_like_a_once_only_one() {
+        let v = json!({"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "payload": {"bookingUid": "b"}});
+        assert_eq!(identity(&v).sent_at_ms, None);
+        assert_eq!(identity(&v).notification_key(WINDOW), identity(&v).claim);
+    }
+
+    #[test]
+    fn a_flat_meeting_body_is_keyed_by_its_booking_row() {
+        let k = key(&json!({"triggerEvent": "MEETING_STARTED", "id": 12, "title": "t"}));
+        assert!(k.starts_with("MEETING_STARTED:booking-id:12:"), "{k}");
     }
 
     #[test]
     fn ooo_is_keyed_by_entry_uuid() {
-        assert_eq!(
-            key(r#"{"triggerEvent":"OOO_CREATED","payload":{"oooEntry":{"id":4,"uuid":"abc"}}}"#),
-            "OOO_CREATED:ooo:abc"
+        let k = key(
+            &json!({"triggerEvent": "OOO_CREATED", "payload": {"oooEntry": {"id": 4, "uuid": "abc"}}}),
         );
+        assert!(k.starts_with("OOO_CREATED:ooo:abc:"), "{k}");
     }
 
     #[test]
-    fn recordings_of_one_booking_are_told_apart_by_link() {
-        let a = key(
-            r#"{"triggerEvent":"RECORDING_READY","payload":{"uid":"u","downloadLink":"https://a"}}"#,
-        );
-        let b = key(
-            r#"{"triggerEvent":"RECORDING_READY","payload":{"uid":"u","downloadLink":"https://b"}}"#,
-        );
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn form_without_response_id_is_keyed_by_content_not_created_at() {
-        let a = key(
-            r#"{"triggerEvent":"FORM_SUBMITTED","createdAt":"1","payload":{"formId":"f","responses":{"q":{"value":"a"}}}}"#,
-        );
-        let b = key(
-            r#"{"createdAt":"2","triggerEvent":"FORM_SUBMITTED","payload":{"responses":{"q":{"value":"a"}},"formId":"f"}}"#,
-        );
-        let c = key(
-            r#"{"triggerEvent":"FORM_SUBMITTED","createdAt":"1","payload":{"formId":"f","responses":{"q":{"value":"b"}}}}"#,
-        );
-        assert!(a.starts_with("FORM_SUBMITTED:content:"));
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn long_entities_are_hashed() {
-        let uid = "u".repeat(500);
-        let k = key(&format!(
-            r#"{{"triggerEvent":"BOOKING_CREATED","payload":{{"uid":"{uid}"}}}}"#
-        ));
-        assert!(k.len() < 64, "{k}");
+    fn long_or_odd_entities_are_hashed() {
+        let k = key(&booking("BOOKING_CREATED", json!({"uid": "u".repeat(500)})));
+        assert!(k.len() < 96, "{k}");
+        let k = key(&booking("BOOKING_CREATED", json!({"uid": "a@b"})));
+        assert!(!k.contains('@'), "{k}");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! Where to look:
 //! - [`signature`]: is this request really from Cal.com?
 //! - [`event`]: what did Cal.com send (every trigger, typed)?
-//! - [`key`]: which idempotency key does an event claim?
+//! - [`digest`]: what Cal.com sent, as an RFC 8785 canonical digest.
+//! - [`key`]: which deliveries are one event (the idempotency key)?
+//! - [`freshness`]: is the signed `createdAt` recent enough (replays)?
 //! - [`notification`]: the versioned queue message the mailer consumes.
 //! - [`settings`]: named limits and settings with their defaults.
 //! - [`sendgrid`]: SendGrid's request shape and how its answers are classified.
@@ -20,7 +22,9 @@
 //! - [`queues`]: which queue a batch came from.
 
 pub mod admin;
+pub mod digest;
 pub mod event;
+pub mod freshness;
 pub mod key;
 pub mod notification;
 pub mod queues;

@@ -1,7 +1,7 @@
 //! The queue message: a versioned, self-contained summary of one event with
 //! every fact the email needs, so the mailer never sees Cal.com's raw body.
 
-use crate::event::{Booking, Envelope, Event, Person};
+use crate::event::{Booking, Envelope, Event, Person, Trigger};
 use crate::key::IdempotencyKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,11 +10,16 @@ use serde_json::{Map, Value};
 /// The `v` this code writes. A mailer refuses versions it does not know.
 pub const NOTIFICATION_VERSION: u32 = 1;
 
-/// Longest text kept per field. With the list limits below, a notification
-/// stays far below a queue message's 128 KB whatever the webhook carried.
+/// Longest text kept per field.
 pub const MAX_FIELD_CHARS: usize = 2_000;
 /// Most attendees, links or form answers kept.
 pub const MAX_LIST_ITEMS: usize = 25;
+/// Largest serialized notification ([`Notification::to_message`]): half a
+/// queue message's 128 KB, and well within a D1 row for the outbox. Characters
+/// are not bytes: a character may take 4 bytes in UTF-8, or 6 as a JSON escape.
+pub const MAX_NOTIFICATION_BYTES: usize = 64 * 1024;
+/// Ever smaller (characters per field, items per list) until the message fits.
+const SHEDDING_STEPS: &[(usize, usize)] = &[(500, 10), (200, 5), (80, 1), (20, 0)];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -80,6 +85,13 @@ pub struct Facts {
     pub ooo: Option<OutOfOffice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<Form>,
+    /// Seated events: the attendee whose seat was booked (BOOKING_CREATED) or
+    /// cancelled (BOOKING_CANCELLED naming only that attendee).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat: Option<Party>,
+    /// Fields were shortened or left out to fit [`MAX_NOTIFICATION_BYTES`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shortened: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,7 +141,7 @@ impl Notification {
     /// Builds the message for an event that has a key.
     pub fn build(envelope: &Envelope, key: IdempotencyKey) -> Self {
         let facts = match &envelope.event {
-            Event::Booking(b) => booking_facts(b),
+            Event::Booking(b) => booking_facts(&envelope.trigger, b),
             Event::NoShowUpdated(n) => Facts {
                 booking_uid: n.booking_uid.clone(),
                 booking_id: n.booking_id.clone(),
@@ -183,15 +195,52 @@ impl Notification {
             v: NOTIFICATION_VERSION,
             key,
             trigger: envelope.trigger.as_str().to_owned(),
-            created_at: envelope.created_at.as_deref().map(bounded),
-            facts: facts.bounded(),
+            created_at: envelope
+                .created_at
+                .as_deref()
+                .map(|t| bounded(t, MAX_FIELD_CHARS)),
+            facts: facts.bounded(MAX_FIELD_CHARS, MAX_LIST_ITEMS),
         }
+    }
+
+    /// The queue message: JSON of at most [`MAX_NOTIFICATION_BYTES`], whatever
+    /// the webhook carried. Texts and lists are shortened step by step until
+    /// it fits (`shortened` says so); the key, trigger and times always stay.
+    pub fn to_message(&self) -> Result<String, serde_json::Error> {
+        let json = serde_json::to_string(self)?;
+        if json.len() <= MAX_NOTIFICATION_BYTES {
+            return Ok(json);
+        }
+        let mut smaller = self.clone();
+        smaller.facts.shortened = true;
+        for &(chars, items) in SHEDDING_STEPS {
+            smaller.facts = smaller.facts.bounded(chars, items);
+            if chars <= 200 {
+                smaller.facts.notes = None;
+                smaller.facts.message = None;
+            }
+            let json = serde_json::to_string(&smaller)?;
+            if json.len() <= MAX_NOTIFICATION_BYTES {
+                return Ok(json);
+            }
+        }
+        // Unreachable with the steps above (a few dozen 20-character fields);
+        // kept so that the bound holds by construction.
+        smaller.facts = Facts {
+            start: self.facts.start,
+            end: self.facts.end,
+            shortened: true,
+            ..Facts::default()
+        };
+        smaller.created_at = None;
+        serde_json::to_string(&smaller)
     }
 }
 
 impl Facts {
-    /// Cuts every text to [`MAX_FIELD_CHARS`] and every list to [`MAX_LIST_ITEMS`].
-    fn bounded(mut self) -> Self {
+    /// Cuts every text to `chars` characters and every list to `items`.
+    fn bounded(mut self, chars: usize, items: usize) -> Self {
+        let bounded = |text: &str| bounded(text, chars);
         let cut = |s: &mut Option<String>| {
             if let Some(text) = s {
                 *text = bounded(text);
@@ -225,10 +274,17 @@ impl Facts {
         if let Some(o) = &mut self.organizer {
             cut_party(o);
         }
-        self.attendees.truncate(MAX_LIST_ITEMS);
+        if let Some(seat) = &mut self.seat {
+            cut_party(seat);
+        }
+        self.attendees.truncate(items);
         self.attendees.iter_mut().for_each(cut_party);
-        self.links.truncate(MAX_LIST_ITEMS);
-        self.links.retain(|l| l.url.len() <= MAX_FIELD_CHARS);
+        self.links.truncate(items);
+        // A cut URL is a broken link: a link that does not fit is left out.
+        self.links.retain(|l| l.url.chars().count() <= chars);
+        for l in &mut self.links {
+            l.label = bounded(&l.label);
+        }
         if let Some(ooo) = &mut self.ooo {
             ooo.person
                 .iter_mut()
@@ -239,7 +295,7 @@ impl Facts {
         }
         if let Some(form) = &mut self.form {
             cut(&mut form.name);
-            form.answers.truncate(MAX_LIST_ITEMS);
+            form.answers.truncate(items);
             for a in &mut form.answers {
                 a.label = bounded(&a.label);
                 a.value = bounded(&a.value);
@@ -249,14 +305,32 @@ impl Facts {
     }
 }
 
-fn bounded(text: &str) -> String {
-    match text.char_indices().nth(MAX_FIELD_CHARS) {
+fn bounded(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
         None => text.to_owned(),
         Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 
-fn booking_facts(b: &Booking) -> Facts {
+/// The attendee a seated booking's delivery is about: the newest attendee of a
+/// new seat, the only attendee of a seat cancellation.
+fn seat(trigger: &Trigger, b: &Booking) -> Option<Party> {
+    let seated = b.attendee_seat_id.is_some()
+        || b.seats_per_time_slot
+            .as_deref()
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .is_some_and(|n| n > 0.0);
+    if !seated {
+        return None;
+    }
+    match (trigger, b.attendees.as_slice()) {
+        (Trigger::BookingCreated, [.., newest]) => Some(party(newest)),
+        (Trigger::BookingCancelled, [only]) => Some(party(only)),
+        _ => None,
+    }
+}
+
+fn booking_facts(trigger: &Trigger, b: &Booking) -> Facts {
     let video = b.metadata.as_ref().and_then(|m| m.video_call_url.clone());
     let (location, location_url) = describe_location(b.location.as_deref());
     let mut links = Vec::new();
@@ -322,6 +396,8 @@ fn booking_facts(b: &Booking) -> Facts {
         links,
         ooo: None,
         form: None,
+        seat: seat(trigger, b),
+        shortened: false,
     }
 }
 
@@ -481,7 +557,7 @@ mod tests {
 
     fn build(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();
-        let key = derive(&env).unwrap();
+        let key = derive(&env).unwrap().notification_key(1_000);
         Notification::build(&env, key)
     }
 
@@ -495,7 +571,7 @@ mod tests {
             "attendees":[{"name":"Grace","email":"grace@example.org","timeZone":"America/New_York"}]}}"#,
         );
         assert_eq!(n.v, 1);
-        assert_eq!(n.key.as_str(), "BOOKING_CREATED:booking:u1");
+        assert!(n.key.as_str().starts_with("BOOKING_CREATED:booking:u1:"));
         assert_eq!(n.facts.title.as_deref(), Some("Intro"));
         assert_eq!(
             n.facts.start.unwrap().to_rfc3339(),
@@ -569,11 +645,90 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_of_escapes_and_wide_characters_still_fits_a_queue_message() {
+        // Every character a 6-byte JSON escape or 4 bytes of UTF-8: within the
+        // per-field character limits, yet far over 128 KB serialized.
+        let wide = "\\u0001😀".repeat(1_000);
+        let attendees: Vec<String> = (0..40)
+            .map(|i| {
+                format!(r#"{{"name":"{wide}","email":"a{i}@example.org","timeZone":"{wide}"}}"#)
+            })
+            .collect();
+        let answers: Vec<String> = (0..40)
+            .map(|i| format!(r#""q{i}":{{"label":"{wide}","value":"{wide}"}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"triggerEvent":"BOOKING_CREATED","payload":{{"uid":"u","title":"{wide}","startTime":"2026-11-25T15:00:00Z","attendees":[{}],"responses":{{{}}}}}}}"#,
+            attendees.join(","),
+            answers.join(",")
+        );
+        let n = build(&body);
+        assert!(serde_json::to_string(&n).unwrap().len() > 128 * 1024);
+        let message = n.to_message().unwrap();
+        assert!(
+            message.len() <= MAX_NOTIFICATION_BYTES,
+            "{} bytes",
+            message.len()
+        );
+        let back: Notification = serde_json::from_str(&message).unwrap();
+        assert!(back.facts.shortened);
+        assert_eq!(back.key, n.key);
+        assert_eq!(back.facts.start, n.facts.start);
+    }
+
+    #[test]
+    fn a_small_notification_is_sent_as_it_is() {
+        let n = build(r#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u","title":"T"}}"#);
+        assert_eq!(n.to_message().unwrap(), serde_json::to_string(&n).unwrap());
+        assert!(!n.to_message().unwrap().contains("shortened"));
+    }
+
+    #[test]
+    fn form_answers_keep_the_order_cal_com_sent() {
+        let n = build(
+            r#"{"triggerEvent":"FORM_SUBMITTED","payload":{"formId":"f","responses":{
+            "Zip":{"value":"1"},"Budget":{"value":"2"},"Anything else":{"value":"3"}}}}"#,
+        );
+        let labels: Vec<_> = n
+            .facts
+            .form
+            .unwrap()
+            .answers
+            .into_iter()
+            .map(|a| a.label)
+            .collect();
+        assert_eq!(labels, ["Zip", "Budget", "Anything else"]);
+    }
+
+    #[test]
+    fn a_new_seat_names_the_attendee_who_took_it() {
+        let n = build(
+            r#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"shared","seatsPerTimeSlot":5,"attendeeSeatId":"s2",
+            "attendees":[{"name":"Ada","email":"ada@x.org"},{"name":"Zoë Ångström","email":"zoe@x.org"}]}}"#,
+        );
+        assert_eq!(n.facts.seat.unwrap().name.as_deref(), Some("Zoë Ångström"));
+    }
+
+    #[test]
+    fn a_seat_cancellation_names_the_cancelling_attendee_and_a_plain_booking_has_no_seat() {
+        let c = build(
+            r#"{"triggerEvent":"BOOKING_CANCELLED","payload":{"uid":"shared","seatsPerTimeSlot":5,
+            "attendees":[{"name":"Zoë","email":"zoe@x.org"}]}}"#,
+        );
+        assert_eq!(c.facts.seat.unwrap().name.as_deref(), Some("Zoë"));
+        let plain = build(
+            r#"{"triggerEvent":"BOOKING_CANCELLED","payload":{"uid":"u","seatsPerTimeSlot":null,
+            "attendees":[{"name":"Zoë","email":"zoe@x.org"}]}}"#,
+        );
+        assert_eq!(plain.facts.seat, None);
+    }
+
+    #[test]
     fn notification_round_trips_through_json() {
         let n = build(r#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u","title":"T"}}"#);
         let json = serde_json::to_string(&n).unwrap();
         assert!(
-            json.starts_with(r#"{"v":1,"key":"BOOKING_CREATED:booking:u""#),
+            json.starts_with(r#"{"v":1,"key":"BOOKING_CREATED:booking:u:"#),
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Notification>(&json).unwrap(), n);

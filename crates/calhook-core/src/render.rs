@@ -210,14 +210,30 @@ pub fn view(n: &Notification) -> View {
     push_opt(&mut rows, "Event type", &f.event_type);
     push_opt(&mut rows, "Booking", &f.booking_uid);
 
+    if f.shortened {
+        rows.push(row(
+            "Note",
+            "Cal.com sent more than fits one notification: some details were shortened or left out.".into(),
+        ));
+    }
+
     let summary = summary(n, organizer_tz);
+    // A seat is news about one attendee: the subject names them.
+    let (headline, subject_head) = match (&f.seat, n.trigger.as_str()) {
+        (Some(seat), "BOOKING_CANCELLED") => (
+            "Seat cancelled",
+            format!("Seat cancelled: {} on", seat_holder(seat)),
+        ),
+        (Some(seat), _) => ("New seat", format!("New seat: {} on", seat_holder(seat))),
+        (None, _) => (headline, format!("{headline}:")),
+    };
     let short_title = shorten(&one_line(&title), MAX_SUBJECT_TITLE_CHARS);
     let subject = one_line(&match f.start {
         Some(start) => format!(
-            "{headline}: {short_title} ({})",
+            "{subject_head} {short_title} ({})",
             short_when(start, organizer_tz)
         ),
-        None => format!("{headline}: {short_title}"),
+        None => format!("{subject_head} {short_title}"),
     });
     View {
         subject,
@@ -380,7 +396,15 @@ fn summary(n: &Notification, tz: Tz) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let at = f.start.map(|s| day_time(s, tz));
+    let seat_holder = f.seat.as_ref().map(seat_holder);
     match (n.trigger.as_str(), at) {
+        ("BOOKING_CREATED", Some(at)) if seat_holder.is_some() => {
+            format!("{} took a seat on {at}.", seat_holder.unwrap_or_default())
+        }
+        ("BOOKING_CANCELLED", Some(at)) if seat_holder.is_some() => format!(
+            "{} gave up their seat on {at}; the booking stays on for the others.",
+            seat_holder.unwrap_or_default()
+        ),
         ("BOOKING_CREATED", Some(at)) if !who.is_empty() => format!("{who} booked {at}."),
         ("BOOKING_REQUESTED", Some(at)) if !who.is_empty() => {
             format!("{who} asked for {at}. Confirm or reject it in Cal.com.")
@@ -430,6 +454,16 @@ fn push_opt(rows: &mut Vec<Row>, label: &str, value: &Option<String>) {
     if let Some(v) = value {
         rows.push(row(label, v.clone()));
     }
+}
+
+/// A seat holder for a subject: the name, else the address, kept short.
+fn seat_holder(p: &Party) -> String {
+    let who = p
+        .name
+        .as_deref()
+        .or(p.email.as_deref())
+        .unwrap_or("an attendee");
+    shorten(&one_line(who), 60)
 }
 
 fn person(p: &Party) -> String {
@@ -543,7 +577,37 @@ mod tests {
 
     fn notification(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();
-        Notification::build(&env, derive(&env).unwrap())
+        Notification::build(&env, derive(&env).unwrap().notification_key(1_000))
+    }
+
+    #[test]
+    fn a_new_seat_is_named_in_the_subject() {
+        let e = render(&notification(
+            r#"{"triggerEvent":"BOOKING_CREATED","payload":{"title":"Yoga class","uid":"shared","seatsPerTimeSlot":10,
+            "attendeeSeatId":"seat-2","startTime":"2026-11-25T15:00:00Z","endTime":"2026-11-25T16:00:00Z",
+            "organizer":{"name":"Ada","email":"ada@example.com","timeZone":"Europe/London"},
+            "attendees":[{"name":"Zoë Ångström","email":"zoe@example.se","timeZone":"Europe/Stockholm"}]}}"#,
+        ));
+        assert_eq!(
+            e.subject,
+            "New seat: Zoë Ångström on Yoga class (Wed 25 Nov 2026, 15:00 GMT)"
+        );
+        assert!(e.text.contains("Zoë Ångström took a seat on"), "{}", e.text);
+    }
+
+    #[test]
+    fn a_seat_cancellation_is_named_in_the_subject() {
+        let e = render(&notification(
+            r#"{"triggerEvent":"BOOKING_CANCELLED","payload":{"title":"Yoga class","uid":"shared","seatsPerTimeSlot":10,
+            "startTime":"2026-11-25T15:00:00+00:00","status":"CANCELLED",
+            "organizer":{"name":"Ada","email":"ada@example.com","timeZone":"Europe/London"},
+            "attendees":[{"name":"Zoë Ångström","email":"zoe@example.se"}]}}"#,
+        ));
+        assert_eq!(
+            e.subject,
+            "Seat cancelled: Zoë Ångström on Yoga class (Wed 25 Nov 2026, 15:00 GMT)"
+        );
+        assert!(e.text.contains("stays on for the others"), "{}", e.text);
     }
 
     const CREATED: &str = r#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-11-20T09:30:00.538Z","payload":{

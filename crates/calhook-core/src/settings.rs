@@ -9,6 +9,14 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// How long a processed key is remembered (`IDEMPOTENCY_TTL_SECONDS`): 7 days
 /// covers Cal.com's retries and people pressing "resend" days later.
 pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// Oldest signed `createdAt` accepted (`MAX_EVENT_AGE_SECONDS`; 0 disables):
+/// replays of a captured delivery are refused once it is this old.
+pub const DEFAULT_MAX_EVENT_AGE_SECONDS: u64 = 24 * 3600;
+/// Deliveries of a repeatable trigger with identical payloads whose signed
+/// `createdAt`s are this close are copies of one event (`COPY_WINDOW_MS`).
+pub const DEFAULT_COPY_WINDOW_MS: u64 = 1_000;
+/// Largest `COPY_WINDOW_MS`: a minute; longer would merge people's repeats.
+pub const MAX_COPY_WINDOW_MS: u64 = 60_000;
 /// How long a recorded event may wait for its own queue send before the
 /// outbox cron sends it (`OUTBOX_GRACE_SECONDS`).
 pub const DEFAULT_OUTBOX_GRACE_SECONDS: u64 = 60;
@@ -76,6 +84,28 @@ impl SettingError {
             | SettingError::Invalid { name, .. } => name,
         }
     }
+}
+
+/// `MAX_EVENT_AGE_SECONDS`, which must not exceed the idempotency TTL: a
+/// replay is then either a duplicate (key still known) or stale.
+pub fn max_event_age(raw: Option<&str>, ttl_seconds: u64) -> Result<u64, SettingError> {
+    const NAME: &str = "MAX_EVENT_AGE_SECONDS";
+    let age = number(
+        NAME,
+        raw,
+        DEFAULT_MAX_EVENT_AGE_SECONDS.min(ttl_seconds),
+        0,
+        u64::MAX,
+    )?;
+    if age > ttl_seconds {
+        return Err(SettingError::Invalid {
+            name: NAME,
+            reason: format!(
+                "{age} s exceeds IDEMPOTENCY_TTL_SECONDS ({ttl_seconds} s): a replay after the key expired would pass"
+            ),
+        });
+    }
+    Ok(age)
 }
 
 /// Reads a whole-number setting, falling back to its default when unset or blank.
@@ -149,6 +179,17 @@ impl NotifyEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_event_age_may_not_exceed_the_ttl() {
+        assert_eq!(max_event_age(None, 7 * 86_400), Ok(86_400));
+        assert_eq!(max_event_age(Some("0"), 60), Ok(0));
+        assert_eq!(max_event_age(Some("3600"), 3600), Ok(3600));
+        let err = max_event_age(Some("3601"), 3600).unwrap_err();
+        assert_eq!(err.name(), "MAX_EVENT_AGE_SECONDS");
+        // A TTL shorter than a day lowers the default with it.
+        assert_eq!(max_event_age(None, 600), Ok(600));
+    }
 
     #[test]
     fn unset_number_uses_the_default() {

@@ -47,9 +47,10 @@ fn every_fixture_but_ping_has_a_key_naming_its_trigger() {
         let env = parse(&body).unwrap();
         match derive(&env) {
             None => assert_eq!(env.event, Event::Ping, "{name} has no key"),
-            Some(key) => assert!(
-                key.as_str().starts_with(&format!("{name}:")),
-                "{name}: {key}"
+            Some(id) => assert!(
+                id.claim.as_str().starts_with(&format!("{name}:")),
+                "{name}: {}",
+                id.claim
             ),
         }
     }
@@ -60,7 +61,7 @@ fn booking_fixtures_are_keyed_by_their_booking() {
     for (name, body) in fixtures() {
         let env = parse(&body).unwrap();
         if let (Event::Booking(_) | Event::NoShowUpdated(_) | Event::VideoNoShow(_), Some(key)) =
-            (&env.event, derive(&env))
+            (&env.event, derive(&env).map(|id| id.claim))
         {
             assert!(key.as_str().contains(":booking:"), "{name}: {key}");
         }
@@ -72,7 +73,9 @@ fn booking_fixtures_are_keyed_by_their_booking() {
 fn every_fixture_renders_an_email_with_a_subject_and_both_bodies() {
     for (name, body) in fixtures() {
         let env = parse(&body).unwrap();
-        let Some(key) = derive(&env) else { continue };
+        let Some(key) = derive(&env).map(|id| id.notification_key(1_000)) else {
+            continue;
+        };
         let email = calhook_core::render::render(&Notification::build(&env, key));
         assert!(!email.subject.is_empty(), "{name}");
         assert!(!email.html.contains("rendering failed"), "{name}");
@@ -85,8 +88,16 @@ fn every_fixture_renders_an_email_with_a_subject_and_both_bodies() {
 fn every_notification_fits_a_queue_message() {
     for (name, body) in fixtures() {
         let env = parse(&body).unwrap();
-        let Some(key) = derive(&env) else { continue };
-        let json = serde_json::to_string(&Notification::build(&env, key)).unwrap();
+        let Some(key) = derive(&env).map(|id| id.notification_key(1_000)) else {
+            continue;
+        };
+        let n = Notification::build(&env, key);
+        let json = n.to_message().unwrap();
+        assert_eq!(
+            json,
+            serde_json::to_string(&n).unwrap(),
+            "{name} was shortened"
+        );
         assert!(json.len() < 128 * 1024, "{name}");
     }
 }

@@ -3,7 +3,8 @@
 
 use calhook_core::event::parse;
 use calhook_core::key::derive;
-use calhook_core::notification::Notification;
+use calhook_core::notification::{Notification, MAX_NOTIFICATION_BYTES};
+use calhook_core::settings::DEFAULT_COPY_WINDOW_MS;
 use calhook_core::signature::{sign, WebhookSecrets};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -57,8 +58,9 @@ proptest! {
     fn parsing_arbitrary_envelopes_never_panics(trigger in "[A-Z_]{1,30}", payload in arb_json(3)) {
         let body = serde_json::to_vec(&json!({"triggerEvent": trigger, "payload": payload})).unwrap();
         if let Ok(env) = parse(&body) {
-            if let Some(key) = derive(&env) {
-                let _ = Notification::build(&env, key);
+            if let Some(id) = derive(&env) {
+                let n = Notification::build(&env, id.notification_key(DEFAULT_COPY_WINDOW_MS));
+                prop_assert!(n.to_message().unwrap().len() <= MAX_NOTIFICATION_BYTES);
             }
         }
     }
@@ -92,7 +94,7 @@ proptest! {
             "metadata": {"videoCallUrl": url}
         }});
         let env = parse(body.to_string().as_bytes()).unwrap();
-        let email = calhook_core::render::render(&Notification::build(&env, derive(&env).unwrap()));
+        let email = calhook_core::render::render(&Notification::build(&env, derive(&env).unwrap().notification_key(DEFAULT_COPY_WINDOW_MS)));
         prop_assert!(calhook_core::render::only_template_tags(&email.html), "{}", email.html);
         prop_assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
     }

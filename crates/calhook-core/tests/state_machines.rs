@@ -4,7 +4,7 @@
 
 mod support;
 
-use calhook_core::store::claims;
+use calhook_core::store::claims::{self, Repeat};
 use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored};
 use calhook_core::store::kv::{self, KvOutcome};
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded as Finished};
@@ -588,6 +588,8 @@ fn an_unreadable_dead_letter_can_be_deleted_but_not_redriven() {
 fn accept<'a>(token: &'a str, notification: &'a str, now: i64) -> Accept<'a> {
     Accept {
         key: KEY,
+        notification_key: KEY,
+        repeat: None,
         trigger: "BOOKING_CREATED",
         token,
         notification,
@@ -674,7 +676,8 @@ fn an_expired_key_is_a_new_event_again() {
 fn a_claim_left_in_flight_by_an_older_version_is_taken_over_once_its_lease_passed() {
     let db = Sqlite::migrated();
     db.exec(&format!(
-        "INSERT INTO idempotency_keys VALUES ('{KEY}', 'in_flight', 'old', 'T', 5000, {TTL}, 0)"
+        "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
+         VALUES ('{KEY}', 'in_flight', 'old', 'T', 5000, {TTL}, 0)"
     ));
     block_on(async {
         assert_eq!(
@@ -686,6 +689,173 @@ fn a_claim_left_in_flight_by_an_older_version_is_taken_over_once_its_lease_passe
             Recorded::New
         );
     });
+}
+
+/// A repeatable trigger's delivery (no-show, location, form …), sent at `sent_at`.
+fn repeat_accept<'a>(
+    token: &'a str,
+    notification_key: &'a str,
+    sent_at: i64,
+    now: i64,
+) -> Accept<'a> {
+    Accept {
+        notification_key,
+        repeat: Some(Repeat {
+            sent_at_ms: sent_at,
+            window_ms: 1_000,
+        }),
+        ..accept(token, token, now)
+    }
+}
+
+#[test]
+fn a_repeat_outside_the_copy_window_is_a_new_event_with_its_own_outbox_row() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        let first = outbox::record(&db, repeat_accept("t1", "k@0", 0, 10))
+            .await
+            .unwrap();
+        let again = outbox::record(&db, repeat_accept("t2", "k@5000", 5_200, 5_300))
+            .await
+            .unwrap();
+        assert_eq!((first, again), (Recorded::New, Recorded::New));
+    });
+    let keys: Vec<_> = outbox_rows(&db).iter().map(|r| r["key"].clone()).collect();
+    assert_eq!(
+        keys,
+        ["k@0", "k@5000"],
+        "the queue-down case keeps both events"
+    );
+    assert_eq!(
+        db.rows("SELECT event_at FROM idempotency_keys")[0]["event_at"],
+        5_200
+    );
+}
+
+#[test]
+fn a_copy_within_the_window_is_a_duplicate_whichever_arrives_first() {
+    for (first, second) in [(1_000, 1_004), (1_004, 1_000), (1_000, 2_000)] {
+        let db = Sqlite::migrated();
+        block_on(async {
+            outbox::record(&db, repeat_accept("t1", "k@a", first, 10))
+                .await
+                .unwrap();
+            let r = outbox::record(&db, repeat_accept("t2", "k@b", second, 20))
+                .await
+                .unwrap();
+            assert_eq!(r, Recorded::Duplicate, "{first} then {second}");
+        });
+        assert_eq!(outbox_rows(&db).len(), 1);
+    }
+}
+
+#[test]
+fn a_once_only_trigger_merges_whatever_its_created_at() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        outbox::record(&db, accept("t1", "first", 0)).await.unwrap();
+        // An hour later, same payload: a replay or a resend, not a new booking.
+        let r = outbox::record(&db, accept("t2", "later", 3_600_000))
+            .await
+            .unwrap();
+        assert_eq!(r, Recorded::Duplicate);
+    });
+}
+
+async fn receive_repeat(db: &Stepping<'_>, w: &World, who: &str, sent_at: i64) {
+    let notification_key = format!("{KEY}@{}", sent_at - sent_at % 1_000);
+    match outbox::record(db, repeat_accept(who, &notification_key, sent_at, sent_at))
+        .await
+        .unwrap()
+    {
+        Recorded::New => {
+            w.queued.borrow_mut().push(notification_key.clone());
+            outbox::sent(db, &notification_key, sent_at).await.unwrap();
+        }
+        Recorded::Duplicate => w.note(format!("{who}:duplicate")),
+    }
+}
+
+#[test]
+fn two_copies_of_a_repeatable_event_racing_record_it_once() {
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(receive_repeat(db, w, "a", 10_000)),
+            |db, w| boxed(receive_repeat(db, w, "b", 10_003)),
+        ],
+        |db, w, schedule| {
+            assert_eq!(w.queued.borrow().len(), 1, "{schedule:?} {w:?}");
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
+        },
+    );
+    assert!(runs >= 3);
+}
+
+#[test]
+fn two_repeats_of_one_payload_racing_are_both_recorded() {
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(receive_repeat(db, w, "a", 10_000)),
+            |db, w| boxed(receive_repeat(db, w, "b", 17_000)),
+        ],
+        |db, w, schedule| {
+            let mut queued = w.queued.borrow().clone();
+            queued.sort();
+            assert_eq!(
+                queued,
+                [format!("{KEY}@10000"), format!("{KEY}@17000")],
+                "{schedule:?}"
+            );
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
+        },
+    );
+    assert!(runs >= 3);
+}
+
+#[test]
+fn kv_tells_a_repeat_from_a_copy_by_when_cal_com_sent_it() {
+    let store = RateLimitedKv::default();
+    let at = |ms| {
+        Some(Repeat {
+            sent_at_ms: ms,
+            window_ms: 1_000,
+        })
+    };
+    assert!(matches!(
+        block_on(kv::deliver_once(&store, KEY, at(0), 3600, async || Ok::<
+            (),
+            (),
+        >(
+            ()
+        ))),
+        Ok(KvOutcome::Queued { .. })
+    ));
+    store.now_ms.set(1_500);
+    assert_eq!(
+        block_on(kv::deliver_once(&store, KEY, at(3), 3600, async || Ok::<
+            (),
+            (),
+        >(
+            ()
+        ))),
+        Ok(KvOutcome::Duplicate)
+    );
+    store.now_ms.set(9_000);
+    assert!(matches!(
+        block_on(kv::deliver_once(
+            &store,
+            KEY,
+            at(8_000),
+            3600,
+            async || Ok::<(), ()>(())
+        )),
+        Ok(KvOutcome::Queued {
+            write_error: None,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -762,6 +932,8 @@ fn the_cron_takes_the_oldest_first_a_page_at_a_time_and_counts_refusals() {
             let key = format!("k{i}");
             let a = Accept {
                 key: &key,
+                notification_key: &key,
+                repeat: None,
                 trigger: "T",
                 token: &key,
                 notification: "n",
@@ -810,7 +982,7 @@ fn queue_batches_respect_the_message_and_byte_limits() {
 fn pruning_racing_a_new_record_of_an_expired_key_never_deletes_it() {
     fn expired(db: &Sqlite) {
         db.exec(&format!(
-            "INSERT INTO idempotency_keys VALUES ('{KEY}', 'done', 'old', 'T', 0, 1000, 0)"
+            "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) VALUES ('{KEY}', 'done', 'old', 'T', 0, 1000, 0)"
         ));
     }
     let runs = every_interleaving(
@@ -838,7 +1010,7 @@ fn pruning_racing_a_new_record_of_an_expired_key_never_deletes_it() {
 fn pruning_deletes_expired_keys_and_old_sent_deliveries_only() {
     let db = Sqlite::migrated();
     db.exec(&format!(
-        "INSERT INTO idempotency_keys VALUES ('old', 'done', 't', 'T', 0, 1000, 0), ('live', 'done', 't', 'T', 0, 99000, 0);
+        "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) VALUES ('old', 'done', 't', 'T', 0, 1000, 0), ('live', 'done', 't', 'T', 0, 99000, 0);
          INSERT INTO deliveries (key, state, trigger, updated_at) VALUES ('s', 'sent', 'T', 10), ('f', 'failed', 'T', 10), ('p', 'pending', 'T', 10), ('{KEY}', 'sent', 'T', 5000);"
     ));
     block_on(async {
@@ -854,7 +1026,7 @@ fn pruning_deletes_expired_keys_and_old_sent_deliveries_only() {
 fn kv_writes_each_event_once_so_its_one_write_per_second_limit_never_bites() {
     let store = RateLimitedKv::default();
     let mut sends = 0;
-    let outcome = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+    let outcome = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
         sends += 1;
         Ok::<(), ()>(())
     }))
@@ -874,7 +1046,7 @@ fn kv_writes_each_event_once_so_its_one_write_per_second_limit_never_bites() {
     );
     // A retry 200 ms later, within the same second, is a duplicate (a read, no write).
     store.now_ms.set(200);
-    let again = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+    let again = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
         sends += 1;
         Ok::<(), ()>(())
     }))
@@ -888,8 +1060,8 @@ fn kv_refusing_a_write_fails_open_to_the_ledger_instead_of_losing_the_event() {
     let store = RateLimitedKv::default();
     // Two copies of one event read before either wrote (two locations at once).
     let both = round_robin(
-        kv::deliver_once(&store, KEY, 3600, async || Ok::<(), ()>(())),
-        kv::deliver_once(&store, KEY, 3600, async || Ok::<(), ()>(())),
+        kv::deliver_once(&store, KEY, None, 3600, async || Ok::<(), ()>(())),
+        kv::deliver_once(&store, KEY, None, 3600, async || Ok::<(), ()>(())),
     );
     // Both were queued (the mailer's ledger sends one email); the second write was refused, not fatal.
     assert!(matches!(both.0, Ok(KvOutcome::Queued { .. })));
@@ -906,7 +1078,7 @@ fn kv_refusing_a_write_fails_open_to_the_ledger_instead_of_losing_the_event() {
 #[test]
 fn kv_records_nothing_when_the_queue_refused_the_event() {
     let store = RateLimitedKv::default();
-    let r = block_on(kv::deliver_once(&store, KEY, 3600, async || {
+    let r = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
         Err::<(), _>("queue down")
     }));
     assert_eq!(r, Err("queue down"));

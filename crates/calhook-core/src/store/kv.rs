@@ -9,6 +9,7 @@
 //! is queued and then acked by the ledger without a second email. KV errors
 //! therefore fail open (queue anyway) instead of refusing the event.
 
+use super::claims::Repeat;
 use super::StoreError;
 
 /// How entries are named in the namespace (shared with earlier versions).
@@ -16,8 +17,14 @@ pub fn entry_key(key: &str) -> String {
     format!("idem:{key}")
 }
 
-/// The one value written per event.
-pub const DONE: &str = r#"{"state":"done"}"#;
+/// The one value written per event: done, and for repeatable triggers when
+/// Cal.com sent it (`sent_at`, ms), so a later repeat is told from a copy.
+pub fn done_value(repeat: Option<Repeat>) -> String {
+    match repeat {
+        Some(r) => format!(r#"{{"state":"done","sent_at":{}}}"#, r.sent_at_ms),
+        None => r#"{"state":"done"}"#.to_owned(),
+    }
+}
 
 /// What a KV binding must provide.
 #[allow(async_fn_in_trait)]
@@ -39,30 +46,38 @@ pub enum KvOutcome {
     },
 }
 
-/// Reads the key; unless it is done, runs `send` and then writes it done once.
-/// `send`'s error is returned as is, and nothing is written then.
+/// Reads the key; unless it is done (for this event: see [`Repeat`]), runs
+/// `send` and then writes it done once. `send`'s error is returned as is, and
+/// nothing is written then.
 pub async fn deliver_once<E>(
     kv: &impl Kv,
     key: &str,
+    repeat: Option<Repeat>,
     ttl_seconds: u64,
     send: impl AsyncFnOnce() -> Result<(), E>,
 ) -> Result<KvOutcome, E> {
     let entry = entry_key(key);
     let read_error = match kv.get(&entry).await {
-        Ok(Some(value)) if is_done(&value) => return Ok(KvOutcome::Duplicate),
+        Ok(Some(value)) if is_done_for(&value, repeat) => return Ok(KvOutcome::Duplicate),
         Ok(_) => None,
         Err(e) => Some(e),
     };
     send().await?;
     // KV's minimum expiration TTL is 60 s.
-    let write_error = kv.put(&entry, DONE, ttl_seconds.max(60)).await.err();
+    let write_error = kv
+        .put(&entry, &done_value(repeat), ttl_seconds.max(60))
+        .await
+        .err();
     Ok(KvOutcome::Queued {
         read_error,
         write_error,
     })
 }
 
-fn is_done(value: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(value)
-        .is_ok_and(|v| v.get("state").and_then(|s| s.as_str()) == Some("done"))
+fn is_done_for(value: &str, repeat: Option<Repeat>) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(value) else {
+        return false;
+    };
+    let done = v.get("state").and_then(|s| s.as_str()) == Some("done");
+    done && repeat.is_none_or(|r| r.is_copy_of(v.get("sent_at").and_then(|t| t.as_i64())))
 }

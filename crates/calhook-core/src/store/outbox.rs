@@ -14,6 +14,7 @@
 //! A row may be queued twice (the cron and a slow step 2); the mailer's ledger
 //! makes that harmless. A row is never deleted before the queue took it.
 
+use super::claims::Repeat;
 use super::{Db, Param, Statement, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,12 @@ pub enum Recorded {
 /// One accepted event.
 #[derive(Debug, Clone, Copy)]
 pub struct Accept<'a> {
+    /// The claim key (`TRIGGER:entity:digest`).
     pub key: &'a str,
+    /// The notification's id: the outbox row and the mailer's ledger.
+    pub notification_key: &'a str,
+    /// Repeatable triggers: when Cal.com sent it, and the copy window.
+    pub repeat: Option<Repeat>,
     pub trigger: &'a str,
     /// Unique per request: ties the outbox row to this request's claim.
     pub token: &'a str,
@@ -39,37 +45,52 @@ pub struct Accept<'a> {
 }
 
 /// Claims the key and stores the notification, atomically, in one round trip.
+///
+/// The key is taken when it is new, expired, left in flight by an older
+/// version past its lease, or — repeatable triggers only — recorded for a
+/// delivery sent more than the copy window apart (a new event with the same
+/// payload).
 pub async fn record(db: &impl Db, a: Accept<'_>) -> Result<Recorded, StoreError> {
+    let (sent_at, window) = match a.repeat {
+        Some(r) => (Param::Int(r.sent_at_ms), Param::Int(r.window_ms)),
+        None => (Param::Null, Param::Null),
+    };
     let changes = db
         .batch(vec![
             Statement::new(
-                "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
-                 VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5) \
+                "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at, event_at) \
+                 VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5, ?6) \
                  ON CONFLICT(key) DO UPDATE SET state = 'done', claim_token = excluded.claim_token, \
-                   lease_until = 0, expires_at = excluded.expires_at, updated_at = excluded.updated_at \
+                   lease_until = 0, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+                   event_at = excluded.event_at \
                  WHERE idempotency_keys.expires_at <= ?5 \
-                    OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?5)",
+                    OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?5) \
+                    OR (?7 IS NOT NULL AND idempotency_keys.event_at IS NOT NULL \
+                        AND abs(?6 - idempotency_keys.event_at) > ?7)",
                 vec![
                     a.key.into(),
                     a.token.into(),
                     a.trigger.into(),
                     (a.now_ms + a.ttl_ms).into(),
                     a.now_ms.into(),
+                    sent_at,
+                    window,
                 ],
             ),
             // Only if the claim above is this request's.
             Statement::new(
                 "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
                  SELECT ?1, ?2, ?3, ?4, 0 \
-                 WHERE EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?1 AND claim_token = ?5) \
+                 WHERE EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?6 AND claim_token = ?5) \
                  ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
                    notification = excluded.notification, created_at = excluded.created_at, attempts = 0",
                 vec![
-                    a.key.into(),
+                    a.notification_key.into(),
                     a.trigger.into(),
                     a.notification.into(),
                     a.now_ms.into(),
                     a.token.into(),
+                    a.key.into(),
                 ],
             ),
         ])
@@ -80,7 +101,7 @@ pub async fn record(db: &impl Db, a: Accept<'_>) -> Result<Recorded, StoreError>
     })
 }
 
-/// The queue took the notification recorded at `created_at`: forget it.
+/// The queue took the notification (by its notification key) recorded at `created_at`: forget it.
 /// `false`: a newer version of the row is there (kept) or the cron was first.
 pub async fn sent(db: &impl Db, key: &str, created_at: i64) -> Result<bool, StoreError> {
     Ok(db

@@ -1,0 +1,110 @@
+//! A digest of what Cal.com sent, independent of how it was written down.
+//!
+//! The JSON is canonicalized with RFC 8785 (JCS: keys sorted by UTF-16 code
+//! units, numbers as ECMAScript prints them, no white space) by a kept crate,
+//! then hashed with SHA-256. Key order, white space and number spelling do not
+//! change the digest; any changed value does. It never depends on `Debug`
+//! output or on our struct layout, so adding a field to the typed model does
+//! not change an event's identity.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Hex of the first 12 bytes of SHA-256 over the canonical JSON (96 bits: no
+/// accidental collision among one booking's events).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContentDigest(String);
+
+impl ContentDigest {
+    /// The payload plus any other root fields (routing forms copy answers to the
+    /// root), without `triggerEvent` and the per-delivery `createdAt`.
+    pub fn of(payload: &Value, root_rest: &Map<String, Value>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(canonical(payload));
+        if !root_rest.is_empty() {
+            hasher.update(b"\n");
+            hasher.update(canonical_map(root_rest));
+        }
+        Self(hex::encode(&hasher.finalize()[..12]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContentDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn canonical(v: &Value) -> Vec<u8> {
+    // JCS refuses nothing serde_json can hold (no NaN/Infinity in a Value);
+    // the fallback only keeps this total.
+    serde_json_canonicalizer::to_vec(v).unwrap_or_else(|_| v.to_string().into_bytes())
+}
+
+fn canonical_map(m: &Map<String, Value>) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(m).unwrap_or_else(|_| format!("{m:?}").into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn digest(v: Value) -> String {
+        ContentDigest::of(&v, &Map::new()).to_string()
+    }
+
+    #[test]
+    fn key_order_and_white_space_do_not_change_the_digest() {
+        let a: Value =
+            serde_json::from_str(r#"{"uid":"u","attendees":[{"name":"A","email":"a@x"}]}"#)
+                .unwrap();
+        let b: Value = serde_json::from_str(
+            "{ \"attendees\" : [ { \"email\":\"a@x\", \"name\":\"A\" } ],\n \"uid\":\"u\" }",
+        )
+        .unwrap();
+        assert_eq!(digest(a), digest(b));
+    }
+
+    #[test]
+    fn number_spelling_does_not_change_the_digest() {
+        let a: Value = serde_json::from_str(r#"{"price":1e3}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"price":1000.0}"#).unwrap();
+        assert_eq!(digest(a), digest(b));
+    }
+
+    #[test]
+    fn any_changed_value_changes_the_digest() {
+        let base = json!({"uid":"u","attendees":[{"name":"A","noShow":true}]});
+        let other = json!({"uid":"u","attendees":[{"name":"A","noShow":false}]});
+        assert_ne!(digest(base), digest(other));
+    }
+
+    #[test]
+    fn root_fields_beside_the_payload_count() {
+        let p = json!({"formId":"f"});
+        let mut rest = Map::new();
+        assert_eq!(
+            ContentDigest::of(&p, &rest),
+            ContentDigest::of(&p, &Map::new())
+        );
+        rest.insert("Your name".into(), json!("Ada"));
+        assert_ne!(
+            ContentDigest::of(&p, &rest),
+            ContentDigest::of(&p, &Map::new())
+        );
+    }
+
+    #[test]
+    fn the_digest_is_a_known_vector() {
+        // SHA-256 of RFC 8785's canonical form `{"a":1,"b":[true,null]}`.
+        let v: Value = serde_json::from_str(r#"{ "b": [true, null], "a": 1.0 }"#).unwrap();
+        let expected = hex::encode(&Sha256::digest(br#"{"a":1,"b":[true,null]}"#)[..12]);
+        assert_eq!(digest(v), expected);
+    }
+}
