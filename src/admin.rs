@@ -27,7 +27,7 @@ pub const DELETE_PATH: &str = "/admin/dead-letters/delete";
 pub const OUTBOX_PATH: &str = "/admin/outbox";
 
 /// Checks the bearer token; without `ADMIN_TOKEN` the routes do not exist.
-fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
+pub(crate) fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     let token = env
         .secret("ADMIN_TOKEN")
         .map(|s| s.to_string())

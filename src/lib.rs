@@ -6,6 +6,7 @@
 
 mod admin;
 mod body;
+mod bookings;
 mod cron;
 mod error;
 mod log;
@@ -39,6 +40,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         (Method::Post, admin::REDRIVE_PATH) => admin::redrive(req, &env).await,
         (Method::Post, admin::DELETE_PATH) => admin::delete(req, &env).await,
         (Method::Get, admin::OUTBOX_PATH) => admin::outbox(&req, &env).await,
+        (Method::Get, bookings::LIST_PATH) => bookings::list(&req, &env).await,
+        (Method::Get, p) if p.starts_with(bookings::SHOW_PREFIX) => {
+            bookings::show(&req, &env, &p[bookings::SHOW_PREFIX.len()..]).await
+        }
         (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
             200,
             json!({"status": "ok", "service": "calhook-receiver"}),

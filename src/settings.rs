@@ -34,6 +34,18 @@ fn text(env: &Env, name: &str) -> Option<String> {
         .ok()
 }
 
+/// `REMINDER_OFFSETS` (minutes, nearest first) and `FOLLOW_UP_AFTER`.
+pub fn reminder_schedule(env: &Env) -> Result<(Vec<u32>, Option<u32>), ReceiverError> {
+    let offsets = core::minutes_list(
+        "REMINDER_OFFSETS",
+        text(env, "REMINDER_OFFSETS").as_deref(),
+        core::DEFAULT_REMINDER_OFFSETS,
+    )?;
+    let follow_up =
+        core::optional_minutes("FOLLOW_UP_AFTER", text(env, "FOLLOW_UP_AFTER").as_deref())?;
+    Ok((offsets, follow_up))
+}
+
 /// A whole-number setting read outside a webhook request (cron, admin routes).
 pub fn number(
     env: &Env,

@@ -20,6 +20,7 @@ use crate::error::ReceiverError;
 use crate::log::RequestLog;
 use crate::settings::Settings;
 use crate::store::{self, claim_token, IdempotencyStore};
+use calhook_core::store::bookings;
 use calhook_core::store::kv::{self, KvOutcome};
 use calhook_core::store::outbox::{self, Accept, Recorded};
 
@@ -110,15 +111,26 @@ pub async fn handle(
             json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
         )
     };
-    let message = Notification::build(&envelope, key.clone())
+    let notification = Notification::build(&envelope, key.clone());
+    let message = notification
         .to_message()
         .map_err(|e| ReceiverError::Unavailable {
             what: "serializer",
             detail: e.to_string(),
         })?;
+    // The booking ledger's statements ride in the same D1 round trip; they
+    // are order-independent and safe to repeat, so duplicates run them too.
+    let booking_updates = bookings::updates(&notification, now);
 
     let db = match IdempotencyStore::from_env(env, &settings) {
         Ok(IdempotencyStore::Kv(kv)) => {
+            // KV holds the keys; the ledger is D1's, written off the response path.
+            let env2 = env.clone();
+            ctx.wait_until(async move {
+                if let Ok(db) = store::d1(&env2) {
+                    let _ = bookings::apply(&db, &booking_updates, now).await;
+                }
+            });
             let outcome = kv::deliver_once(
                 &kv,
                 identity.claim.as_str(),
@@ -158,9 +170,15 @@ pub async fn handle(
         ttl_ms: (settings.ttl_seconds * 1000) as i64,
     };
     let recorded = match db {
-        Ok(db) => outbox::record(&db, accept)
-            .await
-            .map_err(ReceiverError::from),
+        Ok(db) => {
+            let also = booking_updates
+                .iter()
+                .flat_map(|u| bookings::statements(u, now))
+                .collect();
+            outbox::record_with(&db, accept, also)
+                .await
+                .map_err(ReceiverError::from)
+        }
         Err(e) => Err(e),
     };
     match recorded {

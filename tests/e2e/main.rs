@@ -6,6 +6,7 @@
 //! stack; the rest share one per configuration.
 
 mod admin;
+mod bookings;
 mod deploy;
 mod identity;
 mod mailer;
@@ -70,6 +71,7 @@ fn main() {
     trials.extend(mailer::trials());
     trials.extend(admin::trials());
     trials.extend(identity::trials());
+    trials.extend(bookings::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

@@ -45,6 +45,11 @@ use std::fmt;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// A key calhook makes itself (reminders), not derived from a Cal.com event.
+    pub(crate) fn new(key: String) -> Self {
+        Self(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

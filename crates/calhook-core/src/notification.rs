@@ -18,6 +18,11 @@ pub const MAX_LIST_ITEMS: usize = 25;
 /// queue message's 128 KB, and well within a D1 row for the outbox. Characters
 /// are not bytes: a character may take 4 bytes in UTF-8, or 6 as a JSON escape.
 pub const MAX_NOTIFICATION_BYTES: usize = 64 * 1024;
+/// The trigger of calhook's own reminder before a booking starts.
+pub const REMINDER_TRIGGER: &str = "BOOKING_REMINDER";
+/// The trigger of calhook's own follow-up after a booking ended (staff only).
+pub const FOLLOW_UP_TRIGGER: &str = "BOOKING_FOLLOW_UP";
+
 /// Ever smaller (characters per field, items per list) until the message fits.
 const SHEDDING_STEPS: &[(usize, usize)] = &[(500, 10), (200, 5), (80, 1), (20, 0)];
 
@@ -89,6 +94,10 @@ pub struct Facts {
     /// cancelled (BOOKING_CANCELLED naming only that attendee).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seat: Option<Party>,
+    /// calhook's own reminders and follow-ups: how long before the start (or
+    /// after the end) it is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<Reminder>,
     /// Fields were shortened or left out to fit [`MAX_NOTIFICATION_BYTES`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub shortened: bool,
@@ -105,6 +114,26 @@ pub struct Party {
     pub time_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_show: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reminder {
+    pub minutes: u32,
+}
+
+impl Reminder {
+    /// "1 hour", "24 hours", "90 minutes", "2 days".
+    pub fn in_words(&self) -> String {
+        let m = self.minutes;
+        let plural = |n: u32, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+        if m >= 2 * 1440 && m.is_multiple_of(1440) {
+            plural(m / 1440, "day")
+        } else if m.is_multiple_of(60) {
+            plural(m / 60, "hour")
+        } else {
+            plural(m, "minute")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -397,6 +426,7 @@ fn booking_facts(trigger: &Trigger, b: &Booking) -> Facts {
         ooo: None,
         form: None,
         seat: seat(trigger, b),
+        reminder: None,
         shortened: false,
     }
 }

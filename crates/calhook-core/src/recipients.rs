@@ -94,7 +94,8 @@ pub fn plan(n: &Notification, staff: &[Mailbox], notify_attendees: bool) -> Plan
         }
     });
 
-    if notify_attendees {
+    // A follow-up is staff work; attendees get reminders, not follow-ups.
+    if notify_attendees && n.trigger != crate::notification::FOLLOW_UP_TRIGGER {
         for (i, a) in n.facts.attendees.iter().enumerate() {
             let Some(email) = a.email.as_deref().map(str::trim) else {
                 left_out.push(LeftOut::AttendeeWithoutAddress);

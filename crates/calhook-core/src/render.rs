@@ -297,6 +297,10 @@ pub fn attendee_view(n: &Notification, attendee: usize) -> View {
             format!("your booking with {host} on {at} is cancelled.")
         }
         ("BOOKING_REJECTED", Some(at)) => format!("{host} could not accept your request for {at}."),
+        ("BOOKING_REMINDER", Some(at)) => format!(
+            "a reminder: your booking with {host} starts in {}, on {at}.",
+            f.reminder.map(|r| r.in_words()).unwrap_or_default()
+        ),
         _ => "there is news about your booking.".to_owned(),
     };
     let mut rows = Vec::new();
@@ -360,6 +364,8 @@ fn headline(trigger: &str) -> (&'static str, &'static str) {
         "OOO_CREATED" => ("Out of office", BLUE),
         "FORM_SUBMITTED" | "FORM_SUBMITTED_NO_EVENT" => ("Form submitted", BLUE),
         "ROUTING_FORM_FALLBACK_HIT" => ("Routing fallback", AMBER),
+        "BOOKING_REMINDER" => ("Reminder", BLUE),
+        "BOOKING_FOLLOW_UP" => ("Follow up", BLUE),
         _ => ("Cal.com event", BLUE),
     }
 }
@@ -397,7 +403,12 @@ fn summary(n: &Notification, tz: Tz) -> String {
         .join(", ");
     let at = f.start.map(|s| day_time(s, tz));
     let seat_holder = f.seat.as_ref().map(seat_holder);
+    let soon = f.reminder.map(|r| r.in_words()).unwrap_or_default();
     match (n.trigger.as_str(), at) {
+        ("BOOKING_REMINDER", Some(at)) => format!("Starts in {soon}: {at}."),
+        ("BOOKING_FOLLOW_UP", Some(at)) => {
+            format!("This booking on {at} ended {soon} ago: time to follow up.")
+        }
         ("BOOKING_CREATED", Some(at)) if seat_holder.is_some() => {
             format!("{} took a seat on {at}.", seat_holder.unwrap_or_default())
         }
@@ -578,6 +589,42 @@ mod tests {
     fn notification(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();
         Notification::build(&env, derive(&env).unwrap().notification_key(1_000))
+    }
+
+    #[test]
+    fn a_reminder_says_how_soon_the_booking_starts() {
+        let mut n = notification(CREATED);
+        n.trigger = crate::notification::REMINDER_TRIGGER.into();
+        n.facts.reminder = Some(crate::notification::Reminder { minutes: 60 });
+        let e = render(&n);
+        assert!(
+            e.subject.starts_with("Reminder: 30 Min Meeting"),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text
+                .contains("Starts in 1 hour: Wednesday, 25 November 2026 at 15:00 GMT."),
+            "{}",
+            e.text
+        );
+        let a = render_for_attendee(&n, 0);
+        assert!(
+            a.text
+                .contains("starts in 1 hour, on Wednesday, 25 November 2026 at 10:00 EST"),
+            "{}",
+            a.text
+        );
+    }
+
+    #[test]
+    fn reminder_offsets_read_as_words() {
+        use crate::notification::Reminder;
+        let words = |m| Reminder { minutes: m }.in_words();
+        assert_eq!(
+            [words(60), words(1440), words(90), words(2880), words(1)],
+            ["1 hour", "24 hours", "90 minutes", "2 days", "1 minute"]
+        );
     }
 
     #[test]

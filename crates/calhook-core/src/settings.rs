@@ -108,6 +108,74 @@ pub fn max_event_age(raw: Option<&str>, ttl_seconds: u64) -> Result<u64, Setting
     Ok(age)
 }
 
+/// Reminders before each accepted booking's start (`REMINDER_OFFSETS`).
+pub const DEFAULT_REMINDER_OFFSETS: &str = "24h,1h";
+/// Ended bookings and their timeline are kept this long (`BOOKING_RETENTION_DAYS`).
+pub const DEFAULT_BOOKING_RETENTION_DAYS: u64 = 90;
+/// Longest reminder offset or follow-up delay: 30 days, in minutes.
+pub const MAX_OFFSET_MINUTES: u32 = 30 * 24 * 60;
+
+/// A list of durations in whole minutes, nearest first: `24h,1h`, `90m`,
+/// `1h 30m`, a bare number of minutes; `off` (or `none`) for none.
+pub fn minutes_list(
+    name: &'static str,
+    raw: Option<&str>,
+    default: &str,
+) -> Result<Vec<u32>, SettingError> {
+    let text = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(default);
+    if text.eq_ignore_ascii_case("off") || text.eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut out = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|part| minutes(name, part))
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// One duration in whole minutes, or `None` for `off`/unset (`FOLLOW_UP_AFTER`).
+pub fn optional_minutes(
+    name: &'static str,
+    raw: Option<&str>,
+) -> Result<Option<u32>, SettingError> {
+    match minutes_list(name, raw, "off")?.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(SettingError::Invalid {
+            name,
+            reason: "one duration (e.g. 30m), or off".into(),
+        }),
+    }
+}
+
+fn minutes(name: &'static str, part: &str) -> Result<u32, SettingError> {
+    let invalid = |reason: &str| SettingError::Invalid {
+        name,
+        reason: format!("{part:?}: {reason}"),
+    };
+    let seconds = match part.parse::<u64>() {
+        Ok(m) => m.saturating_mul(60),
+        Err(_) => humantime::parse_duration(part)
+            .map_err(|e| invalid(&format!("{e}; use e.g. 24h, 90m or off")))?
+            .as_secs(),
+    };
+    if !seconds.is_multiple_of(60) {
+        return Err(invalid("use whole minutes"));
+    }
+    let m = seconds / 60;
+    if m == 0 || m > u64::from(MAX_OFFSET_MINUTES) {
+        return Err(invalid("must be between 1 minute and 30 days"));
+    }
+    Ok(m as u32)
+}
+
 /// Reads a whole-number setting, falling back to its default when unset or blank.
 pub fn number(
     name: &'static str,
@@ -179,6 +247,27 @@ impl NotifyEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reminder_offsets_read_hours_minutes_and_off() {
+        assert_eq!(
+            minutes_list("R", None, DEFAULT_REMINDER_OFFSETS),
+            Ok(vec![60, 1440])
+        );
+        assert_eq!(
+            minutes_list("R", Some("90m, 1h 30m,2"), ""),
+            Ok(vec![2, 90])
+        );
+        assert_eq!(
+            minutes_list("R", Some("off"), DEFAULT_REMINDER_OFFSETS),
+            Ok(vec![])
+        );
+        assert!(minutes_list("R", Some("30s"), "").is_err());
+        assert!(minutes_list("R", Some("soon"), "").is_err());
+        assert!(minutes_list("R", Some("0"), "").is_err());
+        assert_eq!(optional_minutes("F", None), Ok(None));
+        assert_eq!(optional_minutes("F", Some("30m")), Ok(Some(30)));
+    }
 
     #[test]
     fn max_event_age_may_not_exceed_the_ttl() {

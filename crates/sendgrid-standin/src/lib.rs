@@ -221,7 +221,12 @@ async fn mail_send(
         request_number,
         body: value,
     });
-    StatusCode::ACCEPTED.into_response()
+    // SendGrid names each accepted request (`X-Message-Id`); the ledger keeps it.
+    let mut response = StatusCode::ACCEPTED.into_response();
+    if let Ok(id) = HeaderValue::from_str(&format!("standin-{request_number}")) {
+        response.headers_mut().insert("x-message-id", id);
+    }
+    response
 }
 
 /// Why SendGrid would refuse a request.

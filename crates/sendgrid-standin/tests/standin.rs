@@ -50,6 +50,25 @@ async fn a_valid_message_is_accepted_with_202_and_recorded() {
 }
 
 #[tokio::test]
+async fn an_accepted_message_is_named_by_x_message_id_like_sendgrid_does() {
+    let s = StandIn::new(Some(KEY.into()));
+    let url = start(&s).await;
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("Authorization", "Bearer SG.key")
+        .json(&valid())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r
+        .headers()
+        .get("x-message-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(id.as_deref(), Some("standin-1"));
+}
+
+#[tokio::test]
 async fn missing_or_wrong_bearer_key_is_401() {
     let s = StandIn::new(Some(KEY.into()));
     let url = start(&s).await;

@@ -13,11 +13,14 @@
 //!   whose lease ran out changes nothing;
 //! - times are milliseconds since the Unix epoch, passed in (no clock here).
 
+pub mod bookings;
 pub mod claims;
 pub mod dead_letters;
 pub mod kv;
 pub mod ledger;
 pub mod outbox;
+pub mod reminders;
+pub mod timeline;
 
 use serde::de::DeserializeOwned;
 use thiserror::Error;

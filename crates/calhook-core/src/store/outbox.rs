@@ -51,12 +51,21 @@ pub struct Accept<'a> {
 /// delivery sent more than the copy window apart (a new event with the same
 /// payload).
 pub async fn record(db: &impl Db, a: Accept<'_>) -> Result<Recorded, StoreError> {
+    record_with(db, a, Vec::new()).await
+}
+
+/// [`record`], with `also` run in the same transaction (the booking ledger's
+/// statements, which are safe to repeat for a duplicate).
+pub async fn record_with(
+    db: &impl Db,
+    a: Accept<'_>,
+    also: Vec<Statement>,
+) -> Result<Recorded, StoreError> {
     let (sent_at, window) = match a.repeat {
         Some(r) => (Param::Int(r.sent_at_ms), Param::Int(r.window_ms)),
         None => (Param::Null, Param::Null),
     };
-    let changes = db
-        .batch(vec![
+    let mut statements = vec![
             Statement::new(
                 "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at, event_at) \
                  VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5, ?6) \
@@ -93,10 +102,11 @@ pub async fn record(db: &impl Db, a: Accept<'_>) -> Result<Recorded, StoreError>
                     a.key.into(),
                 ],
             ),
-        ])
-        .await?;
+        ];
+    statements.extend(also);
+    let changes = db.batch(statements).await?;
     Ok(match changes.as_slice() {
-        [1, 1] => Recorded::New,
+        [1, 1, ..] => Recorded::New,
         _ => Recorded::Duplicate,
     })
 }

@@ -1,0 +1,347 @@
+//! Reminders before a booking starts and follow-ups after it ended (table
+//! `reminders`), derived from the booking ledger at cron time.
+//!
+//! Nothing is scheduled when a booking arrives: the per-minute cron asks the
+//! ledger which accepted bookings have a reminder due. So a cancellation, a
+//! rejection or a reschedule needs no clean-up (the booking is no longer
+//! `accepted`; a rescheduled booking's new uid has reminders of its own), and a
+//! booking `requested` gets none until it is accepted.
+//!
+//! Rules:
+//! - a reminder `m` minutes before the start is due once `start − m` has
+//!   passed, while the booking has not started; one whose time passed while
+//!   calhook was down is still sent then, but never one whose time came before
+//!   calhook first heard of the booking (the booker was just told);
+//! - when several are due at once (calhook was down), only the nearest to the
+//!   start is sent; the others are recorded `skipped`;
+//! - a follow-up `m` minutes after the end goes to staff, unless the booking
+//!   was cancelled (or otherwise not `accepted`/`ended`) or an attendee was a
+//!   no-show;
+//! - each is claimed (`INSERT OR IGNORE`, with this run's token) in the same
+//!   batch that puts its notification in the outbox, so two cron runs racing
+//!   queue it once, and a queue failure leaves it for the outbox job.
+
+use super::{Db, Statement, StoreError};
+use crate::key::IdempotencyKey;
+use crate::notification::{
+    Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION, REMINDER_TRIGGER,
+};
+use chrono::DateTime;
+use serde::Deserialize;
+
+/// Which of the two a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Reminder,
+    FollowUp,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Reminder => "reminder",
+            Kind::FollowUp => "follow_up",
+        }
+    }
+
+    /// The notification's trigger.
+    pub fn trigger(self) -> &'static str {
+        match self {
+            Kind::Reminder => REMINDER_TRIGGER,
+            Kind::FollowUp => FOLLOW_UP_TRIGGER,
+        }
+    }
+}
+
+/// A booking with a reminder or follow-up due, as the ledger has it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Due {
+    pub uid: String,
+    pub offset_minutes: u32,
+    pub start_at: i64,
+    pub end_at: Option<i64>,
+    pub title: Option<String>,
+    pub organizer_tz: Option<String>,
+    pub organizer_name: Option<String>,
+    pub organizer_email: Option<String>,
+    pub location: Option<String>,
+    pub meeting_url: Option<String>,
+    /// JSON list of the seated attendees `[{email, name, time_zone}]`.
+    pub attendees: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SeatedAttendee {
+    email: String,
+    name: Option<String>,
+    time_zone: Option<String>,
+}
+
+/// Reminders due at `now_ms` for `offsets` (minutes), nearest start first.
+pub async fn due_reminders(
+    db: &impl Db,
+    now_ms: i64,
+    offsets: &[u32],
+    limit: u32,
+) -> Result<Vec<Due>, StoreError> {
+    if offsets.is_empty() {
+        return Ok(Vec::new());
+    }
+    db.all(Statement::new(
+        "WITH o(m) AS (SELECT value FROM json_each(?1)) \
+         SELECT b.uid, o.m AS offset_minutes, b.start_at, b.end_at, b.title, b.organizer_tz, b.organizer_name, \
+           b.organizer_email, b.location, b.meeting_url, \
+           (SELECT json_group_array(json_object('email', a.email, 'name', a.name, 'time_zone', a.time_zone)) \
+              FROM booking_attendees a WHERE a.uid = b.uid AND a.state = 'seated') AS attendees \
+         FROM bookings b JOIN o \
+         WHERE b.status = 'accepted' AND b.status_rank = 0 AND b.start_at > ?2 \
+           AND b.start_at - o.m * 60000 <= ?2 AND b.start_at - o.m * 60000 >= b.first_seen_at \
+           AND NOT EXISTS (SELECT 1 FROM reminders r WHERE r.uid = b.uid AND r.kind = 'reminder' \
+                           AND r.offset_minutes = o.m AND r.start_at = b.start_at) \
+         ORDER BY b.start_at, b.uid, o.m LIMIT ?3",
+        vec![offsets_json(offsets).into(), now_ms.into(), limit.into()],
+    ))
+    .await
+}
+
+/// Follow-ups due at `now_ms`, `after_minutes` after the end.
+pub async fn due_follow_ups(
+    db: &impl Db,
+    now_ms: i64,
+    after_minutes: u32,
+    limit: u32,
+) -> Result<Vec<Due>, StoreError> {
+    db.all(Statement::new(
+        "SELECT b.uid, ?1 AS offset_minutes, b.start_at, b.end_at, b.title, b.organizer_tz, b.organizer_name, \
+           b.organizer_email, b.location, b.meeting_url, NULL AS attendees \
+         FROM bookings b \
+         WHERE b.status IN ('accepted', 'ended') AND b.status_rank >= 0 AND b.end_at IS NOT NULL \
+           AND b.start_at IS NOT NULL \
+           AND b.end_at + ?1 * 60000 <= ?2 AND b.end_at + ?1 * 60000 >= b.first_seen_at \
+           AND NOT EXISTS (SELECT 1 FROM booking_attendees a WHERE a.uid = b.uid AND a.no_show = 1) \
+           AND NOT EXISTS (SELECT 1 FROM reminders r WHERE r.uid = b.uid AND r.kind = 'follow_up' \
+                           AND r.offset_minutes = ?1 AND r.start_at = b.start_at) \
+         ORDER BY b.end_at, b.uid LIMIT ?3",
+        vec![after_minutes.into(), now_ms.into(), limit.into()],
+    ))
+    .await
+}
+
+fn offsets_json(offsets: &[u32]) -> String {
+    serde_json::to_string(offsets).unwrap_or_else(|_| "[]".into())
+}
+
+/// One decision of a cron run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub due: Due,
+    pub kind: Kind,
+    /// `None`: skipped (a nearer reminder of the same booking is sent instead).
+    pub notification: Option<Notification>,
+}
+
+impl Decision {
+    /// The notification key: one per booking, kind, offset and start time.
+    pub fn key(&self) -> String {
+        format!(
+            "{}:booking:{}:{}m@{}",
+            self.kind.trigger(),
+            self.due.uid,
+            self.due.offset_minutes,
+            self.due.start_at
+        )
+    }
+}
+
+/// Sends the nearest due reminder of each booking and skips the others.
+/// `due` is ordered by booking, then offset (as [`due_reminders`] returns it).
+pub fn decide(due: Vec<Due>, kind: Kind) -> Vec<Decision> {
+    let mut out: Vec<Decision> = Vec::with_capacity(due.len());
+    for d in due {
+        let nearest_of_its_booking =
+            kind == Kind::FollowUp || out.last().is_none_or(|prev| prev.due.uid != d.uid);
+        let mut decision = Decision {
+            due: d,
+            kind,
+            notification: None,
+        };
+        if nearest_of_its_booking {
+            decision.notification = Some(notification(&decision));
+        }
+        out.push(decision);
+    }
+    out
+}
+
+fn notification(d: &Decision) -> Notification {
+    let due = &d.due;
+    let time = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis);
+    let attendees: Vec<SeatedAttendee> = due
+        .attendees
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    let organizer = Party {
+        name: due.organizer_name.clone(),
+        email: due.organizer_email.clone(),
+        time_zone: due.organizer_tz.clone(),
+        no_show: None,
+    };
+    Notification {
+        v: NOTIFICATION_VERSION,
+        key: IdempotencyKey::new(d.key()),
+        trigger: d.kind.trigger().to_owned(),
+        created_at: None,
+        facts: Facts {
+            title: due.title.clone(),
+            booking_uid: Some(due.uid.clone()),
+            start: time(Some(due.start_at)),
+            end: time(due.end_at),
+            organizer: Some(organizer),
+            attendees: attendees
+                .into_iter()
+                .map(|a| Party {
+                    name: a.name,
+                    email: Some(a.email),
+                    time_zone: a.time_zone,
+                    no_show: None,
+                })
+                .collect(),
+            location: due.location.clone(),
+            meeting_url: due.meeting_url.clone(),
+            reminder: Some(Reminder {
+                minutes: due.offset_minutes,
+            }),
+            ..Facts::default()
+        },
+    }
+}
+
+/// The batch that claims a run's decisions and puts the sent ones' notifications
+/// in the outbox (conditional on this run's claim), as one transaction.
+/// Returns, per decision, the notification JSON to queue now if this run won
+/// its claim.
+pub async fn claim(
+    db: &impl Db,
+    decisions: &[Decision],
+    token: &str,
+    now_ms: i64,
+) -> Result<Vec<Option<(String, String)>>, StoreError> {
+    let mut statements = Vec::new();
+    let mut messages = Vec::new();
+    for d in decisions {
+        let key = d.key();
+        let message = match &d.notification {
+            Some(n) => Some(
+                n.to_message()
+                    .map_err(|e| StoreError::Decode(e.to_string()))?,
+            ),
+            None => None,
+        };
+        statements.push(Statement::new(
+            "INSERT OR IGNORE INTO reminders (uid, kind, offset_minutes, start_at, state, key, claim_token, decided_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            vec![
+                d.due.uid.as_str().into(),
+                d.kind.as_str().into(),
+                d.due.offset_minutes.into(),
+                d.due.start_at.into(),
+                if message.is_some() { "sent" } else { "skipped" }.into(),
+                key.as_str().into(),
+                token.into(),
+                now_ms.into(),
+            ],
+        ));
+        if let Some(m) = &message {
+            statements.push(Statement::new(
+                "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
+                 SELECT ?1, ?2, ?3, ?4, 0 \
+                 WHERE EXISTS (SELECT 1 FROM reminders WHERE key = ?1 AND claim_token = ?5) \
+                 ON CONFLICT(key) DO NOTHING",
+                vec![
+                    key.as_str().into(),
+                    d.kind.trigger().into(),
+                    m.as_str().into(),
+                    now_ms.into(),
+                    token.into(),
+                ],
+            ));
+        }
+        messages.push(message.map(|m| (key, m)));
+    }
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let changes = db.batch(statements).await?;
+    // Walk the changes in the order the statements were pushed.
+    let mut at = 0;
+    Ok(messages
+        .into_iter()
+        .map(|message| {
+            let claimed = changes.get(at) == Some(&1);
+            at += if message.is_some() { 2 } else { 1 };
+            message.filter(|_| claimed)
+        })
+        .collect())
+}
+
+/// A pending (not yet decided) reminder, for the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pending {
+    pub kind: &'static str,
+    pub offset_minutes: u32,
+    pub due_at: i64,
+}
+
+/// The reminders still to come for a booking (accepted, not started).
+pub fn pending(
+    status: &str,
+    start_at: Option<i64>,
+    first_seen_at: i64,
+    decided: &[(String, u32)],
+    offsets: &[u32],
+    now_ms: i64,
+) -> Vec<Pending> {
+    let Some(start) = start_at.filter(|s| *s > now_ms && status == "accepted") else {
+        return Vec::new();
+    };
+    offsets
+        .iter()
+        .filter(|m| !decided.iter().any(|(k, o)| k == "reminder" && o == *m))
+        .map(|m| Pending {
+            kind: "reminder",
+            offset_minutes: *m,
+            due_at: start - i64::from(*m) * 60_000,
+        })
+        .filter(|p| p.due_at >= first_seen_at)
+        .collect()
+}
+
+/// Deletes bookings that ended before `ended_before_ms`, with their attendees,
+/// timeline and reminders (`BOOKING_RETENTION_DAYS`).
+pub async fn prune(db: &impl Db, ended_before_ms: i64) -> Result<u64, StoreError> {
+    let changes = db
+        .batch(vec![
+            Statement::new(
+                "DELETE FROM booking_attendees WHERE uid IN \
+                 (SELECT uid FROM bookings WHERE COALESCE(end_at, start_at, updated_at) < ?1)",
+                vec![ended_before_ms.into()],
+            ),
+            Statement::new(
+                "DELETE FROM booking_events WHERE uid IN \
+                 (SELECT uid FROM bookings WHERE COALESCE(end_at, start_at, updated_at) < ?1)",
+                vec![ended_before_ms.into()],
+            ),
+            Statement::new(
+                "DELETE FROM reminders WHERE uid IN \
+                 (SELECT uid FROM bookings WHERE COALESCE(end_at, start_at, updated_at) < ?1)",
+                vec![ended_before_ms.into()],
+            ),
+            Statement::new(
+                "DELETE FROM bookings WHERE COALESCE(end_at, start_at, updated_at) < ?1",
+                vec![ended_before_ms.into()],
+            ),
+        ])
+        .await?;
+    Ok(changes.last().copied().unwrap_or(0))
+}

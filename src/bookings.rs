@@ -1,0 +1,94 @@
+//! Operator routes for the booking ledger, behind `ADMIN_TOKEN` like the others:
+//!
+//! - `GET /admin/bookings/{uid}`  the booking's state, events, emails, reminders
+//!   and reschedule chain (`calhook_core::store::timeline`)
+//! - `GET /admin/bookings[?from=&to=&status=&limit=]`  bookings starting in
+//!   `[from, to)` (ISO 8601 or ms; default now to 30 days ahead), soonest first
+
+use calhook_core::freshness::event_time_ms;
+use calhook_core::store::timeline;
+use serde_json::{json, Value};
+use worker::{Date, Env, Request};
+
+use crate::admin::authorize;
+use crate::error::ReceiverError;
+use crate::settings::reminder_schedule;
+use crate::store::d1;
+use crate::webhook::Accepted;
+
+pub const LIST_PATH: &str = "/admin/bookings";
+/// `GET {SHOW_PREFIX}{uid}`.
+pub const SHOW_PREFIX: &str = "/admin/bookings/";
+
+const STATUSES: &[&str] = &[
+    "requested",
+    "accepted",
+    "ended",
+    "rejected",
+    "cancelled",
+    "rescheduled",
+];
+
+pub async fn show(req: &Request, env: &Env, uid: &str) -> Result<Accepted, ReceiverError> {
+    authorize(req, env)?;
+    if uid.is_empty() || uid.contains('/') {
+        return Err(ReceiverError::NotFound);
+    }
+    let (offsets, _) = reminder_schedule(env)?;
+    let now = Date::now().as_millis() as i64;
+    let Some(t) = timeline::timeline(&d1(env)?, uid, &offsets, now).await? else {
+        return Err(ReceiverError::NotFound);
+    };
+    let mut body = serde_json::to_value(&t).unwrap_or(Value::Null);
+    // Say which copy each email is (the staff email or an attendee's).
+    if let Some(emails) = body["emails"].as_array_mut() {
+        for (row, email) in emails.iter_mut().zip(&t.emails) {
+            row["copy"] = email.copy().into();
+        }
+    }
+    Ok(Accepted::json(200, body))
+}
+
+pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
+    authorize(req, env)?;
+    let url = req
+        .url()
+        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
+    let now = Date::now().as_millis() as i64;
+    let (mut from, mut to, mut status, mut limit) = (now, now + 30 * 86_400_000, None, 100);
+    for (name, value) in url.query_pairs() {
+        let time = || {
+            value
+                .parse::<i64>()
+                .ok()
+                .or_else(|| event_time_ms(&value))
+                .ok_or(ReceiverError::BadAdminRequest(
+                    "from/to: an ISO 8601 time or milliseconds since the epoch",
+                ))
+        };
+        match name.as_ref() {
+            "from" => from = time()?,
+            "to" => to = time()?,
+            "status" => {
+                status = Some(STATUSES.iter().find(|s| **s == value).copied().ok_or(
+                    ReceiverError::BadAdminRequest(
+                        "status: requested, accepted, ended, rejected, cancelled or rescheduled",
+                    ),
+                )?)
+            }
+            "limit" => {
+                limit = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or(ReceiverError::BadAdminRequest("limit must be 1 to 500"))?
+            }
+            _ => {}
+        }
+    }
+    let rows = timeline::list(&d1(env)?, from, to, status, limit).await?;
+    Ok(Accepted::json(
+        200,
+        json!({"count": rows.len(), "from": from, "to": to, "bookings": rows}),
+    ))
+}
