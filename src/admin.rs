@@ -43,6 +43,15 @@ pub(crate) fn authorize(req: &Request, env: &Env) -> Result<(), ReceiverError> {
     }
 }
 
+/// An admin list's `?limit=` (1 to 500).
+pub(crate) fn parse_limit(value: &str) -> Result<u32, ReceiverError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=500).contains(n))
+        .ok_or(ReceiverError::BadAdminRequest("limit must be 1 to 500"))
+}
+
 fn page_size(env: &Env) -> Result<u32, ReceiverError> {
     Ok(settings::number(
         env,
@@ -62,13 +71,7 @@ pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
     let mut after = None;
     for (name, value) in url.query_pairs() {
         match name.as_ref() {
-            "limit" => {
-                limit = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or(ReceiverError::BadAdminRequest("limit must be 1 to 500"))?
-            }
+            "limit" => limit = parse_limit(&value)?,
             "after" => {
                 after = Some(Cursor::decode(&value).ok_or(ReceiverError::BadAdminRequest(
                     "after: not a cursor from \"next\"",

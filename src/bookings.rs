@@ -10,7 +10,7 @@ use calhook_core::store::timeline;
 use serde_json::{json, Value};
 use worker::{Date, Env, Request};
 
-use crate::admin::authorize;
+use crate::admin::{authorize, parse_limit};
 use crate::error::ReceiverError;
 use crate::settings::reminder_schedule;
 use crate::store::d1;
@@ -76,13 +76,7 @@ pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
                     ),
                 )?)
             }
-            "limit" => {
-                limit = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or(ReceiverError::BadAdminRequest("limit must be 1 to 500"))?
-            }
+            "limit" => limit = parse_limit(&value)?,
             _ => {}
         }
     }

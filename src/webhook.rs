@@ -85,6 +85,27 @@ pub async fn handle(
         ));
     }
     if !settings.notify.includes(&envelope.trigger) {
+        // Not emailed about, but the booking ledger still learns of it (a
+        // meeting that ended, a location change …).
+        if let Some(identity) = key::derive(&envelope) {
+            let n = Notification::build(
+                &envelope,
+                identity.notification_key(settings.copy_window_ms),
+            );
+            let mut updates = bookings::updates(&n, now);
+            updates.iter_mut().for_each(|u| u.emailed = false);
+            if !updates.is_empty() {
+                let applied = match store::d1(env) {
+                    Ok(db) => bookings::apply(&db, &updates, now)
+                        .await
+                        .map_err(ReceiverError::from),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = applied {
+                    log.note(format!("booking ledger not updated: {e}"));
+                }
+            }
+        }
         return Ok(Accepted::json(
             200,
             json!({"status": "ignored", "event": trigger, "reason": "not in NOTIFY_EVENTS"}),

@@ -158,6 +158,7 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
             SendOutcome::Sent => Finish::Sent {
                 status: status.unwrap_or(202),
                 message_id: outcome.1.as_deref(),
+                recipients: copy.to.len() as u32,
             },
             SendOutcome::Retry { reason, .. } => Finish::Retry {
                 status,

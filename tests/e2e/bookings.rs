@@ -37,6 +37,10 @@ pub fn trials() -> Vec<Trial> {
             the_timeline_of_a_rescheduled_then_cancelled_booking_shows_all_of_it,
         ),
         trial(
+            "bookings::an_event_not_emailed_about_still_updates_the_booking",
+            an_event_not_emailed_about_still_updates_the_booking,
+        ),
+        trial(
             "bookings::the_upcoming_list_filters_by_time_and_status",
             the_upcoming_list_filters_by_time_and_status,
         ),
@@ -110,6 +114,16 @@ async fn cron_until_email(s: &Stack, key: &str) -> Vec<Captured> {
         },
     )
     .await
+}
+
+/// The triggers of a timeline's events, in order.
+fn triggers(t: &Value) -> Vec<&str> {
+    t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["trigger"].as_str().unwrap())
+        .collect()
 }
 
 fn reminder_key(t: &Value, minutes: u32) -> String {
@@ -293,35 +307,28 @@ async fn the_timeline_of_a_rescheduled_then_cancelled_booking_shows_all_of_it() 
     .await;
     assert_eq!(t["booking"]["status"], "rescheduled");
     assert_eq!(t["rescheduled_to"], json!([new]));
-    let triggers: Vec<_> = t["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["trigger"].clone())
-        .collect();
     assert_eq!(
-        triggers,
-        [json!("BOOKING_CREATED"), json!("BOOKING_RESCHEDULED")],
+        triggers(&t),
+        ["BOOKING_CREATED", "BOOKING_RESCHEDULED"],
         "{t}"
     );
     assert!(t["emails"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|e| e["copy"] == "staff"));
+        .all(|e| e["copy"] == "staff" && e["recipients"] == 1));
+    assert!(t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["outcome"] == "emailed"));
 
     let t = timeline(s, &new).await;
     assert_eq!(t["booking"]["status"], "cancelled");
     assert_eq!(t["rescheduled_from"], json!([old]));
-    let triggers: Vec<_> = t["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["trigger"].clone())
-        .collect();
     assert_eq!(
-        triggers,
-        [json!("BOOKING_RESCHEDULED"), json!("BOOKING_CANCELLED")],
+        triggers(&t),
+        ["BOOKING_RESCHEDULED", "BOOKING_CANCELLED"],
         "{t}"
     );
     assert!(t["pending_reminders"].as_array().unwrap().is_empty(), "{t}");
@@ -357,4 +364,28 @@ async fn the_upcoming_list_filters_by_time_and_status() {
     assert_eq!(none["count"], 0);
     let (status, _) = admin_get(s, "/admin/bookings?status=maybe").await;
     assert_eq!(status, 400);
+}
+
+async fn an_event_not_emailed_about_still_updates_the_booking() {
+    // MEETING_ENDED is not in the default NOTIFY_EVENTS: answered "ignored",
+    // yet the booking is `ended` and the timeline says it was not emailed.
+    let s = stack().await;
+    let uid = unique("ended");
+    accepted(
+        s,
+        &booking("BOOKING_CREATED", &uid, -50 * MINUTE, -40 * MINUTE),
+    )
+    .await;
+    let (status, answer) = s
+        .send(&booking("MEETING_ENDED", &uid, -MINUTE, -40 * MINUTE))
+        .await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
+    let t = timeline(s, &uid).await;
+    assert_eq!(t["booking"]["status"], "ended", "{t}");
+    assert_eq!(triggers(&t), ["BOOKING_CREATED", "MEETING_ENDED"]);
+    assert_eq!(t["events"][1]["outcome"], "not_emailed");
 }

@@ -659,14 +659,17 @@ fn the_timeline_of_a_rescheduled_then_cancelled_booking_follows_the_chain_both_w
          VALUES ('{k}', 'sent', 'BOOKING_CREATED', 1, 5, '{k}', 'sg-123')",
         k = created[0].key
     ));
-    let old = block_on(timeline::timeline(
-        &db,
-        UID,
-        &[60],
-        START - 3 * 1440 * MINUTE,
-    ))
-    .unwrap()
-    .unwrap();
+    let story = |uid| {
+        block_on(timeline::timeline(
+            &db,
+            uid,
+            &[60],
+            START - 3 * 1440 * MINUTE,
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    let old = story(UID);
     assert_eq!(old.booking.status, "rescheduled");
     assert_eq!(old.rescheduled_to, [NEW_UID]);
     let triggers: Vec<_> = old.events.iter().map(|e| e.trigger.as_str()).collect();
@@ -679,14 +682,7 @@ fn the_timeline_of_a_rescheduled_then_cancelled_booking_follows_the_chain_both_w
         "a rescheduled booking gets none"
     );
 
-    let new = block_on(timeline::timeline(
-        &db,
-        NEW_UID,
-        &[60],
-        START - 3 * 1440 * MINUTE,
-    ))
-    .unwrap()
-    .unwrap();
+    let new = story(NEW_UID);
     assert_eq!(new.booking.status, "cancelled");
     assert_eq!(new.rescheduled_from, [UID]);
     let triggers: Vec<_> = new.events.iter().map(|e| e.trigger.as_str()).collect();

@@ -54,6 +54,7 @@ async fn consume(
         Finish::Sent {
             status: 202,
             message_id: Some("msg"),
+            recipients: 1,
         }
     } else {
         Finish::Retry {
@@ -147,6 +148,7 @@ fn a_finish_with_a_lost_lease_changes_nothing() {
         let sent = Finish::Sent {
             status: 202,
             message_id: Some("m-1"),
+            recipients: 1,
         };
         assert_eq!(
             ledger::finish(&db, &b, sent, LEASE + 3).await.unwrap(),
@@ -217,6 +219,7 @@ fn a_transient_failure_is_claimed_again_and_counts_attempts() {
                 Finish::Sent {
                     status: 202,
                     message_id: None,
+                    recipients: 1,
                 }
             };
             ledger::finish(&db, &l, f, attempt).await.unwrap();
@@ -439,6 +442,7 @@ fn redrive_reopens_only_the_failed_attendee_copy() {
                 Finish::Sent {
                     status: 202,
                     message_id: None,
+                    recipients: 1,
                 }
             } else {
                 Finish::Failed {

@@ -93,6 +93,8 @@ pub struct BookingUpdate {
     /// The timeline entry: the notification key and trigger.
     pub key: String,
     pub trigger: String,
+    /// Whether the event is emailed about (`NOTIFY_EVENTS`) or only recorded.
+    pub emailed: bool,
 }
 
 /// What an event means for the booking ledger: nothing (no booking uid, or a
@@ -192,6 +194,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
         attendees,
         key: n.key.to_string(),
         trigger: n.trigger.clone(),
+        emailed: true,
     };
     let mut out = vec![main];
     if let Some(old) = previous {
@@ -213,6 +216,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
             attendees: Vec::new(),
             key: n.key.to_string(),
             trigger: n.trigger.clone(),
+            emailed: true,
         });
     }
     out
@@ -341,13 +345,15 @@ pub fn statements(u: &BookingUpdate, now_ms: i64) -> Vec<Statement> {
         ));
     }
     out.push(Statement::new(
-        "INSERT OR IGNORE INTO booking_events (uid, key, trigger, sent_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT OR IGNORE INTO booking_events (uid, key, trigger, sent_at, received_at, outcome) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         vec![
             u.uid.as_str().into(),
             u.key.as_str().into(),
             u.trigger.as_str().into(),
             u.at_ms.into(),
             now_ms.into(),
+            if u.emailed { "emailed" } else { "not_emailed" }.into(),
         ],
     ));
     out

@@ -120,6 +120,8 @@ pub enum Finish<'a> {
     Sent {
         status: u16,
         message_id: Option<&'a str>,
+        /// Addresses the email went to.
+        recipients: u32,
     },
     /// A transient failure: the queue delivers the message again.
     Retry { status: Option<u16>, error: &'a str },
@@ -146,20 +148,38 @@ pub async fn finish(
     outcome: Finish<'_>,
     now_ms: i64,
 ) -> Result<Recorded, StoreError> {
-    let (state, status, error, notification, message_id) = match outcome {
-        Finish::Sent { status, message_id } => ("sent", Some(status), None, None, message_id),
-        Finish::Retry { status, error } => ("pending", status, Some(error), None, None),
+    let (state, status, error, notification, message_id, recipients) = match outcome {
+        Finish::Sent {
+            status,
+            message_id,
+            recipients,
+        } => (
+            "sent",
+            Some(status),
+            None,
+            None,
+            message_id,
+            Some(recipients),
+        ),
+        Finish::Retry { status, error } => ("pending", status, Some(error), None, None, None),
         Finish::Failed {
             status,
             error,
             notification,
-        } => ("failed", status, Some(error), Some(notification), None),
+        } => (
+            "failed",
+            status,
+            Some(error),
+            Some(notification),
+            None,
+            None,
+        ),
     };
     let changed = db
         .run(Statement::new(
             "UPDATE deliveries SET state = ?3, last_status = ?4, last_error = ?5, \
                notification = COALESCE(?6, notification), message_id = COALESCE(?7, message_id), \
-               lease_until = 0, updated_at = ?8 \
+               lease_until = 0, updated_at = ?8, recipients = COALESCE(?9, recipients) \
              WHERE key = ?1 AND claim_token = ?2 AND state = 'sending'",
             vec![
                 lease.key.as_str().into(),
@@ -170,6 +190,7 @@ pub async fn finish(
                 notification.into(),
                 message_id.into(),
                 now_ms.into(),
+                recipients.into(),
             ],
         ))
         .await?;

@@ -17,6 +17,8 @@ pub struct EventRow {
     /// Cal.com's signed `createdAt` (ms).
     pub sent_at: Option<i64>,
     pub received_at: i64,
+    /// `emailed` (in `NOTIFY_EVENTS`: its emails are below) or `not_emailed`.
+    pub outcome: Option<String>,
 }
 
 /// One email (a ledger delivery: the staff copy or one attendee's).
@@ -31,6 +33,8 @@ pub struct EmailRow {
     pub last_error: Option<String>,
     /// SendGrid's `X-Message-Id`.
     pub message_id: Option<String>,
+    /// Addresses the email went to, once sent.
+    pub recipients: Option<i64>,
     pub updated_at: i64,
 }
 
@@ -80,7 +84,7 @@ pub async fn timeline(
     let attendees = bookings::attendees(db, uid).await?;
     let events: Vec<EventRow> = db
         .all(Statement::new(
-            "SELECT trigger, key, sent_at, received_at FROM booking_events WHERE uid = ?1 \
+            "SELECT trigger, key, sent_at, received_at, outcome FROM booking_events WHERE uid = ?1 \
              ORDER BY COALESCE(sent_at, received_at), key",
             vec![uid.into()],
         ))
@@ -99,7 +103,8 @@ pub async fn timeline(
         .collect();
     let emails: Vec<EmailRow> = db
         .all(Statement::new(
-            "SELECT key, notification_key, trigger, state, attempts, last_status, last_error, message_id, updated_at \
+            "SELECT key, notification_key, trigger, state, attempts, last_status, last_error, message_id, \
+               recipients, updated_at \
              FROM deliveries WHERE COALESCE(notification_key, key) IN (SELECT value FROM json_each(?1)) \
              ORDER BY updated_at, key",
             vec![Param::Text(serde_json::to_string(&keys).unwrap_or_default())],
