@@ -213,6 +213,7 @@ fn reschedule(old_uid: &str, new_uid: &str, sent_ms: i64, start_ms: i64) -> Valu
 async fn a_cancelled_or_rescheduled_booking_gets_no_reminder_after() {
     let s = Stack::start(Options {
         receiver_vars: vec![("ADMIN_TOKEN", TOKEN.into())],
+        mailer_vars: vec![("NOTIFY_ATTENDEES", "true".into())],
         ..Options::default()
     })
     .await;
@@ -245,11 +246,29 @@ async fn a_cancelled_or_rescheduled_booking_gets_no_reminder_after() {
         "SELECT start_at FROM bookings WHERE uid = '{sentinel}'"
     ))[0]["start_at"]
         .clone();
-    cron_until_email(
-        &s,
-        &format!("BOOKING_REMINDER:booking:{sentinel}:60m@{start}"),
-    )
+    let reminder = format!("BOOKING_REMINDER:booking:{sentinel}:60m@{start}");
+    cron_until_email(&s, &reminder).await;
+    // With NOTIFY_ATTENDEES the attendee gets their own reminder, in their zone.
+    let copies = poll("the attendee's reminder", Duration::from_secs(30), || {
+        let found = s.emails_for(&reminder);
+        async move { (found.len() == 2).then_some(found) }
+    })
     .await;
+    let to = |e: &Captured| e.body["personalizations"][0]["to"][0]["email"].clone();
+    let grace = copies
+        .iter()
+        .find(|e| to(e) == "grace@example.org")
+        .expect("a copy to the attendee");
+    assert!(
+        grace.content("text/plain").contains("starts in 1 hour"),
+        "{}",
+        grace.content("text/plain")
+    );
+    assert!(
+        grace.subject().contains("EST") || grace.subject().contains("EDT"),
+        "{}",
+        grace.subject()
+    );
     assert!(s.emails_for(&cancelled_key).is_empty(), "cancelled");
     assert!(
         s.emails_for(&old_key).is_empty(),
