@@ -20,6 +20,7 @@
 //! - [`recipients`]: who gets which copy, de-duplicated, invalid ones left out.
 //! - [`retry`]: how long a message waits before its next delivery.
 //! - [`queues`]: which queue a batch came from.
+//! - [`tenants`]: tenant ids, sealed webhook secrets, settings resolution.
 
 pub mod admin;
 pub mod digest;
@@ -36,3 +37,4 @@ pub mod sendgrid;
 pub mod settings;
 pub mod signature;
 pub mod store;
+pub mod tenants;

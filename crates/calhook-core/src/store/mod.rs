@@ -20,6 +20,7 @@ pub mod kv;
 pub mod ledger;
 pub mod outbox;
 pub mod reminders;
+pub mod tenants;
 pub mod timeline;
 
 use serde::de::DeserializeOwned;

@@ -1,0 +1,216 @@
+//! Tenants in D1 (table `tenants`): statements for the admin API and the
+//! webhook route's lookup. Secrets are stored only sealed ([`crate::tenants`]).
+
+use super::{Db, Statement, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Most active secrets per tenant (a rotation needs two).
+pub const MAX_SECRETS: usize = 5;
+
+/// A tenant's settings; `None` falls back to the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub name: Option<String>,
+    pub email_to: Option<String>,
+    pub email_from: Option<String>,
+    pub notify_events: Option<String>,
+    pub notify_attendees: Option<bool>,
+    pub reminder_offsets: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+/// A tenant as stored (secrets sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    pub id: String,
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+    /// JSON list of `{id, sealed}`.
+    pub secrets: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One stored secret: an id to remove it by, and the sealed text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub id: String,
+    pub sealed: String,
+}
+
+impl TenantRow {
+    pub fn secrets(&self) -> Vec<StoredSecret> {
+        serde_json::from_str(&self.secrets).unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    id: String,
+    name: Option<String>,
+    secrets: String,
+    email_to: Option<String>,
+    email_from: Option<String>,
+    notify_events: Option<String>,
+    notify_attendees: Option<i64>,
+    reminder_offsets: Option<String>,
+    time_zone: Option<String>,
+    enabled: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Raw> for TenantRow {
+    fn from(r: Raw) -> Self {
+        TenantRow {
+            id: r.id,
+            settings: TenantSettings {
+                name: r.name,
+                email_to: r.email_to,
+                email_from: r.email_from,
+                notify_events: r.notify_events,
+                notify_attendees: r.notify_attendees.map(|v| v != 0),
+                reminder_offsets: r.reminder_offsets,
+                time_zone: r.time_zone,
+            },
+            secrets: r.secrets,
+            enabled: r.enabled != 0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Creates a tenant; `false` if the id is taken.
+pub async fn create(
+    db: &impl Db,
+    id: &str,
+    s: &TenantSettings,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .run(Statement::new(
+            "INSERT OR IGNORE INTO tenants (id, name, email_to, email_from, notify_events, notify_attendees, \
+               reminder_offsets, time_zone, enabled, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
+            settings_params(id, s, now_ms),
+        ))
+        .await?
+        == 1)
+}
+
+/// Replaces a tenant's settings; `false` if there is no such tenant.
+pub async fn update(
+    db: &impl Db,
+    id: &str,
+    s: &TenantSettings,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .run(Statement::new(
+            "UPDATE tenants SET name = ?2, email_to = ?3, email_from = ?4, notify_events = ?5, \
+               notify_attendees = ?6, reminder_offsets = ?7, time_zone = ?8, updated_at = ?9 WHERE id = ?1",
+            settings_params(id, s, now_ms),
+        ))
+        .await?
+        == 1)
+}
+
+fn settings_params(id: &str, s: &TenantSettings, now_ms: i64) -> Vec<super::Param> {
+    vec![
+        id.into(),
+        s.name.clone().into(),
+        s.email_to.clone().into(),
+        s.email_from.clone().into(),
+        s.notify_events.clone().into(),
+        s.notify_attendees.map(i64::from).into(),
+        s.reminder_offsets.clone().into(),
+        s.time_zone.clone().into(),
+        now_ms.into(),
+    ]
+}
+
+pub async fn get(db: &impl Db, id: &str) -> Result<Option<TenantRow>, StoreError> {
+    Ok(db
+        .first::<Raw>(Statement::new(SELECT_ONE, vec![id.into()]))
+        .await?
+        .map(TenantRow::from))
+}
+
+const SELECT_ONE: &str =
+    "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
+    reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants WHERE id = ?1";
+
+pub async fn list(db: &impl Db) -> Result<Vec<TenantRow>, StoreError> {
+    Ok(db
+        .all::<Raw>(Statement::new(
+            "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
+             reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants ORDER BY id",
+            vec![],
+        ))
+        .await?
+        .into_iter()
+        .map(TenantRow::from)
+        .collect())
+}
+
+/// Adds a sealed secret (newest last); `false` if there is no such tenant or
+/// it already has [`MAX_SECRETS`].
+pub async fn add_secret(
+    db: &impl Db,
+    id: &str,
+    secret: &StoredSecret,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let entry = serde_json::to_string(secret).map_err(|e| StoreError::Decode(e.to_string()))?;
+    Ok(db
+        .run(Statement::new(
+            "UPDATE tenants SET secrets = json_insert(secrets, '$[#]', json(?2)), updated_at = ?3 \
+             WHERE id = ?1 AND json_array_length(secrets) < ?4",
+            vec![
+                id.into(),
+                entry.into(),
+                now_ms.into(),
+                (MAX_SECRETS as i64).into(),
+            ],
+        ))
+        .await?
+        == 1)
+}
+
+/// Removes the secret with `secret_id`; `false` if the tenant or the secret is not there.
+pub async fn remove_secret(
+    db: &impl Db,
+    id: &str,
+    secret_id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .run(Statement::new(
+            "UPDATE tenants SET updated_at = ?3, secrets = \
+               (SELECT COALESCE(json_group_array(json(value)), '[]') FROM json_each(tenants.secrets) \
+                WHERE json_extract(value, '$.id') != ?2) \
+             WHERE id = ?1 AND EXISTS (SELECT 1 FROM json_each(tenants.secrets) \
+                                       WHERE json_extract(value, '$.id') = ?2)",
+            vec![id.into(), secret_id.into(), now_ms.into()],
+        ))
+        .await?
+        == 1)
+}
+
+/// Enables or disables a tenant; `false` if there is no such tenant.
+pub async fn set_enabled(
+    db: &impl Db,
+    id: &str,
+    enabled: bool,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .run(Statement::new(
+            "UPDATE tenants SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
+            vec![id.into(), i64::from(enabled).into(), now_ms.into()],
+        ))
+        .await?
+        == 1)
+}

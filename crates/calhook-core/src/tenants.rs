@@ -1,0 +1,235 @@
+//! Tenants: several Cal.com accounts in one deployment (issue #14; the routes
+//! and admin API are not wired yet).
+//!
+//! - [`TenantId`]: the URL-safe slug in `/webhooks/cal/{tenant}`.
+//! - [`MasterKey`] / [`seal`] / [`open`]: each tenant's webhook secrets are
+//!   stored in D1 sealed with AES-256-GCM under `TENANT_SECRETS_KEY` (a Worker
+//!   secret), the tenant id as associated data, so a D1 export reveals no
+//!   secret and a sealed secret copied to another tenant's row does not open.
+//!   The 96-bit nonce is the caller's (the worker draws it from
+//!   `crypto.getRandomValues`), so this crate needs no random source.
+//! - [`resolve`]: a tenant's field, else the deployment's environment value,
+//!   else the default.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use thiserror::Error;
+
+/// Why a tenant id, key or sealed secret is refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TenantError {
+    #[error("a tenant id is 1 to 40 characters of a-z, 0-9 and '-', not starting with '-'")]
+    BadId,
+    #[error("TENANT_SECRETS_KEY must be 64 hex characters (32 bytes)")]
+    BadMasterKey,
+    #[error("a sealed secret is not in the v1.<nonce>.<ciphertext> form")]
+    Malformed,
+    /// Wrong key, wrong tenant, or tampered: AES-GCM's tag did not verify.
+    #[error(
+        "a sealed secret did not open (wrong TENANT_SECRETS_KEY, another tenant's, or altered)"
+    )]
+    DoesNotOpen,
+}
+
+/// A tenant's URL slug.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(text: &str) -> Result<Self, TenantError> {
+        let ok = (1..=40).contains(&text.len())
+            && !text.starts_with('-')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| Self(text.to_owned())).ok_or(TenantError::BadId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `TENANT_SECRETS_KEY`: 32 bytes as 64 hex characters.
+pub struct MasterKey(Key<Aes256Gcm>);
+
+impl MasterKey {
+    pub fn from_hex(text: &str) -> Result<Self, TenantError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| TenantError::BadMasterKey)?;
+        if bytes.len() != 32 {
+            return Err(TenantError::BadMasterKey);
+        }
+        Ok(Self(*Key::<Aes256Gcm>::from_slice(&bytes)))
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(…)")
+    }
+}
+
+/// Seals `secret` for `tenant`: `v1.<nonce hex>.<ciphertext+tag hex>`.
+/// A nonce must never be used twice with one key (draw it at random).
+pub fn seal(key: &MasterKey, tenant: &TenantId, nonce: [u8; 12], secret: &str) -> String {
+    let cipher = Aes256Gcm::new(&key.0);
+    let sealed = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: secret.as_bytes(),
+                aad: tenant.as_str().as_bytes(),
+            },
+        )
+        // Only fails for plaintexts beyond GCM's 64 GiB limit.
+        .unwrap_or_default();
+    format!("v1.{}.{}", hex::encode(nonce), hex::encode(sealed))
+}
+
+/// Opens a secret sealed by [`seal`] for the same tenant and key.
+pub fn open(key: &MasterKey, tenant: &TenantId, sealed: &str) -> Result<String, TenantError> {
+    let mut parts = sealed.split('.');
+    let (Some("v1"), Some(nonce), Some(body), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TenantError::Malformed);
+    };
+    let nonce = hex::decode(nonce).map_err(|_| TenantError::Malformed)?;
+    let body = hex::decode(body).map_err(|_| TenantError::Malformed)?;
+    if nonce.len() != 12 {
+        return Err(TenantError::Malformed);
+    }
+    let plain = Aes256Gcm::new(&key.0)
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &body,
+                aad: tenant.as_str().as_bytes(),
+            },
+        )
+        .map_err(|_| TenantError::DoesNotOpen)?;
+    String::from_utf8(plain).map_err(|_| TenantError::DoesNotOpen)
+}
+
+/// Where a tenant's effective setting came from (shown by the admin API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Tenant,
+    Environment,
+    Default,
+}
+
+/// A tenant's field, else the environment's value, else the default; blank
+/// values count as unset at every level.
+pub fn resolve<'a>(
+    tenant: Option<&'a str>,
+    environment: Option<&'a str>,
+    default: &'a str,
+) -> (&'a str, Source) {
+    let set = |v: Option<&'a str>| v.map(str::trim).filter(|v| !v.is_empty());
+    match (set(tenant), set(environment)) {
+        (Some(t), _) => (t, Source::Tenant),
+        (None, Some(e)) => (e, Source::Environment),
+        (None, None) => (default, Source::Default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> MasterKey {
+        MasterKey::from_hex(&hex::encode([byte; 32])).unwrap()
+    }
+
+    fn acme() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_with_its_key_and_tenant() {
+        let sealed = seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789");
+        assert!(sealed.starts_with("v1.010101010101010101010101."));
+        assert!(!sealed.contains("whsec"), "no secret in clear");
+        assert_eq!(
+            open(&key(7), &acme(), &sealed).unwrap(),
+            "whsec-acme-0123456789"
+        );
+    }
+
+    #[test]
+    fn a_tampered_secret_is_refused() {
+        let sealed = seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789");
+        let mut bytes = sealed.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        assert_eq!(
+            open(&key(7), &acme(), &tampered),
+            Err(TenantError::DoesNotOpen)
+        );
+    }
+
+    #[test]
+    fn the_wrong_key_or_another_tenant_is_refused() {
+        let sealed = seal(&key(7), &acme(), [2; 12], "whsec-acme-0123456789");
+        assert_eq!(
+            open(&key(8), &acme(), &sealed),
+            Err(TenantError::DoesNotOpen)
+        );
+        let other = TenantId::parse("globex").unwrap();
+        assert_eq!(
+            open(&key(7), &other, &sealed),
+            Err(TenantError::DoesNotOpen)
+        );
+    }
+
+    #[test]
+    fn malformed_sealed_text_is_refused_without_panicking() {
+        for text in ["", "v1", "v2.00.00", "v1.zz.00", "v1.0101.00", "v1.a.b.c"] {
+            assert!(open(&key(7), &acme(), text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_master_key_is_32_bytes_of_hex() {
+        assert!(MasterKey::from_hex(&"ab".repeat(32)).is_ok());
+        assert_eq!(
+            MasterKey::from_hex("abcd").unwrap_err(),
+            TenantError::BadMasterKey
+        );
+        assert_eq!(
+            MasterKey::from_hex(&"zz".repeat(32)).unwrap_err(),
+            TenantError::BadMasterKey
+        );
+        assert_eq!(format!("{:?}", key(1)), "MasterKey(…)", "never printed");
+    }
+
+    #[test]
+    fn tenant_ids_are_url_safe_slugs() {
+        for ok in ["acme", "abc123", "team-7"] {
+            assert!(TenantId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", "Acme", "a/b", "a b", "ä", &"x".repeat(41)] {
+            assert_eq!(TenantId::parse(bad), Err(TenantError::BadId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_tenant_field_wins_then_the_environment_then_the_default() {
+        assert_eq!(
+            resolve(Some("a@x.org"), Some("b@x.org"), "-"),
+            ("a@x.org", Source::Tenant)
+        );
+        assert_eq!(
+            resolve(None, Some("b@x.org"), "-"),
+            ("b@x.org", Source::Environment)
+        );
+        assert_eq!(
+            resolve(Some("  "), Some(""), "24h,1h"),
+            ("24h,1h", Source::Default)
+        );
+    }
+}
