@@ -213,7 +213,7 @@ async fn run() -> String {
         .collect();
     let keys: Vec<String> = uids
         .iter()
-        .map(|u| format!("BOOKING_CREATED:booking:{u}"))
+        .map(|u| claim_key(&fixture_for("BOOKING_CREATED", u)))
         .collect();
     let bodies: Vec<_> = uids
         .iter()
@@ -287,7 +287,7 @@ async fn run() -> String {
         .collect();
     let fault_keys: Vec<String> = fault_uids
         .iter()
-        .map(|u| format!("BOOKING_CREATED:booking:{u}"))
+        .map(|u| claim_key(&fixture_for("BOOKING_CREATED", u)))
         .collect();
     let fault_bodies = fault_uids
         .iter()
