@@ -131,6 +131,20 @@ fn settings_params(id: &str, s: &TenantSettings, now_ms: i64) -> Vec<super::Para
     ]
 }
 
+/// The columns [`Raw`] reads.
+macro_rules! select_tenants {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
+             reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants",
+            $rest
+        )
+    };
+}
+
+const SELECT_ONE: &str = select_tenants!(" WHERE id = ?1");
+const SELECT_ALL: &str = select_tenants!(" ORDER BY id");
+
 pub async fn get(db: &impl Db, id: &str) -> Result<Option<TenantRow>, StoreError> {
     Ok(db
         .first::<Raw>(Statement::new(SELECT_ONE, vec![id.into()]))
@@ -138,17 +152,9 @@ pub async fn get(db: &impl Db, id: &str) -> Result<Option<TenantRow>, StoreError
         .map(TenantRow::from))
 }
 
-const SELECT_ONE: &str =
-    "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
-    reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants WHERE id = ?1";
-
 pub async fn list(db: &impl Db) -> Result<Vec<TenantRow>, StoreError> {
     Ok(db
-        .all::<Raw>(Statement::new(
-            "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
-             reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants ORDER BY id",
-            vec![],
-        ))
+        .all::<Raw>(Statement::new(SELECT_ALL, vec![]))
         .await?
         .into_iter()
         .map(TenantRow::from)
