@@ -41,6 +41,18 @@ fn booking(title: &str, extra: Value) -> Value {
     p
 }
 
+/// A plain (unseated) booking by Grace, with `extra` payload fields.
+fn plain(extra: Value) -> Value {
+    let mut p = booking(
+        "Intro",
+        json!({"seatsPerTimeSlot": null, "attendees": [grace()]}),
+    );
+    for (k, v) in extra.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    p
+}
+
 fn apply_all(db: &Sqlite, events: &[&Vec<BookingUpdate>]) {
     for (i, e) in events.iter().enumerate() {
         block_on(bookings::apply(db, e, 1_000 + i as i64)).unwrap();
@@ -203,16 +215,6 @@ fn every_arrival_order_of_a_reschedule_then_cancellation_links_both_bookings() {
 #[test]
 fn a_cancellation_delivered_before_its_creation_leaves_the_booking_cancelled() {
     let db = Sqlite::migrated();
-    let plain = |extra: Value| {
-        let mut p = booking(
-            "Intro",
-            json!({"seatsPerTimeSlot": null, "attendees": [grace()]}),
-        );
-        for (k, v) in extra.as_object().unwrap() {
-            p[k] = v.clone();
-        }
-        p
-    };
     apply_all(
         &db,
         &[
@@ -725,16 +727,6 @@ fn an_accepted_booking_shows_its_pending_reminders_and_the_upcoming_list_finds_i
 
 #[test]
 fn every_pair_of_booking_events_ends_the_same_in_either_order() {
-    let plain = |extra: Value| {
-        let mut p = booking(
-            "Intro",
-            json!({"seatsPerTimeSlot": null, "attendees": [grace()]}),
-        );
-        for (k, v) in extra.as_object().unwrap() {
-            p[k] = v.clone();
-        }
-        p
-    };
     let kinds: Vec<(&str, Value)> = vec![
         ("BOOKING_REQUESTED", plain(json!({}))),
         ("BOOKING_CREATED", plain(json!({}))),

@@ -82,6 +82,11 @@ impl From<Raw> for TenantRow {
     }
 }
 
+/// Runs a write that targets one row; whether it changed it.
+async fn one_row(db: &impl Db, statement: Statement) -> Result<bool, StoreError> {
+    Ok(db.run(statement).await? == 1)
+}
+
 /// Creates a tenant; `false` if the id is taken.
 pub async fn create(
     db: &impl Db,
@@ -89,15 +94,12 @@ pub async fn create(
     s: &TenantSettings,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    Ok(db
-        .run(Statement::new(
+    one_row(db, Statement::new(
             "INSERT OR IGNORE INTO tenants (id, name, email_to, email_from, notify_events, notify_attendees, \
                reminder_offsets, time_zone, enabled, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
             settings_params(id, s, now_ms),
-        ))
-        .await?
-        == 1)
+        )).await
 }
 
 /// Replaces a tenant's settings; `false` if there is no such tenant.
@@ -107,14 +109,11 @@ pub async fn update(
     s: &TenantSettings,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    Ok(db
-        .run(Statement::new(
+    one_row(db, Statement::new(
             "UPDATE tenants SET name = ?2, email_to = ?3, email_from = ?4, notify_events = ?5, \
                notify_attendees = ?6, reminder_offsets = ?7, time_zone = ?8, updated_at = ?9 WHERE id = ?1",
             settings_params(id, s, now_ms),
-        ))
-        .await?
-        == 1)
+        )).await
 }
 
 fn settings_params(id: &str, s: &TenantSettings, now_ms: i64) -> Vec<super::Param> {
@@ -170,8 +169,9 @@ pub async fn add_secret(
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let entry = serde_json::to_string(secret).map_err(|e| StoreError::Decode(e.to_string()))?;
-    Ok(db
-        .run(Statement::new(
+    one_row(
+        db,
+        Statement::new(
             "UPDATE tenants SET secrets = json_insert(secrets, '$[#]', json(?2)), updated_at = ?3 \
              WHERE id = ?1 AND json_array_length(secrets) < ?4",
             vec![
@@ -180,9 +180,9 @@ pub async fn add_secret(
                 now_ms.into(),
                 (MAX_SECRETS as i64).into(),
             ],
-        ))
-        .await?
-        == 1)
+        ),
+    )
+    .await
 }
 
 /// Removes the secret with `secret_id`; `false` if the tenant or the secret is not there.
@@ -192,17 +192,14 @@ pub async fn remove_secret(
     secret_id: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    Ok(db
-        .run(Statement::new(
+    one_row(db, Statement::new(
             "UPDATE tenants SET updated_at = ?3, secrets = \
                (SELECT COALESCE(json_group_array(json(value)), '[]') FROM json_each(tenants.secrets) \
                 WHERE json_extract(value, '$.id') != ?2) \
              WHERE id = ?1 AND EXISTS (SELECT 1 FROM json_each(tenants.secrets) \
                                        WHERE json_extract(value, '$.id') = ?2)",
             vec![id.into(), secret_id.into(), now_ms.into()],
-        ))
-        .await?
-        == 1)
+        )).await
 }
 
 /// Enables or disables a tenant; `false` if there is no such tenant.
@@ -212,11 +209,12 @@ pub async fn set_enabled(
     enabled: bool,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    Ok(db
-        .run(Statement::new(
+    one_row(
+        db,
+        Statement::new(
             "UPDATE tenants SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
             vec![id.into(), i64::from(enabled).into(), now_ms.into()],
-        ))
-        .await?
-        == 1)
+        ),
+    )
+    .await
 }
