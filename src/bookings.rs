@@ -1,12 +1,14 @@
 //! Operator routes for the booking ledger, behind `ADMIN_TOKEN` like the others:
 //!
 //! - `GET /admin/bookings/{uid}`  the booking's state, events, emails, reminders
-//!   and reschedule chain (`calhook_core::store::timeline`)
+//!   and reschedule chain (`calhook_core::store::timeline`); a tenant's
+//!   booking is `{tenant}/{uid}`
 //! - `GET /admin/bookings[?from=&to=&status=&limit=]`  bookings starting in
 //!   `[from, to)` (ISO 8601 or ms; default now to 30 days ahead), soonest first
 
 use calhook_core::freshness::event_time_ms;
-use calhook_core::store::timeline;
+use calhook_core::store::{tenants, timeline};
+use calhook_core::tenants::split_ledger_uid;
 use serde_json::{json, Value};
 use worker::{Date, Env, Request};
 
@@ -31,12 +33,18 @@ const STATUSES: &[&str] = &[
 
 pub async fn show(req: &Request, env: &Env, uid: &str) -> Result<Accepted, ReceiverError> {
     authorize(req, env)?;
-    if uid.is_empty() || uid.contains('/') {
+    if uid.is_empty() || uid.matches('/').count() > 1 {
         return Err(ReceiverError::NotFound);
     }
-    let (offsets, _) = reminder_schedule(env)?;
+    let (mut offsets, _) = reminder_schedule(env)?;
+    let db = d1(env)?;
+    if let (Some(tenant), _) = split_ledger_uid(uid) {
+        if let Some(row) = tenants::get(&db, tenant.as_str()).await? {
+            offsets = row.settings.reminder_offsets(&offsets);
+        }
+    }
     let now = Date::now().as_millis() as i64;
-    let Some(t) = timeline::timeline(&d1(env)?, uid, &offsets, now).await? else {
+    let Some(t) = timeline::timeline(&db, uid, &offsets, now).await? else {
         return Err(ReceiverError::NotFound);
     };
     let mut body = serde_json::to_value(&t).unwrap_or(Value::Null);

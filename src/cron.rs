@@ -193,7 +193,7 @@ async fn send_page(db: &D1, env: &Env, due: &[Pending]) -> Result<usize, String>
 /// this keeps the table small) and ledger rows of emails sent longer ago than
 /// the TTL (by then the receiver would accept the event again anyway).
 async fn prune(db: &D1, env: &Env, now_ms: i64) -> Value {
-    let ttl = Settings::from_env(env)
+    let ttl = Settings::get(env)
         .map(|s| s.ttl_seconds)
         .unwrap_or(core::DEFAULT_IDEMPOTENCY_TTL_SECONDS);
     let retention_days = settings::number(

@@ -14,6 +14,13 @@ pub enum ReceiverError {
     MethodNotAllowed,
     #[error("not found")]
     NotFound,
+    /// No such tenant, or disabled: answered exactly as any unknown path.
+    #[error("not found")]
+    TenantNotFound,
+    #[error("this tenant has no webhook secret yet: every webhook is refused until one is added")]
+    TenantHasNoSecret,
+    #[error("conflict: {0}")]
+    AdminConflict(&'static str),
     #[error("body is larger than MAX_BODY_BYTES ({limit} bytes)")]
     BodyTooLarge { limit: u64 },
     /// The runtime's error text is logged (`detail`), never answered.
@@ -49,7 +56,9 @@ impl ReceiverError {
         use ReceiverError::*;
         match self {
             MethodNotAllowed => 405,
-            NotFound => 404,
+            NotFound | TenantNotFound => 404,
+            TenantHasNoSecret => 401,
+            AdminConflict(_) => 409,
             BodyTooLarge { .. } => 413,
             BodyUnreadable(_) | BadAdminRequest(_) => 400,
             AdminUnauthorized => 401,
@@ -66,6 +75,9 @@ impl ReceiverError {
         match self {
             MethodNotAllowed => "method_not_allowed",
             NotFound => "not_found",
+            TenantNotFound => "unknown_tenant",
+            TenantHasNoSecret => "no_secret",
+            AdminConflict(_) => "conflict",
             BodyTooLarge { .. } => "too_large",
             BodyUnreadable(_) => "unreadable_body",
             AdminUnauthorized => "admin_unauthorized",
@@ -91,7 +103,12 @@ impl ReceiverError {
     }
 
     pub fn into_response(self) -> Result<Response> {
-        let body = json!({ "error": self.to_string(), "outcome": self.outcome() });
+        // An unknown tenant looks like any unknown path (the log has the slug).
+        let outcome = match self {
+            ReceiverError::TenantNotFound => "not_found",
+            _ => self.outcome(),
+        };
+        let body = json!({ "error": self.to_string(), "outcome": outcome });
         let mut response = Response::from_json(&body)?.with_status(self.status());
         let headers = response.headers_mut();
         match self {

@@ -12,6 +12,8 @@ mod error;
 mod log;
 mod settings;
 mod store;
+mod tenant;
+mod tenants_admin;
 mod webhook;
 
 use error::ReceiverError;
@@ -20,8 +22,10 @@ use worker::{
     event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
-/// Where Cal.com posts.
+/// Where Cal.com posts (the single-tenant route).
 pub const WEBHOOK_PATH: &str = "/webhooks/cal";
+/// `{TENANT_WEBHOOK_PREFIX}{tenant}`: a tenant's route.
+pub const TENANT_WEBHOOK_PREFIX: &str = "/webhooks/cal/";
 
 #[event(start)]
 fn start() {
@@ -34,8 +38,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let mut line = log::RequestLog::new(req.method().to_string(), path.clone());
     let result = match (req.method(), path.as_str()) {
-        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &ctx, &mut line).await,
+        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &ctx, &mut line, None).await,
         (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
+        (method, p) if p.starts_with(TENANT_WEBHOOK_PREFIX) => {
+            match (method, &p[TENANT_WEBHOOK_PREFIX.len()..]) {
+                (_, slug) if slug.is_empty() || slug.contains('/') => Err(ReceiverError::NotFound),
+                (Method::Post, slug) => {
+                    let slug = slug.to_owned();
+                    webhook::handle(req, &env, &ctx, &mut line, Some(&slug)).await
+                }
+                _ => Err(ReceiverError::MethodNotAllowed),
+            }
+        }
+        (_, p) if p == tenants_admin::PREFIX || p.starts_with("/admin/tenants/") => {
+            tenants_admin::route(req, &env, &path).await
+        }
         (Method::Get, admin::LIST_PATH) => admin::list(&req, &env).await,
         (Method::Post, admin::REDRIVE_PATH) => admin::redrive(req, &env).await,
         (Method::Post, admin::DELETE_PATH) => admin::delete(req, &env).await,

@@ -15,6 +15,8 @@ pub struct RequestLog {
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     trigger: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     booking_uid: Option<String>,
@@ -41,6 +43,11 @@ impl RequestLog {
     pub fn event(&mut self, trigger: &str, booking_uid: Option<&str>) {
         self.trigger = Some(trigger.to_owned());
         self.booking_uid = booking_uid.map(str::to_owned);
+    }
+
+    pub fn tenant(&mut self, slug: &str) {
+        // Bounded: a slug from the URL is not yet known to be a tenant's.
+        self.tenant = Some(slug.chars().take(64).collect());
     }
 
     pub fn key(&mut self, key: &str) {

@@ -1,7 +1,9 @@
 //! The receiver's settings, read from the worker's vars and secrets.
 
 use calhook_core::settings::{self as core, NotifyEvents};
-use calhook_core::signature::WebhookSecrets;
+use calhook_core::signature::{SecretNotConfigured, WebhookSecrets};
+use std::cell::RefCell;
+use std::rc::Rc;
 use worker::Env;
 
 use crate::error::ReceiverError;
@@ -16,7 +18,9 @@ pub enum StoreKind {
 }
 
 pub struct Settings {
-    pub secrets: WebhookSecrets,
+    /// The single-tenant route's `CAL_WEBHOOK_SECRET` (a deployment serving
+    /// only tenants may leave it unset: that route then refuses everything).
+    pub secrets: Result<WebhookSecrets, SecretNotConfigured>,
     pub max_body_bytes: u64,
     pub notify: NotifyEvents,
     pub ttl_seconds: u64,
@@ -25,9 +29,11 @@ pub struct Settings {
     /// Copies of a repeatable event are this close in `createdAt`.
     pub copy_window_ms: u64,
     pub store: StoreKind,
+    /// How long an isolate trusts what it read of a tenant (0: read every time).
+    pub tenant_cache_seconds: u64,
 }
 
-fn text(env: &Env, name: &str) -> Option<String> {
+pub(crate) fn text(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
@@ -63,10 +69,27 @@ pub fn number(
     )?)
 }
 
+thread_local! {
+    /// An isolate's vars and secrets never change while it lives (a new
+    /// deployment or `wrangler dev` reload starts new isolates), so they are
+    /// read once. An invalid setting is not kept: it is read again next time.
+    static CACHED: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
 impl Settings {
-    /// Reads every setting. The secret is checked first: without it nothing is accepted.
-    pub fn from_env(env: &Env) -> Result<Self, ReceiverError> {
-        let secrets = WebhookSecrets::from_setting(text(env, "CAL_WEBHOOK_SECRET").as_deref())?;
+    /// The settings, read on an isolate's first request and kept.
+    pub fn get(env: &Env) -> Result<Rc<Self>, ReceiverError> {
+        if let Some(s) = CACHED.with(|c| c.borrow().clone()) {
+            return Ok(s);
+        }
+        let s = Rc::new(Self::from_env(env)?);
+        CACHED.with(|c| *c.borrow_mut() = Some(s.clone()));
+        Ok(s)
+    }
+
+    /// Reads every setting.
+    fn from_env(env: &Env) -> Result<Self, ReceiverError> {
+        let secrets = WebhookSecrets::from_setting(text(env, "CAL_WEBHOOK_SECRET").as_deref());
         let number = |name: &'static str, default: u64, min: u64, max: u64| {
             core::number(name, text(env, name).as_deref(), default, min, max)
         };
@@ -102,7 +125,14 @@ impl Settings {
                 .into())
             }
         };
+        let tenant_cache_seconds = number(
+            "TENANT_CACHE_SECONDS",
+            crate::tenant::DEFAULT_CACHE_SECONDS,
+            0,
+            3600,
+        )?;
         Ok(Self {
+            tenant_cache_seconds,
             secrets,
             max_body_bytes,
             notify,

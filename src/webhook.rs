@@ -55,16 +55,32 @@ impl Accepted {
     }
 }
 
+/// `tenant`: the slug of `/webhooks/cal/{tenant}`; `None` on the single-tenant route.
 pub async fn handle(
     req: Request,
     env: &Env,
     ctx: &Context,
     log: &mut RequestLog,
+    tenant: Option<&str>,
 ) -> Result<Accepted, ReceiverError> {
-    let settings = Settings::from_env(env)?;
+    let settings = Settings::get(env)?;
+    // Found (or refused) before the body is read: an unknown tenant costs nothing.
+    let tenant = match tenant {
+        Some(slug) => {
+            log.tenant(slug);
+            Some(crate::tenant::find(env, &settings, slug).await?)
+        }
+        None => None,
+    };
+    let secrets = match &tenant {
+        Some(t) => t.secrets.as_ref().ok_or(ReceiverError::TenantHasNoSecret)?,
+        None => settings.secrets.as_ref().map_err(|e| e.clone())?,
+    };
     let body = read_capped(&req, settings.max_body_bytes).await?;
     let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
-    settings.secrets.verify(signature.as_deref(), &body)?;
+    secrets.verify(signature.as_deref(), &body)?;
+    let tenant_id = tenant.as_ref().map(|t| &t.id);
+    let notify = tenant.as_ref().map_or(&settings.notify, |t| &t.notify);
 
     let envelope = event::parse(&body)?;
     let trigger = envelope.trigger.as_str().to_owned();
@@ -84,14 +100,16 @@ pub async fn handle(
             json!({"status": "ignored", "event": trigger, "reason": "unknown trigger; this version does not handle it"}),
         ));
     }
-    if !settings.notify.includes(&envelope.trigger) {
+    if !notify.includes(&envelope.trigger) {
         // Not emailed about, but the booking ledger still learns of it (a
         // meeting that ended, a location change …).
         if let Some(identity) = key::derive(&envelope) {
-            let n = Notification::build(
+            let identity = identity.for_tenant(tenant_id);
+            let mut n = Notification::build(
                 &envelope,
                 identity.notification_key(settings.copy_window_ms),
             );
+            n.tenant = tenant_id.cloned();
             let mut updates = bookings::updates(&n, now);
             updates.iter_mut().for_each(|u| u.emailed = false);
             if !updates.is_empty() {
@@ -117,6 +135,8 @@ pub async fn handle(
             json!({"status": "ignored", "event": trigger, "reason": "no key"}),
         ));
     };
+    // A tenant's keys are its own: never a duplicate of another tenant's.
+    let identity = identity.for_tenant(tenant_id);
     // The claim key decides duplicates; the notification key names this event.
     let key = identity.notification_key(settings.copy_window_ms);
     let repeat = identity.sent_at_ms.map(|sent_at_ms| Repeat {
@@ -132,7 +152,8 @@ pub async fn handle(
             json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
         )
     };
-    let notification = Notification::build(&envelope, key.clone());
+    let mut notification = Notification::build(&envelope, key.clone());
+    notification.tenant = tenant_id.cloned();
     let message = notification
         .to_message()
         .map_err(|e| ReceiverError::Unavailable {

@@ -16,6 +16,7 @@ use worker::{
 
 use crate::log::MessageLog;
 use crate::settings::Settings;
+use crate::tenant::{self, Mail};
 use crate::Delivery;
 
 /// The D1 binding (shared with the receiver).
@@ -94,8 +95,18 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
         }
     };
 
-    let staff = settings.to.as_deref().unwrap_or_default();
-    let plan = recipients::plan(&notification, staff, settings.notify_attendees);
+    // Whom and from whom: the tenant's settings, else the environment's.
+    let mail = match tenant::mail(&db, settings, notification.tenant.as_ref()).await {
+        Ok(m) => m,
+        Err(e) => {
+            log.outcome = Some("misconfigured");
+            log.error = Some(e.to_string());
+            return backoff(None);
+        }
+    };
+    let mut notification = notification;
+    notification.facts.fallback_zone = mail.zone.clone();
+    let plan = recipients::plan(&notification, &mail.to, mail.notify_attendees);
     log.left_out = plan.left_out.iter().map(|l| l.as_str()).collect();
     let mut tally = Tally::default();
     for copy in &plan.copies {
@@ -132,8 +143,8 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
                 return backoff(None);
             }
         };
-        let mail = build_mail(&notification, settings, &plan.reply_to, copy);
-        let outcome = match post(settings, &mail).await {
+        let request = build_mail(&notification, &mail, &plan.reply_to, copy);
+        let outcome = match post(settings, &request).await {
             Ok(answer) => {
                 log.sendgrid_status = Some(answer.status);
                 let outcome = classify(
@@ -258,7 +269,7 @@ async fn dead_letter(env: &Env, raw: &str, log: &mut MessageLog) {
 
 fn build_mail(
     n: &Notification,
-    settings: &Settings,
+    sender: &Mail,
     reply_to: &Option<sendgrid::Mailbox>,
     copy: &Copy,
 ) -> MailSend {
@@ -266,16 +277,15 @@ fn build_mail(
         Audience::Staff => render(n),
         Audience::Attendee(i) => render_for_attendee(n, i),
     };
-    // Only called once `blocking_error()` said `from` is set and valid.
-    let from = settings.from.clone().unwrap_or_else(|_| sendgrid::Mailbox {
-        email: String::new(),
-        name: None,
-    });
+    let subject = match &sender.subject_prefix {
+        Some(prefix) => format!("{prefix}{}", email.subject),
+        None => email.subject,
+    };
     let mut mail = MailSend::new(
         copy.to.clone(),
-        from,
+        sender.from.clone(),
         reply_to.clone(),
-        email.subject,
+        subject,
         email.text,
         email.html,
         n.key.as_str(),

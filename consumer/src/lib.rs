@@ -11,6 +11,7 @@ mod dead_letters;
 mod deliver;
 mod log;
 mod settings;
+mod tenant;
 
 use calhook_core::queues::{role, QueueRole};
 use serde_json::json;

@@ -11,6 +11,10 @@ pub struct Settings {
     pub from: Result<Mailbox, SettingError>,
     pub to: Result<Vec<Mailbox>, SettingError>,
     pub notify_attendees: bool,
+    /// `DEFAULT_TIME_ZONE`: times are shown in it when an event names no zone.
+    pub default_time_zone: Option<String>,
+    /// How long an isolate trusts what it read of a tenant.
+    pub tenant_cache_seconds: u64,
     pub retry_base_seconds: u64,
     pub retry_max_seconds: u64,
     pub lease_seconds: u64,
@@ -63,6 +67,7 @@ impl Settings {
             1,
             300,
         );
+        let tenant_cache_seconds = number("TENANT_CACHE_SECONDS", 30, 0, 3600);
         if timeout_seconds >= lease_seconds {
             settings_error.get_or_insert(SettingError::Invalid {
                 name: "SENDGRID_TIMEOUT_SECONDS",
@@ -110,6 +115,8 @@ impl Settings {
             from,
             to,
             notify_attendees,
+            default_time_zone: text(env, "DEFAULT_TIME_ZONE"),
+            tenant_cache_seconds,
             retry_base_seconds,
             retry_max_seconds,
             lease_seconds,
@@ -132,13 +139,9 @@ impl Settings {
         )
     }
 
-    /// The first problem that stops any email from being sent.
+    /// The first problem that stops any email from being sent (a missing
+    /// `EMAIL_TO`/`EMAIL_FROM` only stops those whose tenant sets none).
     pub fn blocking_error(&self) -> Option<&SettingError> {
-        self.api_key
-            .as_ref()
-            .err()
-            .or(self.from.as_ref().err())
-            .or(self.to.as_ref().err())
-            .or(self.settings_error.as_ref())
+        self.api_key.as_ref().err().or(self.settings_error.as_ref())
     }
 }

@@ -12,6 +12,7 @@ mod identity;
 mod mailer;
 mod receiver;
 mod support;
+mod tenants;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
@@ -72,6 +73,7 @@ fn main() {
     trials.extend(admin::trials());
     trials.extend(identity::trials());
     trials.extend(bookings::trials());
+    trials.extend(tenants::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

@@ -171,7 +171,10 @@ fn default_mailer_vars(standin: SocketAddr) -> Vec<(&'static str, String)> {
 /// Settings that are secrets in production go to `.dev.vars`, so wrangler
 /// hides their values as it does for real secrets.
 fn is_secret(name: &str) -> bool {
-    name.ends_with("_SECRET") || name.ends_with("_API_KEY") || name.ends_with("_TOKEN")
+    name.ends_with("_SECRET")
+        || name.ends_with("_KEY")
+        || name.ends_with("_KEY_PREVIOUS")
+        || name.ends_with("_TOKEN")
 }
 
 /// Writes `dir/wrangler.toml` (the project's config with absolute paths, no
@@ -430,6 +433,50 @@ impl Stack {
         let text = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, json, headers)
+    }
+
+    /// POSTs a body to `path` (e.g. `/webhooks/cal/acme`) signed with `secret`.
+    pub async fn send_to(&self, path: &str, v: &Value, secret: &str) -> (u16, Value) {
+        let bytes = body(v);
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .header("X-Cal-Signature-256", sign(secret, &bytes))
+            .body(bytes)
+            .send()
+            .await
+            .expect("receiver answers");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// An admin API call with `token`; the answer's status and JSON.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        json: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(j) = json {
+            req = req.json(&j);
+        }
+        let r = req.send().await.expect("receiver answers");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// POSTs a body signed with the current secret, as Cal.com would.

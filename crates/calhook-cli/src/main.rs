@@ -1,19 +1,76 @@
-//! `calhook`: sign Cal.com-style webhooks exactly as Cal.com does, and send them.
+//! `calhook`: sign Cal.com-style webhooks exactly as Cal.com does and send
+//! them; manage a deployment's tenants through its admin API.
 //!
 //! ```text
 //! calhook send BOOKING_CREATED --url http://127.0.0.1:8787/webhooks/cal --secret S [--uid U]
 //! calhook send path/to/body.json --url … --secret S
 //! calhook sign path/to/body.json --secret S      # prints the X-Cal-Signature-256 value
 //! calhook fixtures                               # lists the bundled triggers
+//! calhook tenant add acme --name "Acme Dental" --email-to ops@acme.example --secret-from-stdin
+//! calhook tenant list | show acme | update acme … | disable acme | enable acme
+//! calhook tenant secret-add acme --secret-from-stdin | secret-remove acme <secret id>
+//! calhook tenant reencrypt                       # after a TENANT_SECRETS_KEY rotation
 //! ```
 //! A trigger name picks `tests/fixtures/<trigger>.json`. `send` stamps a fresh
 //! `createdAt` (as Cal.com does per delivery) and, with `--uid`, replaces the
-//! booking uid so that each send is a new booking.
+//! booking uid so that each send is a new booking. `tenant` commands read the
+//! admin token from `$ADMIN_TOKEN` (never a command-line argument, which other
+//! users of the machine can see) and the receiver's address from `--url` or
+//! `$CALHOOK_URL`.
+
+mod tenant;
 
 use calhook_core::signature::{sign, SIGNATURE_HEADER};
+use clap::{Parser, Subcommand};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "calhook",
+    about = "Send Cal.com-style webhooks; manage calhook's tenants"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signs a fixture (by trigger name) or a file and POSTs it.
+    Send {
+        #[command(flatten)]
+        body: BodyArgs,
+        /// The webhook route, e.g. http://127.0.0.1:8787/webhooks/cal[/tenant].
+        #[arg(long)]
+        url: String,
+    },
+    /// Prints the X-Cal-Signature-256 value for a body.
+    Sign {
+        #[command(flatten)]
+        body: BodyArgs,
+    },
+    /// Lists the bundled triggers.
+    Fixtures,
+    /// Manages tenants (needs $ADMIN_TOKEN).
+    Tenant(tenant::TenantArgs),
+}
+
+#[derive(clap::Args)]
+struct BodyArgs {
+    /// A trigger name (BOOKING_CREATED …) or a JSON file.
+    target: String,
+    /// The webhook secret.
+    #[arg(long, env = "CAL_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: String,
+    /// Replace the booking uid (a new booking each send).
+    #[arg(long)]
+    uid: Option<String>,
+    /// Keep the file's createdAt instead of stamping now.
+    #[arg(long)]
+    keep_created_at: bool,
+}
 
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("CALHOOK_FIXTURES")
@@ -21,56 +78,14 @@ fn fixtures_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures"))
 }
 
-struct Args {
-    command: String,
-    target: Option<String>,
-    url: Option<String>,
-    secret: Option<String>,
-    uid: Option<String>,
-    keep_created_at: bool,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("missing command")?;
-    let mut args = Args {
-        command,
-        target: None,
-        url: None,
-        secret: std::env::var("CAL_WEBHOOK_SECRET").ok(),
-        uid: None,
-        keep_created_at: false,
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
-            "--secret" => args.secret = Some(it.next().ok_or("--secret needs a value")?),
-            "--uid" => args.uid = Some(it.next().ok_or("--uid needs a value")?),
-            "--keep-created-at" => args.keep_created_at = true,
-            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
-            other => args.target = Some(other.to_owned()),
-        }
-    }
-    Ok(args)
-}
-
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage:\n  calhook send <TRIGGER|FILE> --url URL [--secret S] [--uid U] [--keep-created-at]\n  \
-         calhook sign <FILE|TRIGGER> [--secret S]\n  calhook fixtures\n\
-         The secret defaults to $CAL_WEBHOOK_SECRET."
-    );
-    ExitCode::from(2)
-}
-
 /// The body to send: a fixture by trigger name, or a file as it is.
-fn load(target: &str, args: &Args) -> Result<Vec<u8>, String> {
-    let path = Path::new(target);
+fn load(args: &BodyArgs) -> Result<Vec<u8>, String> {
+    let path = Path::new(&args.target);
     let (path, is_fixture) = if path.exists() {
         (path.to_path_buf(), false)
     } else {
         (
-            fixtures_dir().join(format!("{}.json", target.to_lowercase())),
+            fixtures_dir().join(format!("{}.json", args.target.to_lowercase())),
             true,
         )
     };
@@ -103,72 +118,58 @@ fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn fixtures() -> ExitCode {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_uppercase)
+        })
+        .collect();
+    names.sort();
+    println!("{}", names.join("\n"));
+    ExitCode::SUCCESS
+}
+
+async fn send(body: &BodyArgs, url: &str) -> Result<ExitCode, String> {
+    let bytes = load(body)?;
+    let signature = sign(&body.secret, &bytes);
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .header("X-Cal-Webhook-Version", "2021-10-20")
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| format!("could not reach {url}: {e}"))?;
+    let status = r.status();
+    println!("{} {}", status.as_u16(), r.text().await.unwrap_or_default());
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let Ok(args) = parse_args() else {
-        return usage();
-    };
-    match args.command.as_str() {
-        "fixtures" => {
-            let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".json")
-                        .map(str::to_uppercase)
-                })
-                .collect();
-            names.sort();
-            println!("{}", names.join("\n"));
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fixtures => Ok(fixtures()),
+        Command::Sign { body } => load(&body).map(|bytes| {
+            println!("{}", sign(&body.secret, &bytes));
             ExitCode::SUCCESS
-        }
-        "sign" | "send" => {
-            let (Some(target), Some(secret)) = (args.target.as_deref(), args.secret.as_deref())
-            else {
-                return usage();
-            };
-            let body = match load(target, &args) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("calhook: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let signature = sign(secret, &body);
-            if args.command == "sign" {
-                println!("{signature}");
-                return ExitCode::SUCCESS;
-            }
-            let Some(url) = args.url.as_deref() else {
-                return usage();
-            };
-            let result = reqwest::Client::new()
-                .post(url)
-                .header("Content-Type", "application/json")
-                .header(SIGNATURE_HEADER, signature)
-                .header("X-Cal-Webhook-Version", "2021-10-20")
-                .body(body)
-                .send()
-                .await;
-            match result {
-                Ok(r) => {
-                    let status = r.status();
-                    println!("{} {}", status.as_u16(), r.text().await.unwrap_or_default());
-                    if status.is_success() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
-                }
-                Err(e) => {
-                    eprintln!("calhook: could not reach {url}: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        _ => usage(),
-    }
+        }),
+        Command::Send { body, url } => send(&body, &url).await,
+        Command::Tenant(args) => tenant::run(args).await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("calhook: {e}");
+        ExitCode::FAILURE
+    })
 }

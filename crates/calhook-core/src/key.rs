@@ -72,6 +72,15 @@ pub struct EventIdentity {
 }
 
 impl EventIdentity {
+    /// The identity as `tenant` owns it (`<tenant>/<claim>`): two tenants
+    /// forwarding one booking never suppress each other's email.
+    pub fn for_tenant(self, tenant: Option<&crate::tenants::TenantId>) -> Self {
+        Self {
+            claim: IdempotencyKey(crate::tenants::namespaced_key(tenant, self.claim.as_str())),
+            ..self
+        }
+    }
+
     /// The notification's id: the claim key, plus the copy window `sent_at`
     /// falls in for repeatable triggers.
     pub fn notification_key(&self, copy_window_ms: u64) -> IdempotencyKey {

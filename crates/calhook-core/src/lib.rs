@@ -37,4 +37,5 @@ pub mod sendgrid;
 pub mod settings;
 pub mod signature;
 pub mod store;
+pub mod tenant_settings;
 pub mod tenants;

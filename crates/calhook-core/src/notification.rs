@@ -3,6 +3,7 @@
 
 use crate::event::{Booking, Envelope, Event, Person, Trigger};
 use crate::key::IdempotencyKey;
+use crate::tenants::TenantId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -32,6 +33,10 @@ pub struct Notification {
     /// The idempotency key; also the notification's id in the mailer's ledger.
     pub key: IdempotencyKey,
     pub trigger: String,
+    /// The tenant whose webhook it came through (`None`: the single-tenant
+    /// route); the mailer takes its recipients and sender from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     #[serde(default)]
@@ -101,6 +106,10 @@ pub struct Facts {
     /// Fields were shortened or left out to fit [`MAX_NOTIFICATION_BYTES`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub shortened: bool,
+    /// The zone to show times in when the organizer's is unknown: set by the
+    /// mailer (the tenant's `time_zone`, else `DEFAULT_TIME_ZONE`); never queued.
+    #[serde(skip)]
+    pub fallback_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -224,6 +233,7 @@ impl Notification {
             v: NOTIFICATION_VERSION,
             key,
             trigger: envelope.trigger.as_str().to_owned(),
+            tenant: None,
             created_at: envelope
                 .created_at
                 .as_deref()
@@ -428,6 +438,7 @@ fn booking_facts(trigger: &Trigger, b: &Booking) -> Facts {
         seat: seat(trigger, b),
         reminder: None,
         shortened: false,
+        fallback_zone: None,
     }
 }
 

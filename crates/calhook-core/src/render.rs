@@ -4,7 +4,7 @@
 //! turn it into text and HTML. The HTML template escapes every value, and only
 //! http(s) URLs ever become links.
 
-use crate::notification::{Notification, Party};
+use crate::notification::{Facts, Notification, Party};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -127,7 +127,7 @@ pub fn view(n: &Notification) -> View {
     let f = &n.facts;
     let (headline, accent) = headline(&n.trigger);
     let title = title(n);
-    let organizer_tz = zone(f.organizer.as_ref());
+    let organizer_tz = organizer_zone(f);
     let mut rows = Vec::new();
 
     if let Some(start) = f.start {
@@ -267,7 +267,7 @@ pub fn attendee_view(n: &Notification, attendee: usize) -> View {
     let f = &n.facts;
     let me = f.attendees.get(attendee);
     let my_tz = zone(me);
-    let organizer_tz = zone(f.organizer.as_ref());
+    let organizer_tz = organizer_zone(f);
     let (headline, accent) = match n.trigger.as_str() {
         "BOOKING_CREATED" => ("Booking confirmed", "#15803d"),
         "BOOKING_RESCHEDULED" => ("Booking moved", "#b45309"),
@@ -484,6 +484,16 @@ fn person(p: &Party) -> String {
         (None, Some(e)) => e.clone(),
         (None, None) => "(unknown)".into(),
     }
+}
+
+/// The organizer's zone, else the mailer's fallback, else UTC.
+fn organizer_zone(f: &Facts) -> Tz {
+    f.organizer
+        .as_ref()
+        .and_then(|p| p.time_zone.as_deref())
+        .and_then(|z| z.parse::<Tz>().ok())
+        .or_else(|| f.fallback_zone.as_deref()?.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC)
 }
 
 fn zone(p: Option<&Party>) -> Tz {
@@ -896,6 +906,20 @@ mod tests {
                 .contains(r#"href="https://app.cal.com/api/recordings/rec_9f8e7d""#),
             "{}",
             e.html
+        );
+    }
+
+    #[test]
+    fn an_organizer_without_a_zone_is_shown_in_the_tenants_zone() {
+        let body = CREATED.replace(r#","timeZone":"Europe/London""#, "");
+        let mut n = notification(&body);
+        assert!(render(&n).text.contains("15:00 UTC"), "{}", render(&n).text);
+        n.facts.fallback_zone = Some("Asia/Kolkata".into());
+        let e = render(&n);
+        assert!(
+            e.text.contains("20:30"),
+            "15:00Z is 20:30 in India: {}",
+            e.text
         );
     }
 

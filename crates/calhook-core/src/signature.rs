@@ -98,6 +98,13 @@ impl WebhookSecrets {
         }
     }
 
+    /// A tenant's secrets (each checked on write); `None` when it has none,
+    /// and then every request is refused.
+    pub fn from_list(secrets: Vec<String>) -> Option<Self> {
+        let secrets: Vec<Vec<u8>> = secrets.into_iter().map(String::into_bytes).collect();
+        (!secrets.is_empty()).then_some(Self(secrets))
+    }
+
     /// How many secrets are active.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -1,7 +1,12 @@
-//! Tenants: several Cal.com accounts in one deployment (issue #14; the routes
-//! and admin API are not wired yet).
+//! Tenants: several Cal.com accounts in one deployment.
 //!
 //! - [`TenantId`]: the URL-safe slug in `/webhooks/cal/{tenant}`.
+//! - [`namespaced_key`] / [`ledger_uid`]: everything a tenant owns (claim and
+//!   notification keys, booking uids, reminders, dead letters) is named
+//!   `<tenant>/…`, so two tenants never share a row. The single-tenant route
+//!   keeps today's names: its keys begin with an upper-case trigger and its
+//!   uids never begin with `<slug>/` (one that contains a `/` is stored as
+//!   `-/<uid>`; no slug starts with `-`), so no name is ever ambiguous.
 //! - [`MasterKey`] / [`seal`] / [`open`]: each tenant's webhook secrets are
 //!   stored in D1 sealed with AES-256-GCM under `TENANT_SECRETS_KEY` (a Worker
 //!   secret), the tenant id as associated data, so a D1 export reveals no
@@ -33,8 +38,59 @@ pub enum TenantError {
 
 /// A tenant's URL slug.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
+
+impl TryFrom<String> for TenantId {
+    type Error = TenantError;
+    fn try_from(text: String) -> Result<Self, TenantError> {
+        Self::parse(&text)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(id: TenantId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A key (claim, notification, reminder) as the tenant owns it: `<tenant>/<key>`;
+/// unchanged on the single-tenant route.
+pub fn namespaced_key(tenant: Option<&TenantId>, key: &str) -> String {
+    match tenant {
+        Some(t) => format!("{t}/{key}"),
+        None => key.to_owned(),
+    }
+}
+
+/// A Cal.com booking uid as the ledger stores it: `<tenant>/<uid>` for a
+/// tenant; the uid itself on the single-tenant route (or `-/<uid>` if it
+/// contains a `/`, so it can never pass for a tenant's).
+pub fn ledger_uid(tenant: Option<&TenantId>, uid: &str) -> String {
+    match tenant {
+        Some(t) => format!("{t}/{uid}"),
+        None if uid.contains('/') => format!("-/{uid}"),
+        None => uid.to_owned(),
+    }
+}
+
+/// The tenant and Cal.com uid of a stored booking uid ([`ledger_uid`]'s inverse).
+pub fn split_ledger_uid(stored: &str) -> (Option<TenantId>, &str) {
+    match stored.split_once('/') {
+        Some(("-", uid)) => (None, uid),
+        Some((slug, uid)) => match TenantId::parse(slug) {
+            Ok(t) => (Some(t), uid),
+            Err(_) => (None, stored),
+        },
+        None => (None, stored),
+    }
+}
 
 impl TenantId {
     pub fn parse(text: &str) -> Result<Self, TenantError> {
@@ -215,6 +271,41 @@ mod tests {
         for bad in ["", "-x", "Acme", "a/b", "a b", "ä", &"x".repeat(41)] {
             assert_eq!(TenantId::parse(bad), Err(TenantError::BadId), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_tenants_keys_and_uids_carry_its_name_and_the_single_routes_do_not() {
+        let acme = acme();
+        assert_eq!(
+            namespaced_key(Some(&acme), "BOOKING_CREATED:booking:u1:ab"),
+            "acme/BOOKING_CREATED:booking:u1:ab"
+        );
+        assert_eq!(
+            namespaced_key(None, "BOOKING_CREATED:x"),
+            "BOOKING_CREATED:x"
+        );
+        assert_eq!(ledger_uid(Some(&acme), "u1"), "acme/u1");
+        assert_eq!(ledger_uid(None, "u1"), "u1");
+        assert_eq!(split_ledger_uid("acme/u1"), (Some(acme.clone()), "u1"));
+        assert_eq!(split_ledger_uid("u1"), (None, "u1"));
+    }
+
+    #[test]
+    fn a_single_route_uid_that_looks_like_a_tenants_cannot_land_in_its_rows() {
+        // Signed with the deployment's own secret, but naming acme's booking.
+        let forged = ledger_uid(None, "acme/u1");
+        assert_eq!(forged, "-/acme/u1");
+        assert_ne!(forged, ledger_uid(Some(&acme()), "u1"));
+        assert_eq!(split_ledger_uid(&forged), (None, "acme/u1"));
+    }
+
+    #[test]
+    fn a_tenant_id_read_from_json_is_validated() {
+        assert_eq!(
+            serde_json::from_str::<TenantId>("\"acme\"").unwrap(),
+            acme()
+        );
+        assert!(serde_json::from_str::<TenantId>("\"../x\"").is_err());
     }
 
     #[test]

@@ -23,6 +23,7 @@ use super::{Db, Param, Statement, StoreError};
 use crate::event::Trigger;
 use crate::freshness::event_time_ms;
 use crate::notification::{Notification, Party};
+use crate::tenants::ledger_uid;
 use serde::{Deserialize, Serialize};
 
 /// Where a booking stands.
@@ -102,7 +103,9 @@ pub struct BookingUpdate {
 /// old uid too).
 pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
     let f = &n.facts;
-    let Some(uid) = f.booking_uid.clone() else {
+    // A tenant's bookings are its own rows (`<tenant>/<uid>`).
+    let in_ledger = |uid: &str| ledger_uid(n.tenant.as_ref(), uid);
+    let Some(uid) = f.booking_uid.as_deref().map(in_ledger) else {
         return Vec::new();
     };
     let trigger = Trigger::parse(&n.trigger);
@@ -171,7 +174,8 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
     };
     let previous = f
         .previous_booking_uid
-        .clone()
+        .as_deref()
+        .map(in_ledger)
         .filter(|_| trigger == BookingRescheduled);
     let organizer = |field: fn(&Party) -> Option<String>| {
         f.organizer.as_ref().and_then(field).filter(|_| has_facts)

@@ -26,6 +26,7 @@ use crate::key::IdempotencyKey;
 use crate::notification::{
     Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION, REMINDER_TRIGGER,
 };
+use crate::tenants::{namespaced_key, split_ledger_uid};
 use chrono::DateTime;
 use serde::Deserialize;
 
@@ -84,21 +85,21 @@ pub async fn due_reminders(
     offsets: &[u32],
     limit: u32,
 ) -> Result<Vec<Due>, StoreError> {
-    if offsets.is_empty() {
-        return Ok(Vec::new());
-    }
     db.all(Statement::new(
-        "WITH o(m) AS (SELECT value FROM json_each(?1)) \
-         SELECT b.uid, o.m AS offset_minutes, b.start_at, b.end_at, b.title, b.organizer_tz, b.organizer_name, \
+        // A tenant's booking (`<tenant>/<uid>`) takes its tenant's offsets
+        // (a JSON list of minutes) when set; a disabled tenant's get none.
+        "SELECT b.uid, o.value AS offset_minutes, b.start_at, b.end_at, b.title, b.organizer_tz, b.organizer_name, \
            b.organizer_email, b.location, b.meeting_url, \
            (SELECT json_group_array(json_object('email', a.email, 'name', a.name, 'time_zone', a.time_zone)) \
               FROM booking_attendees a WHERE a.uid = b.uid AND a.state = 'seated') AS attendees \
-         FROM bookings b JOIN o \
+         FROM bookings b LEFT JOIN tenants t ON t.id = substr(b.uid, 1, instr(b.uid, '/') - 1), \
+           json_each(COALESCE(t.reminder_offsets, ?1)) o \
          WHERE b.status = 'accepted' AND b.status_rank = 0 AND b.start_at > ?2 \
-           AND b.start_at - o.m * 60000 <= ?2 AND b.start_at - o.m * 60000 >= b.first_seen_at \
+           AND (t.id IS NULL OR t.enabled = 1) \
+           AND b.start_at - o.value * 60000 <= ?2 AND b.start_at - o.value * 60000 >= b.first_seen_at \
            AND NOT EXISTS (SELECT 1 FROM reminders r WHERE r.uid = b.uid AND r.kind = 'reminder' \
-                           AND r.offset_minutes = o.m AND r.start_at = b.start_at) \
-         ORDER BY b.start_at, b.uid, o.m LIMIT ?3",
+                           AND r.offset_minutes = o.value AND r.start_at = b.start_at) \
+         ORDER BY b.start_at, b.uid, o.value LIMIT ?3",
         vec![offsets_json(offsets).into(), now_ms.into(), limit.into()],
     ))
     .await
@@ -141,15 +142,18 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The notification key: one per booking, kind, offset and start time.
+    /// The notification key: one per booking, kind, offset and start time;
+    /// a tenant's begins with its name like all its keys.
     pub fn key(&self) -> String {
-        format!(
+        let (tenant, uid) = split_ledger_uid(&self.due.uid);
+        let key = format!(
             "{}:booking:{}:{}m@{}",
             self.kind.trigger(),
-            self.due.uid,
+            uid,
             self.due.offset_minutes,
             self.due.start_at
-        )
+        );
+        namespaced_key(tenant.as_ref(), &key)
     }
 }
 
@@ -187,14 +191,16 @@ fn notification(d: &Decision) -> Notification {
         time_zone: due.organizer_tz.clone(),
         no_show: None,
     };
+    let (tenant, uid) = split_ledger_uid(&due.uid);
     Notification {
         v: NOTIFICATION_VERSION,
         key: IdempotencyKey::new(d.key()),
         trigger: d.kind.trigger().to_owned(),
+        tenant: tenant.clone(),
         created_at: None,
         facts: Facts {
             title: due.title.clone(),
-            booking_uid: Some(due.uid.clone()),
+            booking_uid: Some(uid.to_owned()),
             start: time(Some(due.start_at)),
             end: time(due.end_at),
             organizer: Some(organizer),

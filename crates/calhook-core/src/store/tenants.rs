@@ -202,6 +202,26 @@ pub async fn remove_secret(
         )).await
 }
 
+/// Replaces the secrets list if it is still `expected` (re-encryption under a
+/// new master key); `false` if the row changed meanwhile or is gone.
+pub async fn replace_secrets(
+    db: &impl Db,
+    id: &str,
+    expected: &str,
+    secrets: &[StoredSecret],
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let list = serde_json::to_string(secrets).map_err(|e| StoreError::Decode(e.to_string()))?;
+    one_row(
+        db,
+        Statement::new(
+            "UPDATE tenants SET secrets = ?3, updated_at = ?4 WHERE id = ?1 AND secrets = ?2",
+            vec![id.into(), expected.into(), list.into(), now_ms.into()],
+        ),
+    )
+    .await
+}
+
 /// Enables or disables a tenant; `false` if there is no such tenant.
 pub async fn set_enabled(
     db: &impl Db,

@@ -1,0 +1,221 @@
+//! `calhook tenant …`: the receiver's `/admin/tenants` API from a shell, so
+//! an operator never writes SQL. Answers are printed as JSON.
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+use std::io::BufRead;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct TenantArgs {
+    /// The receiver's base URL.
+    #[arg(
+        long,
+        env = "CALHOOK_URL",
+        default_value = "http://127.0.0.1:8787",
+        global = true
+    )]
+    url: String,
+    #[command(subcommand)]
+    command: TenantCommand,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Lists every tenant (no secrets).
+    List,
+    /// Shows one tenant with its effective settings.
+    Show { id: String },
+    /// Creates a tenant; its webhook route is /webhooks/cal/<id>.
+    Add {
+        id: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+        /// Read its first webhook secret from stdin (one line).
+        #[arg(long)]
+        secret_from_stdin: bool,
+    },
+    /// Changes settings; --clear makes a field fall back to the environment.
+    Update {
+        id: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+        #[arg(long, value_enum)]
+        clear: Vec<Field>,
+    },
+    /// Adds a webhook secret (read from stdin); prints its id.
+    SecretAdd {
+        id: String,
+        #[arg(long, required = true)]
+        secret_from_stdin: bool,
+    },
+    /// Removes a webhook secret by its id (see `show`).
+    SecretRemove { id: String, secret_id: String },
+    /// Refuses the tenant's webhooks (404) until enabled again.
+    Disable { id: String },
+    /// Accepts the tenant's webhooks again.
+    Enable { id: String },
+    /// Seals every secret under the current TENANT_SECRETS_KEY.
+    Reencrypt,
+}
+
+#[derive(Args, Default)]
+struct SettingArgs {
+    /// Display name; also the subject prefix "[name] ".
+    #[arg(long)]
+    name: Option<String>,
+    /// Staff recipients (RFC 5322 list), instead of EMAIL_TO.
+    #[arg(long)]
+    email_to: Option<String>,
+    /// Sender, instead of EMAIL_FROM.
+    #[arg(long)]
+    email_from: Option<String>,
+    /// Triggers emailed about, instead of NOTIFY_EVENTS.
+    #[arg(long)]
+    notify_events: Option<String>,
+    /// Attendee copies, instead of NOTIFY_ATTENDEES.
+    #[arg(long)]
+    notify_attendees: Option<bool>,
+    /// e.g. 24h,1h or off, instead of REMINDER_OFFSETS.
+    #[arg(long)]
+    reminder_offsets: Option<String>,
+    /// Zone for events that name none, instead of DEFAULT_TIME_ZONE.
+    #[arg(long)]
+    time_zone: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Field {
+    Name,
+    EmailTo,
+    EmailFrom,
+    NotifyEvents,
+    NotifyAttendees,
+    ReminderOffsets,
+    TimeZone,
+}
+
+impl Field {
+    fn key(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::EmailTo => "email_to",
+            Field::EmailFrom => "email_from",
+            Field::NotifyEvents => "notify_events",
+            Field::NotifyAttendees => "notify_attendees",
+            Field::ReminderOffsets => "reminder_offsets",
+            Field::TimeZone => "time_zone",
+        }
+    }
+}
+
+impl SettingArgs {
+    fn into_json(self) -> Map<String, Value> {
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        put("name", self.name.map(Value::from));
+        put("email_to", self.email_to.map(Value::from));
+        put("email_from", self.email_from.map(Value::from));
+        put("notify_events", self.notify_events.map(Value::from));
+        put("notify_attendees", self.notify_attendees.map(Value::from));
+        put("reminder_offsets", self.reminder_offsets.map(Value::from));
+        put("time_zone", self.time_zone.map(Value::from));
+        m
+    }
+}
+
+fn secret_from_stdin() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the secret from stdin: {e}"))?;
+    let secret = line.trim().to_owned();
+    if secret.is_empty() {
+        return Err("no secret on stdin".into());
+    }
+    Ok(secret)
+}
+
+pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
+    let token = std::env::var("ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or("set ADMIN_TOKEN to the receiver's admin token")?;
+    let base = format!("{}/admin/tenants", args.url.trim_end_matches('/'));
+    use reqwest::Method;
+    let (method, url, body) = match args.command {
+        TenantCommand::List => (Method::GET, base, None),
+        TenantCommand::Show { id } => (Method::GET, format!("{base}/{id}"), None),
+        TenantCommand::Add {
+            id,
+            settings,
+            secret_from_stdin: with_secret,
+        } => {
+            let mut body = settings.into_json();
+            body.insert("id".into(), id.into());
+            if with_secret {
+                body.insert("secret".into(), secret_from_stdin()?.into());
+            }
+            (Method::POST, base, Some(Value::Object(body)))
+        }
+        TenantCommand::Update {
+            id,
+            settings,
+            clear,
+        } => {
+            let mut body = settings.into_json();
+            for f in clear {
+                body.insert(f.key().into(), Value::Null);
+            }
+            if body.is_empty() {
+                return Err("nothing to change: give a setting or --clear".into());
+            }
+            (
+                Method::PATCH,
+                format!("{base}/{id}"),
+                Some(Value::Object(body)),
+            )
+        }
+        TenantCommand::SecretAdd { id, .. } => (
+            Method::POST,
+            format!("{base}/{id}/secrets"),
+            Some(json!({"secret": secret_from_stdin()?})),
+        ),
+        TenantCommand::SecretRemove { id, secret_id } => (
+            Method::DELETE,
+            format!("{base}/{id}/secrets/{secret_id}"),
+            None,
+        ),
+        TenantCommand::Disable { id } => (Method::POST, format!("{base}/{id}/disable"), None),
+        TenantCommand::Enable { id } => (Method::POST, format!("{base}/{id}/enable"), None),
+        TenantCommand::Reencrypt => (Method::POST, format!("{base}/reencrypt"), None),
+    };
+    let mut request = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(token.trim());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request
+        .send()
+        .await
+        .map_err(|e| format!("could not reach {url}: {e}"))?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    let shown = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
+    if status.is_success() {
+        println!("{shown}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} {shown}", status.as_u16());
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,213 @@
+//! `/webhooks/cal/{tenant}`: which tenant a request is for, with its opened
+//! secrets and settings, from a per-isolate cache.
+//!
+//! A warm isolate answers from memory: a tenant is read from D1 (and its
+//! secrets opened) at most once per `TENANT_CACHE_SECONDS` (default 30), so a
+//! rotation or a disable takes effect within that time everywhere, and at once
+//! in the isolate that served the admin request. Unknown slugs are cached too
+//! (a flood of one bad slug costs one D1 read per TTL); the cache holds at most
+//! [`MAX_CACHED`] tenants. When D1 fails, an expired entry is used rather than
+//! refusing a tenant whose secrets were known a moment ago.
+
+use calhook_core::settings::{NotifyEvents, SettingError};
+use calhook_core::signature::WebhookSecrets;
+use calhook_core::store::tenants::{self, TenantRow, TenantSettings};
+use calhook_core::tenants::{open, MasterKey, TenantError, TenantId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::{Date, Env};
+
+use crate::error::ReceiverError;
+use crate::settings::{self, text, Settings};
+use crate::store::d1;
+
+/// The Worker secret that seals tenants' webhook secrets.
+pub const MASTER_KEY: &str = "TENANT_SECRETS_KEY";
+/// During a master-key rotation: the previous key, still opening old rows.
+pub const PREVIOUS_MASTER_KEY: &str = "TENANT_SECRETS_KEY_PREVIOUS";
+/// Default of `TENANT_CACHE_SECONDS`.
+pub const DEFAULT_CACHE_SECONDS: u64 = 30;
+/// Most tenants one isolate keeps in memory.
+pub const MAX_CACHED: usize = 1_000;
+
+/// A tenant ready to verify a webhook.
+pub struct Tenant {
+    pub id: TenantId,
+    /// `None`: it has no secret, and refuses every request.
+    pub secrets: Option<WebhookSecrets>,
+    pub notify: NotifyEvents,
+}
+
+struct Cached {
+    read_at_ms: u64,
+    /// `None`: no such tenant, or disabled.
+    tenant: Option<Rc<Tenant>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// Forgets a tenant in this isolate (after an admin change).
+pub fn forget(id: &str) {
+    CACHE.with(|c| c.borrow_mut().remove(id));
+}
+
+/// The master key, and the previous one during a rotation.
+pub fn master_keys(env: &Env) -> Result<(MasterKey, Option<MasterKey>), ReceiverError> {
+    let read = |name: &'static str| -> Result<Option<MasterKey>, ReceiverError> {
+        match text(env, name).filter(|t| !t.trim().is_empty()) {
+            None => Ok(None),
+            Some(t) => MasterKey::from_hex(&t).map(Some).map_err(|e| {
+                SettingError::Invalid {
+                    name,
+                    reason: e.to_string(),
+                }
+                .into()
+            }),
+        }
+    };
+    let current = read(MASTER_KEY)?.ok_or(SettingError::Missing { name: MASTER_KEY })?;
+    Ok((current, read(PREVIOUS_MASTER_KEY)?))
+}
+
+/// Opens a sealed secret with the current key, else the previous one.
+pub fn open_sealed(
+    keys: &(MasterKey, Option<MasterKey>),
+    id: &TenantId,
+    sealed: &str,
+) -> Result<String, TenantError> {
+    open(&keys.0, id, sealed).or_else(|e| match &keys.1 {
+        Some(previous) => open(previous, id, sealed),
+        None => Err(e),
+    })
+}
+
+/// The enabled tenant named `slug`, or 404.
+pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenant>, ReceiverError> {
+    let Ok(id) = TenantId::parse(slug) else {
+        return Err(ReceiverError::TenantNotFound);
+    };
+    let now = Date::now().as_millis();
+    let ttl_ms = settings.tenant_cache_seconds * 1000;
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .get(id.as_str())
+            .map(|e| (now.saturating_sub(e.read_at_ms) < ttl_ms, e.tenant.clone()))
+    });
+    if let Some((true, tenant)) = cached {
+        return tenant.ok_or(ReceiverError::TenantNotFound);
+    }
+    let row = match tenants::get(&d1(env)?, id.as_str()).await {
+        Ok(row) => row,
+        // D1 down: what this isolate knew a moment ago beats refusing.
+        Err(_) if cached.is_some() => {
+            return cached
+                .and_then(|(_, t)| t)
+                .ok_or(ReceiverError::TenantNotFound)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tenant = match row.filter(|r| r.enabled) {
+        Some(row) => Some(Rc::new(ready(env, id.clone(), &row)?)),
+        None => None,
+    };
+    if ttl_ms > 0 {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= MAX_CACHED {
+                c.clear();
+            }
+            c.insert(
+                id.as_str().to_owned(),
+                Cached {
+                    read_at_ms: now,
+                    tenant: tenant.clone(),
+                },
+            );
+        });
+    }
+    tenant.ok_or(ReceiverError::TenantNotFound)
+}
+
+/// Opens a stored tenant's secrets and reads its settings.
+fn ready(env: &Env, id: TenantId, row: &TenantRow) -> Result<Tenant, ReceiverError> {
+    let stored = row.secrets();
+    let secrets = if stored.is_empty() {
+        None
+    } else {
+        let keys = master_keys(env)?;
+        let opened: Vec<String> = stored
+            .iter()
+            .filter_map(|s| open_sealed(&keys, &id, &s.sealed).ok())
+            .collect();
+        if opened.is_empty() {
+            // Never fall back to accepting: this is a key problem to fix.
+            return Err(SettingError::Invalid {
+                name: MASTER_KEY,
+                reason: format!(
+                    "none of tenant {id}'s {} secret(s) opens with it (was the key changed without {PREVIOUS_MASTER_KEY}?)",
+                    stored.len()
+                ),
+            }
+            .into());
+        }
+        WebhookSecrets::from_list(opened)
+    };
+    let notify = row
+        .settings
+        .notify_events(&settings::Settings::get(env)?.notify)
+        .map_err(|e| SettingError::Invalid {
+            name: "notify_events",
+            reason: format!("tenant {id}: {e}"),
+        })?;
+    Ok(Tenant {
+        id,
+        secrets,
+        notify,
+    })
+}
+
+/// The settings of a tenant as an operator sees them: each effective value
+/// and where it came from (never a secret). The mail settings fall back to
+/// the mailer's environment, which this worker cannot read: they are named.
+pub fn effective(env: &Env, s: &TenantSettings) -> serde_json::Value {
+    use calhook_core::settings::{DEFAULT_NOTIFY_EVENTS, DEFAULT_REMINDER_OFFSETS};
+    use calhook_core::tenants::resolve;
+    use serde_json::json;
+    let here = |own: Option<&str>, name: &str, default: &str| {
+        let env_value = text(env, name);
+        let (value, source) = resolve(own, env_value.as_deref(), default);
+        json!({"value": value, "source": source})
+    };
+    let mailer = |own: Option<String>, name: &str| match own {
+        Some(v) => json!({"value": v, "source": "tenant"}),
+        None => json!({"source": "environment", "setting": format!("{name} (the mailer's)")}),
+    };
+    let reminders = human_offsets(s);
+    json!({
+        "email_to": mailer(s.email_to.clone(), "EMAIL_TO"),
+        "email_from": mailer(s.email_from.clone(), "EMAIL_FROM"),
+        "notify_attendees": mailer(s.notify_attendees.map(|b| b.to_string()), "NOTIFY_ATTENDEES"),
+        "time_zone": mailer(s.time_zone.clone(), "DEFAULT_TIME_ZONE"),
+        "notify_events": here(s.notify_events.as_deref(), "NOTIFY_EVENTS", &DEFAULT_NOTIFY_EVENTS.join(",")),
+        "reminder_offsets": here(reminders.as_deref(), "REMINDER_OFFSETS", DEFAULT_REMINDER_OFFSETS),
+    })
+}
+
+/// A tenant's stored reminder offsets (JSON minutes) as an operator writes
+/// them: `1440m,60m`, or `off`.
+pub fn human_offsets(s: &TenantSettings) -> Option<String> {
+    s.reminder_offsets
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Vec<u32>>(j).ok())
+        .map(|m| match m.as_slice() {
+            [] => "off".to_owned(),
+            m => m
+                .iter()
+                .map(|m| format!("{m}m"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+}

@@ -1,0 +1,314 @@
+//! Operator routes for tenants, behind `ADMIN_TOKEN` like the others (the
+//! `calhook tenant …` commands call these; nobody writes SQL):
+//!
+//! - `GET    /admin/tenants`                         all, without secrets
+//! - `POST   /admin/tenants`                         `{"id", "secret"?, settings…}`
+//! - `GET    /admin/tenants/{id}`                    one, with effective settings
+//! - `PATCH  /admin/tenants/{id}`                    settings (absent: kept, null: cleared)
+//! - `POST   /admin/tenants/{id}/secrets`            `{"secret"}` → its id (rotation)
+//! - `DELETE /admin/tenants/{id}/secrets/{secret}`   by id
+//! - `POST   /admin/tenants/{id}/disable` | `enable`
+//! - `POST   /admin/tenants/reencrypt`               seal every secret under the current key
+//!
+//! Secrets are sealed here ([`calhook_core::tenants::seal`]) and never
+//! answered, logged or stored in clear. Validation is the core's.
+
+use calhook_core::signature::MIN_SECRET_CHARS;
+use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
+use calhook_core::tenant_settings::SettingsPatch;
+use calhook_core::tenants::{seal, TenantId};
+use serde_json::{json, Map, Value};
+use worker::{Date, Env, Method, Request};
+
+use crate::admin::authorize;
+use crate::error::ReceiverError;
+use crate::store::d1;
+use crate::tenant::{self as tenant_cache, master_keys, open_sealed};
+use crate::webhook::Accepted;
+
+pub const PREFIX: &str = "/admin/tenants";
+/// Longest webhook secret accepted.
+pub const MAX_SECRET_CHARS: usize = 256;
+
+/// Dispatches `PREFIX` and everything under it.
+pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Accepted, ReceiverError> {
+    authorize(&req, env)?;
+    let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let method = req.method();
+    match (method, parts.as_slice()) {
+        (Method::Get, []) => list(env).await,
+        (Method::Post, []) => create(body(&mut req).await?, env).await,
+        (Method::Post, ["reencrypt"]) => reencrypt(env).await,
+        (Method::Get, [id]) => show(env, &tenant_id(id)?).await,
+        (Method::Patch, [id]) => update(env, &tenant_id(id)?, body(&mut req).await?).await,
+        (Method::Post, [id, "secrets"]) => {
+            add_secret(env, &tenant_id(id)?, body(&mut req).await?).await
+        }
+        (Method::Delete, [id, "secrets", secret]) => {
+            remove_secret(env, &tenant_id(id)?, secret).await
+        }
+        (Method::Post, [id, action @ ("disable" | "enable")]) => {
+            set_enabled(env, &tenant_id(id)?, *action == "enable").await
+        }
+        _ => Err(ReceiverError::NotFound),
+    }
+}
+
+fn tenant_id(text: &str) -> Result<TenantId, ReceiverError> {
+    TenantId::parse(text).map_err(|_| ReceiverError::NotFound)
+}
+
+async fn body(req: &mut Request) -> Result<Map<String, Value>, ReceiverError> {
+    match req.json::<Value>().await {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ReceiverError::BadAdminRequest("expected a JSON object")),
+    }
+}
+
+fn now() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// A secret an operator sent, checked like `CAL_WEBHOOK_SECRET`'s.
+fn secret_text(v: Option<Value>) -> Result<Option<String>, ReceiverError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim().to_owned();
+            let chars = s.chars().count();
+            if !(MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&chars) || s.contains(',') {
+                return Err(ReceiverError::BadAdminRequest(
+                    "secret: 16 to 256 characters, no comma (the value set on the webhook in Cal.com)",
+                ));
+            }
+            Ok(Some(s))
+        }
+        Some(_) => Err(ReceiverError::BadAdminRequest("secret must be a string")),
+    }
+}
+
+/// Seals a new secret for `id` under the current master key.
+fn sealed(env: &Env, id: &TenantId, secret: &str) -> Result<StoredSecret, ReceiverError> {
+    let (key, _) = master_keys(env)?;
+    let random: [u8; 16] = random_bytes()?;
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&random[4..]);
+    Ok(StoredSecret {
+        id: hex::encode(&random[..4]),
+        sealed: seal(&key, id, nonce, secret),
+    })
+}
+
+/// `crypto.getRandomValues`: the runtime's CSPRNG.
+fn random_bytes<const N: usize>() -> Result<[u8; N], ReceiverError> {
+    use worker::js_sys::{global, Function, Reflect, Uint8Array};
+    use worker::wasm_bindgen::JsCast;
+    let unavailable = |_| ReceiverError::Unavailable {
+        what: "crypto.getRandomValues",
+        detail: "not callable".into(),
+    };
+    let crypto = Reflect::get(&global(), &"crypto".into()).map_err(unavailable)?;
+    let get: Function = Reflect::get(&crypto, &"getRandomValues".into())
+        .map_err(unavailable)?
+        .dyn_into()
+        .map_err(unavailable)?;
+    let bytes = Uint8Array::new_with_length(N as u32);
+    get.call1(&crypto, &bytes).map_err(unavailable)?;
+    let mut out = [0u8; N];
+    bytes.copy_to(&mut out);
+    Ok(out)
+}
+
+/// A tenant as answered: settings, effective values, secret ids, never a secret.
+fn view(env: &Env, row: &TenantRow) -> Value {
+    let mut settings = serde_json::to_value(&row.settings).unwrap_or(Value::Null);
+    settings["reminder_offsets"] = crate::tenant::human_offsets(&row.settings).into();
+    json!({
+        "id": row.id,
+        "enabled": row.enabled,
+        "webhook_path": format!("{}/{}", crate::WEBHOOK_PATH, row.id),
+        "settings": settings,
+        "effective": crate::tenant::effective(env, &row.settings),
+        "secrets": row.secrets().iter().map(|s| json!({"id": s.id})).collect::<Vec<_>>(),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })
+}
+
+async fn list(env: &Env) -> Result<Accepted, ReceiverError> {
+    let rows = tenants::list(&d1(env)?).await?;
+    let views: Vec<Value> = rows.iter().map(|r| view(env, r)).collect();
+    Ok(Accepted::json(
+        200,
+        json!({"count": views.len(), "tenants": views}),
+    ))
+}
+
+async fn show(env: &Env, id: &TenantId) -> Result<Accepted, ReceiverError> {
+    match tenants::get(&d1(env)?, id.as_str()).await? {
+        Some(row) => Ok(Accepted::json(200, view(env, &row))),
+        None => Err(ReceiverError::NotFound),
+    }
+}
+
+fn patch(fields: Map<String, Value>) -> Result<SettingsPatch, ReceiverError> {
+    serde_json::from_value(Value::Object(fields)).map_err(|_| {
+        ReceiverError::BadAdminRequest(
+            "settings: name, email_to, email_from, notify_events, notify_attendees, reminder_offsets, time_zone",
+        )
+    })
+}
+
+fn apply(patch: SettingsPatch, settings: &mut TenantSettings) -> Result<(), ReceiverError> {
+    patch.apply(settings).map_err(|e| {
+        worker::console_warn!("{}", json!({"svc": "calhook-receiver", "admin": "tenant", "refused": e.to_string()}));
+        ReceiverError::BadAdminRequest(
+            "a setting is not valid (e.g. an address, a trigger or a duration): see the receiver's log",
+        )
+    })
+}
+
+async fn create(mut fields: Map<String, Value>, env: &Env) -> Result<Accepted, ReceiverError> {
+    let id = match fields.remove("id") {
+        Some(Value::String(id)) => TenantId::parse(&id).map_err(|_| {
+            ReceiverError::BadAdminRequest("id: 1 to 40 of a-z, 0-9 and '-', not starting with '-'")
+        })?,
+        _ => return Err(ReceiverError::BadAdminRequest("id is required")),
+    };
+    let secret = secret_text(fields.remove("secret"))?;
+    let mut settings = TenantSettings::default();
+    apply(patch(fields)?, &mut settings)?;
+    // Sealed before anything is written: no key, no tenant.
+    let stored = secret.as_deref().map(|s| sealed(env, &id, s)).transpose()?;
+    let db = d1(env)?;
+    let now = now();
+    if !tenants::create(&db, id.as_str(), &settings, now).await? {
+        return Err(ReceiverError::AdminConflict("a tenant with this id exists"));
+    }
+    if let Some(s) = &stored {
+        tenants::add_secret(&db, id.as_str(), s, now).await?;
+    }
+    tenant_cache::forget(id.as_str());
+    let row = tenants::get(&db, id.as_str())
+        .await?
+        .ok_or(ReceiverError::NotFound)?;
+    Ok(Accepted::json(201, view(env, &row)))
+}
+
+async fn update(
+    env: &Env,
+    id: &TenantId,
+    fields: Map<String, Value>,
+) -> Result<Accepted, ReceiverError> {
+    if fields.contains_key("secret") || fields.contains_key("id") {
+        return Err(ReceiverError::BadAdminRequest(
+            "id cannot change; secrets are added and removed under /secrets",
+        ));
+    }
+    let change = patch(fields)?;
+    let db = d1(env)?;
+    let Some(mut row) = tenants::get(&db, id.as_str()).await? else {
+        return Err(ReceiverError::NotFound);
+    };
+    apply(change, &mut row.settings)?;
+    if !tenants::update(&db, id.as_str(), &row.settings, now()).await? {
+        return Err(ReceiverError::NotFound);
+    }
+    tenant_cache::forget(id.as_str());
+    show(env, id).await
+}
+
+async fn add_secret(
+    env: &Env,
+    id: &TenantId,
+    mut fields: Map<String, Value>,
+) -> Result<Accepted, ReceiverError> {
+    let Some(secret) = secret_text(fields.remove("secret"))? else {
+        return Err(ReceiverError::BadAdminRequest("secret is required"));
+    };
+    let stored = sealed(env, id, &secret)?;
+    let db = d1(env)?;
+    if !tenants::add_secret(&db, id.as_str(), &stored, now()).await? {
+        return match tenants::get(&db, id.as_str()).await? {
+            None => Err(ReceiverError::NotFound),
+            Some(_) => Err(ReceiverError::AdminConflict(
+                "the tenant already has 5 secrets: remove one first",
+            )),
+        };
+    }
+    tenant_cache::forget(id.as_str());
+    Ok(Accepted::json(
+        201,
+        json!({"status": "added", "tenant": id, "secret_id": stored.id}),
+    ))
+}
+
+async fn remove_secret(env: &Env, id: &TenantId, secret: &str) -> Result<Accepted, ReceiverError> {
+    if !tenants::remove_secret(&d1(env)?, id.as_str(), secret, now()).await? {
+        return Err(ReceiverError::NotFound);
+    }
+    tenant_cache::forget(id.as_str());
+    Ok(Accepted::json(
+        200,
+        json!({"status": "removed", "tenant": id, "secret_id": secret}),
+    ))
+}
+
+async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted, ReceiverError> {
+    if !tenants::set_enabled(&d1(env)?, id.as_str(), enabled, now()).await? {
+        return Err(ReceiverError::NotFound);
+    }
+    tenant_cache::forget(id.as_str());
+    Ok(Accepted::json(
+        200,
+        json!({"status": if enabled { "enabled" } else { "disabled" }, "tenant": id}),
+    ))
+}
+
+/// After `TENANT_SECRETS_KEY` changed (the old one in
+/// `TENANT_SECRETS_KEY_PREVIOUS`): seals every secret under the current key.
+async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
+    let keys = master_keys(env)?;
+    let db = d1(env)?;
+    let (mut resealed, mut current, mut changed) = (0, 0, Vec::new());
+    let mut unopenable = Vec::new();
+    for row in tenants::list(&db).await? {
+        let id = TenantId::parse(&row.id).map_err(|_| ReceiverError::Unavailable {
+            what: "D1",
+            detail: format!("tenants row with a bad id {:?}", row.id),
+        })?;
+        let mut secrets = row.secrets();
+        let mut any = false;
+        for s in secrets.iter_mut() {
+            if calhook_core::tenants::open(&keys.0, &id, &s.sealed).is_ok() {
+                current += 1;
+                continue;
+            }
+            match open_sealed(&keys, &id, &s.sealed) {
+                Ok(plain) => {
+                    s.sealed = sealed(env, &id, &plain)?.sealed;
+                    resealed += 1;
+                    any = true;
+                }
+                Err(_) => unopenable.push(format!("{}:{}", row.id, s.id)),
+            }
+        }
+        if any && !tenants::replace_secrets(&db, &row.id, &row.secrets, &secrets, now()).await? {
+            changed.push(row.id.clone());
+        }
+        tenant_cache::forget(&row.id);
+    }
+    Ok(Accepted::json(
+        200,
+        json!({
+            "status": if unopenable.is_empty() && changed.is_empty() { "done" } else { "incomplete" },
+            "resealed": resealed,
+            "already_current": current,
+            // Opens with neither key: re-add it (its value is in Cal.com).
+            "unopenable": unopenable,
+            // Changed by someone meanwhile: run it again.
+            "changed_meanwhile": changed,
+        }),
+    ))
+}
