@@ -140,6 +140,8 @@ pub struct Options {
     /// Reuse another stack's state directory (to restart against the same D1).
     pub state_dir: Option<PathBuf>,
     pub standin: Option<StandIn>,
+    /// Only the receiver under `wrangler dev` (benchmarks of the receiver alone).
+    pub receiver_only: bool,
 }
 
 pub struct Stack {
@@ -318,10 +320,11 @@ impl Stack {
         let mut cmd = Command::new(wrangler());
         cmd.arg("dev")
             .arg("-c")
-            .arg(&receiver_config)
-            .arg("-c")
-            .arg(&mailer_config)
-            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .arg(&receiver_config);
+        if !opts.receiver_only {
+            cmd.arg("-c").arg(&mailer_config);
+        }
+        cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
             .arg(&state)
@@ -388,6 +391,11 @@ impl Stack {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         stack
+    }
+
+    /// wrangler's pid, which is also its process group's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.lock().unwrap().as_ref().map(Child::id)
     }
 
     /// Everything wrangler and the workers printed so far.

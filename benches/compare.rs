@@ -1,0 +1,428 @@
+//! Side by side: calhook's receiver and the TypeScript receiver a user would
+//! write instead (`../shared/anchors/ts-receiver`), under the same wrangler,
+//! with the same correctly signed Cal.com bodies at the same concurrency, in
+//! one run, interleaved (anchor, calhook, then calhook, anchor, …).
+//!
+//! For each path (bad signature → 401, new event → 200 queued, duplicate →
+//! 200 duplicate) and each round: req/s, p50/p99, and process CPU per request
+//! read from `/proc` (workerd and wrangler's node process apart). A run whose
+//! answers are not all the expected ones panics: nothing is written from a
+//! run that did not do what it claims.
+//!
+//! Settings (environment): `BENCH_COMPARE_N` (3000) requests per run,
+//! `BENCH_C` (16) in flight, `BENCH_ROUNDS` (3), `BENCH_ANCHOR` (the anchor's
+//! directory), `BENCH_OUT` (BENCHMARKS.md), `BENCH_VARIANT` (a label, and
+//! receiver vars `K=V,…` in `BENCH_RECEIVER_VARS`).
+
+#[allow(dead_code)]
+#[path = "../tests/e2e/support.rs"]
+mod support;
+
+use calhook_core::signature::sign;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const BENCH_SECRET: &str = "bench-secret-0123456789";
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A BOOKING_CREATED body built like `gen_requests.py` (Cal.com's sender's
+/// shape), with `createdAt` now so calhook's replay check accepts it.
+fn booking_body(round: usize, i: usize, created_at: &str) -> Vec<u8> {
+    let uid = format!("bench-r{round}-{i:08}");
+    let payload = json!({
+        "type": "30min", "title": format!("30 Min Meeting between Ada Lovelace and Guest {i}"),
+        "description": "", "additionalNotes": "Looking forward to it",
+        "customInputs": {}, "startTime": "2027-01-15T15:00:00Z", "endTime": "2027-01-15T15:30:00Z",
+        "organizer": {"id": 5, "name": "Ada Lovelace", "email": "ada@example.com", "username": "ada",
+                      "timeZone": "Europe/London", "language": {"locale": "en"}, "timeFormat": "h:mma", "utcOffset": 0},
+        "responses": {"name": {"label": "your_name", "value": format!("Guest {i}")},
+                      "email": {"label": "email_address", "value": format!("guest{i}@example.org")}},
+        "userFieldsResponses": {},
+        "attendees": [{"email": format!("guest{i}@example.org"), "name": format!("Guest {i}"),
+                       "timeZone": "America/New_York", "language": {"locale": "en"}, "utcOffset": -300}],
+        "location": "integrations:daily", "destinationCalendar": null, "hideCalendarNotes": false,
+        "requiresConfirmation": null, "eventTypeId": 7, "seatsShowAttendees": true, "uid": uid,
+        "bookingId": 100000 + i, "status": "ACCEPTED", "length": 30, "eventTitle": "30 Min Meeting",
+        "metadata": {"videoCallUrl": "https://app.cal.com/video/bench"},
+    });
+    serde_json::to_vec(&json!({"triggerEvent": "BOOKING_CREATED", "createdAt": created_at, "payload": payload}))
+        .unwrap()
+}
+
+/// The three paths, with the answer each request must get.
+#[derive(Clone, Copy, PartialEq)]
+enum Path3 {
+    BadSignature,
+    New,
+    Duplicate,
+}
+
+impl Path3 {
+    fn name(self) -> &'static str {
+        match self {
+            Path3::BadSignature => "bad signature → 401",
+            Path3::New => "new event → 200 queued",
+            Path3::Duplicate => "duplicate → 200 duplicate",
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Path3::BadSignature => "401",
+            Path3::New => "200 queued",
+            Path3::Duplicate => "200 duplicate",
+        }
+    }
+}
+
+/// One receiver under its own `wrangler dev`.
+struct Target {
+    name: &'static str,
+    url: String,
+    /// The process group (wrangler and the workerd it starts).
+    pgid: i32,
+    _child: Option<Child>,
+    _stack: Option<Stack>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// CPU seconds of the group's processes: (workerd, everything else = wrangler's node).
+fn cpu_seconds(pgid: i32) -> (f64, f64) {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let (mut workerd, mut node) = (0.0, 0.0);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp … utime(14) stime(15)
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if fields.len() < 13 || fields[2].parse::<i32>().ok() != Some(pgid) {
+            continue;
+        }
+        let t = (fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0))
+            / tick;
+        if comm.starts_with("workerd") {
+            workerd += t;
+        } else {
+            node += t;
+        }
+    }
+    (workerd, node)
+}
+
+struct Run {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    /// ms of CPU per request.
+    workerd_ms: f64,
+    node_ms: f64,
+}
+
+async fn run(target: &Target, bodies: &[(Vec<u8>, String)], c: usize, path: Path3) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(c)
+        .build()
+        .unwrap();
+    let before = cpu_seconds(target.pgid);
+    let started = Instant::now();
+    let results: Vec<(Duration, String)> = futures_util::stream::iter(bodies.iter().cloned())
+        .map(|(body, sig)| {
+            let client = client.clone();
+            let url = target.url.clone();
+            async move {
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("X-Cal-Signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                let label = match r {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let v: Value = r.json().await.unwrap_or_default();
+                        match (status, v["status"].as_str()) {
+                            (200, Some(s)) => format!("200 {s}"),
+                            _ => status.to_string(),
+                        }
+                    }
+                    Err(e) => format!("error {e}"),
+                };
+                (t.elapsed(), label)
+            }
+        })
+        .buffer_unordered(c)
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = cpu_seconds(target.pgid);
+    let wrong: Vec<&String> = results
+        .iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.as_str() != path.expected())
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} on {}: {} of {} answers were not {:?} (first: {:?}); nothing is written",
+        target.name,
+        path.name(),
+        wrong.len(),
+        results.len(),
+        path.expected(),
+        wrong.first()
+    );
+    let mut lat: Vec<f64> = results
+        .iter()
+        .map(|(d, _)| d.as_secs_f64() * 1000.0)
+        .collect();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    let n = results.len() as f64;
+    Run {
+        rps: n / elapsed,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        workerd_ms: (after.0 - before.0) * 1000.0 / n,
+        node_ms: (after.1 - before.1) * 1000.0 / n,
+    }
+}
+
+fn wrangler_cmd() -> Command {
+    let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
+    cmd.env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_LOG", "log")
+        .env("CI", "true");
+    cmd
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+async fn start_anchor(dir: &Path) -> Target {
+    let tmp = tempfile::Builder::new()
+        .prefix("calhook-anchor-")
+        .tempdir()
+        .unwrap();
+    let app = tmp.path().join("ts-receiver");
+    copy_dir(dir, &app);
+    std::fs::write(
+        app.join(".dev.vars"),
+        format!("CAL_WEBHOOK_SECRET={BENCH_SECRET}\n"),
+    )
+    .unwrap();
+    let migrate = wrangler_cmd()
+        .args(["d1", "migrations", "apply", "ts-receiver", "--local", "--persist-to", "state"])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "anchor migrations: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let port = free_port();
+    let log = std::fs::File::create(tmp.path().join("wrangler.log")).unwrap();
+    let mut cmd = wrangler_cmd();
+    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .args(["--persist-to", "state", "--show-interactive-dev-session=false"])
+        .env("WRANGLER_REGISTRY_PATH", tmp.path().join("registry"))
+        .current_dir(&app)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().expect("wrangler dev starts");
+    let url = format!("http://127.0.0.1:{port}/webhooks/cal");
+    // Up when a GET is answered (405 from the anchor).
+    poll("the anchor to answer", Duration::from_secs(90), || {
+        let url = url.clone();
+        async move { reqwest::get(&url).await.ok().map(|_| ()) }
+    })
+    .await;
+    Target {
+        name: "anchor",
+        url,
+        pgid: child.id() as i32,
+        _child: Some(child),
+        _stack: None,
+        _dir: Some(tmp),
+    }
+}
+
+async fn start_calhook() -> Target {
+    let mut receiver_vars: Vec<(&'static str, String)> =
+        vec![("CAL_WEBHOOK_SECRET", BENCH_SECRET.into())];
+    if let Ok(extra) = std::env::var("BENCH_RECEIVER_VARS") {
+        for kv in extra.split(',').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').expect("BENCH_RECEIVER_VARS: K=V,…");
+            receiver_vars.push((Box::leak(k.to_owned().into_boxed_str()), v.to_owned()));
+        }
+    }
+    let stack = Stack::start(Options {
+        receiver_vars,
+        receiver_only: true,
+        ..Options::default()
+    })
+    .await;
+    Target {
+        name: "calhook",
+        url: stack.webhook_url(),
+        pgid: stack.pid().expect("running") as i32,
+        _child: None,
+        _stack: Some(stack),
+        _dir: None,
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn main() {
+    let n = setting("BENCH_COMPARE_N", 3000);
+    let c = setting("BENCH_C", 16);
+    let rounds = setting("BENCH_ROUNDS", 3);
+    let anchor_dir = std::env::var_os("BENCH_ANCHOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/anchors/ts-receiver"));
+    assert!(
+        anchor_dir.join("src/index.ts").exists(),
+        "the anchor is not at {} (set BENCH_ANCHOR)",
+        anchor_dir.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
+    // results[path][target] = one Run per round
+    let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    rt.block_on(async {
+        let anchor = start_anchor(&anchor_dir).await;
+        let calhook = start_calhook().await;
+        let targets = [&anchor, &calhook];
+        // Warm both (JIT, isolates, D1 files) with requests not measured.
+        let created = created_at(0);
+        let warm: Vec<_> = (0..200)
+            .map(|i| {
+                let b = booking_body(99, i, &created);
+                let s = sign(BENCH_SECRET, &b);
+                (b, s)
+            })
+            .collect();
+        for t in targets {
+            run(t, &warm, c, Path3::New).await;
+        }
+        for round in 0..rounds {
+            let created = created_at(0);
+            let signed: Vec<(Vec<u8>, String)> = (0..n)
+                .map(|i| {
+                    let b = booking_body(round, i, &created);
+                    let s = sign(BENCH_SECRET, &b);
+                    (b, s)
+                })
+                .collect();
+            let forged: Vec<(Vec<u8>, String)> = signed
+                .iter()
+                .map(|(b, _)| (b.clone(), sign("not-the-secret-0000000", b)))
+                .collect();
+            // Alternate who goes first, so drift over the run hits both alike.
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for (p, path) in paths.iter().enumerate() {
+                let bodies = match path {
+                    Path3::BadSignature => &forged,
+                    Path3::New | Path3::Duplicate => &signed,
+                };
+                for &t in &order {
+                    let r = run(targets[t], bodies, c, *path).await;
+                    eprintln!(
+                        "round {round} {:<28} {:<8} {:>6.0} req/s  p50 {:>5.1} ms  p99 {:>6.1} ms  cpu/req workerd {:.2} ms, wrangler {:.2} ms",
+                        path.name(),
+                        targets[t].name,
+                        r.rps,
+                        r.p50,
+                        r.p99,
+                        r.workerd_ms,
+                        r.node_ms
+                    );
+                    results[p][t].push(r);
+                }
+            }
+        }
+    });
+
+    let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());
+    let mut out = String::new();
+    out.push_str(&format!(
+        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); the anchor with its ack-only consumer. Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. Variant: `{variant}`.\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+    ));
+    out.push_str("| path | anchor req/s | calhook req/s | ratio | anchor p50 / p99 ms | calhook p50 / p99 ms | CPU/req workerd anchor / calhook ms | CPU/req wrangler (node) anchor / calhook ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (p, path) in paths.iter().enumerate() {
+        let [a, k] = &results[p];
+        let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
+        let per_round = |rs: &[Run]| {
+            rs.iter()
+                .map(|r| format!("{:.0}", r.rps))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        out.push_str(&format!(
+            "| {} | {:.0} ({}) | {:.0} ({}) | **{:.2}×** | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} | {:.2} / {:.2} |\n",
+            path.name(),
+            m(a, |r| r.rps),
+            per_round(a),
+            m(k, |r| r.rps),
+            per_round(k),
+            m(k, |r| r.rps) / m(a, |r| r.rps),
+            m(a, |r| r.p50),
+            m(a, |r| r.p99),
+            m(k, |r| r.p50),
+            m(k, |r| r.p99),
+            m(a, |r| r.workerd_ms),
+            m(k, |r| r.workerd_ms),
+            m(a, |r| r.node_ms),
+            m(k, |r| r.node_ms),
+        ));
+    }
+    out.push_str("\nreq/s is the mean over rounds (each round's value in brackets); latencies and CPU are means over rounds.\n");
+    println!("{out}");
+    let target = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
+    let path = root().join(&target);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = ("<!-- compare:start -->", "<!-- compare:end -->");
+    let section = format!("{start}\n## Side by side with the TypeScript receiver (`benches/compare.rs`)\n\n{out}{end}");
+    let new = match (old.find(start), old.find(end)) {
+        (Some(s), Some(e)) => format!("{}{}{}", &old[..s], section, &old[e + end.len()..]),
+        _ => format!("{old}\n{section}\n"),
+    };
+    std::fs::write(&path, new).unwrap();
+    eprintln!("wrote {}", path.display());
+}
