@@ -55,8 +55,10 @@ fn booking_body(round: usize, i: usize, created_at: &str) -> Vec<u8> {
         "bookingId": 100000 + i, "status": "ACCEPTED", "length": 30, "eventTitle": "30 Min Meeting",
         "metadata": {"videoCallUrl": "https://app.cal.com/video/bench"},
     });
-    serde_json::to_vec(&json!({"triggerEvent": "BOOKING_CREATED", "createdAt": created_at, "payload": payload}))
-        .unwrap()
+    serde_json::to_vec(
+        &json!({"triggerEvent": "BOOKING_CREATED", "createdAt": created_at, "payload": payload}),
+    )
+    .unwrap()
 }
 
 /// The three paths, with the answer each request must get.
@@ -113,7 +115,8 @@ fn cpu_seconds(pgid: i32) -> (f64, f64) {
         if fields.len() < 13 || fields[2].parse::<i32>().ok() != Some(pgid) {
             continue;
         }
-        let t = (fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0))
+        let t = (fields[11].parse::<f64>().unwrap_or(0.0)
+            + fields[12].parse::<f64>().unwrap_or(0.0))
             / tick;
         if comm.starts_with("workerd") {
             workerd += t;
@@ -236,7 +239,15 @@ async fn start_anchor(dir: &Path) -> Target {
     )
     .unwrap();
     let migrate = wrangler_cmd()
-        .args(["d1", "migrations", "apply", "ts-receiver", "--local", "--persist-to", "state"])
+        .args([
+            "d1",
+            "migrations",
+            "apply",
+            "ts-receiver",
+            "--local",
+            "--persist-to",
+            "state",
+        ])
         .current_dir(&app)
         .output()
         .unwrap();
@@ -250,7 +261,11 @@ async fn start_anchor(dir: &Path) -> Target {
     let mut cmd = wrangler_cmd();
     cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
-        .args(["--persist-to", "state", "--show-interactive-dev-session=false"])
+        .args([
+            "--persist-to",
+            "state",
+            "--show-interactive-dev-session=false",
+        ])
         .env("WRANGLER_REGISTRY_PATH", tmp.path().join("registry"))
         .current_dir(&app)
         .stdin(Stdio::null())

@@ -69,6 +69,23 @@ impl ReceiverError {
         }
     }
 
+    /// Refused before anything about the request was verified: what a flood
+    /// of forged requests produces (its log lines are rate-limited).
+    pub fn is_unverified_refusal(&self) -> bool {
+        use ReceiverError::*;
+        matches!(
+            self,
+            MethodNotAllowed
+                | NotFound
+                | TenantNotFound
+                | TenantHasNoSecret
+                | BodyTooLarge { .. }
+                | BodyUnreadable(_)
+                | Signature(_)
+                | AdminUnauthorized
+        )
+    }
+
     /// Short machine-readable name used in logs and error bodies.
     pub fn outcome(&self) -> &'static str {
         use ReceiverError::*;

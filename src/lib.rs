@@ -77,7 +77,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             err.into_response()
         }
     };
-    line.emit(Date::now().as_millis().saturating_sub(started));
+    let per_minute = settings::Settings::get(&env)
+        .map(|s| s.log_refused_per_minute)
+        .unwrap_or(log::DEFAULT_REFUSED_PER_MINUTE);
+    let now = Date::now().as_millis();
+    line.emit(now, now.saturating_sub(started), per_minute);
     response
 }
 

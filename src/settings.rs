@@ -31,6 +31,8 @@ pub struct Settings {
     pub store: StoreKind,
     /// How long an isolate trusts what it read of a tenant (0: read every time).
     pub tenant_cache_seconds: u64,
+    /// Refused, unverified requests logged per isolate and minute.
+    pub log_refused_per_minute: u64,
 }
 
 pub(crate) fn text(env: &Env, name: &str) -> Option<String> {
@@ -131,7 +133,14 @@ impl Settings {
             0,
             3600,
         )?;
+        let log_refused_per_minute = number(
+            "LOG_REFUSED_PER_MINUTE",
+            crate::log::DEFAULT_REFUSED_PER_MINUTE,
+            0,
+            1_000_000,
+        )?;
         Ok(Self {
+            log_refused_per_minute,
             tenant_cache_seconds,
             secrets,
             max_body_bytes,

@@ -1,9 +1,9 @@
 //! `POST /webhooks/cal`: verify, parse, then record + queue.
 //!
 //! D1: one round trip marks the key done and stores the notification in the
-//! outbox; the queue send follows; the outbox row is deleted off the response
-//! path. Queue down → 200 `accepted` (the cron sends it). D1 down → queue
-//! directly (the mailer's ledger deduplicates). Both down → 503.
+//! outbox; the queue send follows, and the answer (the mailer forgets the
+//! outbox row). Queue down → 200 `accepted` (the cron sends it). D1 down →
+//! queue directly (the mailer's ledger deduplicates). Both down → 503.
 //! KV: read, queue, write once.
 //!
 use calhook_core::event::{self, Event, Trigger};
@@ -225,17 +225,9 @@ pub async fn handle(
     };
     match recorded {
         Ok(Recorded::Duplicate) => Ok(duplicate()),
+        // The queue has it: the mailer forgets the outbox row when it gets it.
         Ok(Recorded::New) => match send(env, message).await {
-            Ok(()) => {
-                // The queue has it: forget the outbox row, off the response path.
-                let (env, key) = (env.clone(), key.to_string());
-                ctx.wait_until(async move {
-                    if let Ok(db) = store::d1(&env) {
-                        let _ = outbox::sent(&db, &key, now).await;
-                    }
-                });
-                Ok(Accepted::json(200, queued))
-            }
+            Ok(()) => Ok(Accepted::json(200, queued)),
             Err(err) => {
                 // Durable in the outbox: the cron sends it. Cal.com must not see an error.
                 log.note(format!(

@@ -6,6 +6,7 @@ use calhook_core::render::{render, render_for_attendee};
 use calhook_core::retry;
 use calhook_core::sendgrid::{self, classify, MailSend, SendOutcome};
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
+use calhook_core::store::outbox;
 use calhook_d1::D1;
 use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
@@ -181,7 +182,9 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
                 notification: &raw,
             },
         };
-        let recorded = ledger::finish(&db, &lease, finish, now).await;
+        // The message reached the mailer: the receiver's outbox row can go.
+        let forget = outbox::delivered_statement(&key, &raw);
+        let recorded = ledger::finish_with(&db, &lease, finish, now, vec![forget]).await;
         match (&outcome.0, recorded) {
             (_, Ok(Recorded::LostLease)) => {
                 // Another consumer took the delivery over; its result stands.

@@ -36,6 +36,10 @@ pub fn trials() -> Vec<Trial> {
             signed_booking_created_is_queued_and_emailed_once,
         ),
         trial(
+            "receiver::the_outbox_row_of_an_emailed_event_is_forgotten",
+            the_outbox_row_of_an_emailed_event_is_forgotten,
+        ),
+        trial(
             "receiver::same_webhook_again_is_a_duplicate_and_sends_no_second_email",
             same_webhook_again_is_a_duplicate_and_sends_no_second_email,
         ),
@@ -915,4 +919,18 @@ async fn test_sender_cli_signs_and_sends_a_fixture() {
     ]);
     assert!(ok);
     assert_eq!(sig.trim(), sign("s", &std::fs::read(path).unwrap()));
+}
+
+async fn the_outbox_row_of_an_emailed_event_is_forgotten() {
+    let s = shared().await;
+    let (status, answer) = s.send(&booking(&unique("forget"))).await;
+    assert_eq!(status, 200, "{answer}");
+    let key = answer["key"].as_str().unwrap().to_owned();
+    s.wait_for_email(&key).await;
+    // The receiver answered without a second D1 call; the mailer forgot the row.
+    poll("the outbox row forgotten", Duration::from_secs(20), || {
+        let rows = s.sql(&format!("SELECT key FROM outbox WHERE key = '{key}'"));
+        async move { rows.is_empty().then_some(()) }
+    })
+    .await;
 }

@@ -318,9 +318,7 @@ impl Stack {
         let log = dir.path().join("wrangler.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(wrangler());
-        cmd.arg("dev")
-            .arg("-c")
-            .arg(&receiver_config);
+        cmd.arg("dev").arg("-c").arg(&receiver_config);
         if !opts.receiver_only {
             cmd.arg("-c").arg(&mailer_config);
         }
@@ -393,7 +391,8 @@ impl Stack {
         stack
     }
 
-    /// wrangler's pid, which is also its process group's id.
+    /// wrangler's pid, which is also its process group's id (`benches/compare.rs`).
+    #[allow(dead_code)]
     pub fn pid(&self) -> Option<u32> {
         self.child.lock().unwrap().as_ref().map(Child::id)
     }

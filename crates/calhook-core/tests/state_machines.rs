@@ -610,7 +610,7 @@ async fn receive(db: &Stepping<'_>, w: &World, who: &str, now: i64) {
     match outbox::record(db, accept(who, who, now)).await.unwrap() {
         Recorded::New => {
             w.queued.borrow_mut().push(who.to_owned());
-            outbox::sent(db, KEY, now).await.unwrap();
+            outbox::delivered(db, KEY, who).await.unwrap();
         }
         Recorded::Duplicate => w.note(format!("{who}:duplicate")),
     }
@@ -664,7 +664,7 @@ fn an_expired_key_is_a_new_event_again() {
         outbox::record(&db, accept("t1", "first", 100))
             .await
             .unwrap();
-        outbox::sent(&db, KEY, 100).await.unwrap();
+        outbox::delivered(&db, KEY, "first").await.unwrap();
         let later = 100 + TTL;
         assert_eq!(
             outbox::record(&db, accept("t2", "again", later))
@@ -774,7 +774,7 @@ async fn receive_repeat(db: &Stepping<'_>, w: &World, who: &str, sent_at: i64) {
     {
         Recorded::New => {
             w.queued.borrow_mut().push(notification_key.clone());
-            outbox::sent(db, &notification_key, sent_at).await.unwrap();
+            outbox::delivered(db, &notification_key, who).await.unwrap();
         }
         Recorded::Duplicate => w.note(format!("{who}:duplicate")),
     }
@@ -887,11 +887,11 @@ fn the_hot_path_and_the_cron_racing_queue_the_event_at_least_once_and_clean_up()
     let runs = every_interleaving(
         recorded,
         &[
-            // The hot path: the queue took it, then the row is deleted.
+            // The hot path: the queue took it, the mailer forgets the row.
             |db, w| {
                 boxed(async move {
                     w.queued.borrow_mut().push("hot".into());
-                    outbox::sent(db, KEY, 0).await.unwrap();
+                    outbox::delivered(db, KEY, "n").await.unwrap();
                 })
             },
             // The cron: reads due rows, queues them, deletes them.
@@ -1109,4 +1109,83 @@ fn redriving_an_empty_page_runs_no_batch() {
             .is_empty());
         dead_letters::forget(&db, &[]).await.unwrap();
     });
+}
+
+// ------------------------------------------------------------ the mailer forgets the outbox row
+
+fn claimed(db: &Sqlite, token: &str) -> ledger::Lease {
+    match block_on(ledger::claim(
+        db,
+        "copy-1",
+        KEY,
+        "BOOKING_CREATED",
+        token,
+        10,
+        60_000,
+    ))
+    .unwrap()
+    {
+        LedgerClaim::Claimed(lease) => lease,
+        other => panic!("not claimed: {other:?}"),
+    }
+}
+
+#[test]
+fn the_mailers_first_write_forgets_the_receivers_outbox_row() {
+    let db = Sqlite::migrated();
+    block_on(outbox::record(&db, accept("t1", "{\"n\":1}", 0))).unwrap();
+    let lease = claimed(&db, "m1");
+    let forget = outbox::delivered_statement(KEY, "{\"n\":1}");
+    let done = block_on(ledger::finish_with(
+        &db,
+        &lease,
+        Finish::Retry {
+            status: Some(500),
+            error: "SendGrid 500",
+        },
+        20,
+        vec![forget],
+    ))
+    .unwrap();
+    assert_eq!(done, Finished::Yes);
+    assert!(
+        outbox_rows(&db).is_empty(),
+        "the queue has the message: the cron must not send it again"
+    );
+}
+
+#[test]
+fn another_version_of_the_outbox_row_is_kept() {
+    let db = Sqlite::migrated();
+    block_on(outbox::record(&db, accept("t1", "newer", 0))).unwrap();
+    assert!(
+        !block_on(outbox::delivered(&db, KEY, "older")).unwrap(),
+        "an older message of the same key"
+    );
+    assert_eq!(outbox_rows(&db)[0]["notification"], "newer");
+}
+
+#[test]
+fn the_outbox_row_is_forgotten_even_by_a_mailer_that_lost_its_lease() {
+    let db = Sqlite::migrated();
+    block_on(outbox::record(&db, accept("t1", "n", 0))).unwrap();
+    let lease = claimed(&db, "m1");
+    // Another consumer took the delivery over (the lease ran out) and finished it.
+    db.exec("UPDATE deliveries SET claim_token = 'm2', state = 'sent' WHERE key = 'copy-1'");
+    let done = block_on(ledger::finish_with(
+        &db,
+        &lease,
+        Finish::Retry {
+            status: None,
+            error: "timeout",
+        },
+        20,
+        vec![outbox::delivered_statement(KEY, "n")],
+    ))
+    .unwrap();
+    assert_eq!(done, Finished::LostLease);
+    assert!(
+        outbox_rows(&db).is_empty(),
+        "the message did reach a mailer either way"
+    );
 }

@@ -148,6 +148,18 @@ pub async fn finish(
     outcome: Finish<'_>,
     now_ms: i64,
 ) -> Result<Recorded, StoreError> {
+    finish_with(db, lease, outcome, now_ms, Vec::new()).await
+}
+
+/// [`finish`], with `also` in the same batch (the mailer forgets the
+/// receiver's outbox row there, `outbox::delivered_statement`).
+pub async fn finish_with(
+    db: &impl Db,
+    lease: &Lease,
+    outcome: Finish<'_>,
+    now_ms: i64,
+    also: Vec<Statement>,
+) -> Result<Recorded, StoreError> {
     let (state, status, error, notification, message_id, recipients) = match outcome {
         Finish::Sent {
             status,
@@ -175,25 +187,25 @@ pub async fn finish(
             None,
         ),
     };
-    let changed = db
-        .run(Statement::new(
-            "UPDATE deliveries SET state = ?3, last_status = ?4, last_error = ?5, \
+    let mut batch = vec![Statement::new(
+        "UPDATE deliveries SET state = ?3, last_status = ?4, last_error = ?5, \
                notification = COALESCE(?6, notification), message_id = COALESCE(?7, message_id), \
                lease_until = 0, updated_at = ?8, recipients = COALESCE(?9, recipients) \
              WHERE key = ?1 AND claim_token = ?2 AND state = 'sending'",
-            vec![
-                lease.key.as_str().into(),
-                lease.token.as_str().into(),
-                state.into(),
-                status.map(u32::from).into(),
-                error.into(),
-                notification.into(),
-                message_id.into(),
-                now_ms.into(),
-                recipients.into(),
-            ],
-        ))
-        .await?;
+        vec![
+            lease.key.as_str().into(),
+            lease.token.as_str().into(),
+            state.into(),
+            status.map(u32::from).into(),
+            error.into(),
+            notification.into(),
+            message_id.into(),
+            now_ms.into(),
+            recipients.into(),
+        ],
+    )];
+    batch.extend(also);
+    let changed = db.batch(batch).await?.first().copied().unwrap_or(0);
     Ok(if changed == 1 {
         Recorded::Yes
     } else {

@@ -6,13 +6,18 @@
 //! 1. [`record`] — one D1 round trip (a batch, one transaction): the key is
 //!    claimed as `done` *and* the notification is stored in the outbox. A
 //!    duplicate changes no row.
-//! 2. the queue send; on success [`sent`] deletes the row, off the response path.
+//! 2. the queue send, and the answer. No second round trip: the row is
+//!    forgotten by the **mailer** ([`delivered`], in the same batch as its
+//!    ledger's first write), once the message reached it — measured, a D1
+//!    call off the response path still cost the receiver a third of its
+//!    throughput under `wrangler dev` (BENCHMARKS.md).
 //! 3. [`due`] / [`sent_rows`] — the per-minute cron sends rows still here after a
-//!    grace period (queue was down, or the worker died between 1 and 2),
-//!    oldest first, a page at a time.
+//!    grace period (queue was down, the worker died between 1 and 2, or the
+//!    mailer has not got to it yet), oldest first, a page at a time.
 //!
-//! A row may be queued twice (the cron and a slow step 2); the mailer's ledger
-//! makes that harmless. A row is never deleted before the queue took it.
+//! A row may be queued twice (the cron and a queue slower than the grace
+//! period); the mailer's ledger makes that harmless. A row is never deleted
+//! before the queue took it, and only in the version that was delivered.
 
 use super::claims::Repeat;
 use super::{Db, Param, Statement, StoreError};
@@ -111,16 +116,19 @@ pub async fn record_with(
     })
 }
 
-/// The queue took the notification (by its notification key) recorded at `created_at`: forget it.
-/// `false`: a newer version of the row is there (kept) or the cron was first.
-pub async fn sent(db: &impl Db, key: &str, created_at: i64) -> Result<bool, StoreError> {
-    Ok(db
-        .run(Statement::new(
-            "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
-            vec![key.into(), created_at.into()],
-        ))
-        .await?
-        == 1)
+/// The mailer received this notification (its key and exact text): forget
+/// its outbox row. Another version of the row (an event recorded anew under
+/// the same key) is kept.
+pub fn delivered_statement(key: &str, notification: &str) -> Statement {
+    Statement::new(
+        "DELETE FROM outbox WHERE key = ?1 AND notification = ?2",
+        vec![key.into(), notification.into()],
+    )
+}
+
+/// [`delivered_statement`] on its own; `false` if the row was not there.
+pub async fn delivered(db: &impl Db, key: &str, notification: &str) -> Result<bool, StoreError> {
+    Ok(db.run(delivered_statement(key, notification)).await? == 1)
 }
 
 /// A row waiting to be queued.
