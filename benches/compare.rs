@@ -18,15 +18,19 @@
 #[path = "../tests/e2e/support.rs"]
 mod support;
 
+mod client;
+
 use calhook_core::signature::sign;
-use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
 const BENCH_SECRET: &str = "bench-secret-0123456789";
+const ADMIN_TOKEN: &str = "bench-admin-token";
+/// The tenant whose route is measured against the single-tenant route.
+const TENANT: &str = "bench";
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -137,42 +141,9 @@ struct Run {
 }
 
 async fn run(target: &Target, bodies: &[(Vec<u8>, String)], c: usize, path: Path3) -> Run {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(c)
-        .build()
-        .unwrap();
     let before = cpu_seconds(target.pgid);
     let started = Instant::now();
-    let results: Vec<(Duration, String)> = futures_util::stream::iter(bodies.iter().cloned())
-        .map(|(body, sig)| {
-            let client = client.clone();
-            let url = target.url.clone();
-            async move {
-                let t = Instant::now();
-                let r = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("X-Cal-Signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                let label = match r {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let v: Value = r.json().await.unwrap_or_default();
-                        match (status, v["status"].as_str()) {
-                            (200, Some(s)) => format!("200 {s}"),
-                            _ => status.to_string(),
-                        }
-                    }
-                    Err(e) => format!("error {e}"),
-                };
-                (t.elapsed(), label)
-            }
-        })
-        .buffer_unordered(c)
-        .collect()
-        .await;
+    let results = client::post_all(&target.url, bodies.to_vec(), c).await;
     let elapsed = started.elapsed().as_secs_f64();
     let after = cpu_seconds(target.pgid);
     let wrong: Vec<&String> = results
@@ -291,8 +262,11 @@ async fn start_anchor(dir: &Path) -> Target {
 }
 
 async fn start_calhook() -> Target {
-    let mut receiver_vars: Vec<(&'static str, String)> =
-        vec![("CAL_WEBHOOK_SECRET", BENCH_SECRET.into())];
+    let mut receiver_vars: Vec<(&'static str, String)> = vec![
+        ("CAL_WEBHOOK_SECRET", BENCH_SECRET.into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
+        ("TENANT_SECRETS_KEY", "ab".repeat(32)),
+    ];
     if let Ok(extra) = std::env::var("BENCH_RECEIVER_VARS") {
         for kv in extra.split(',').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').expect("BENCH_RECEIVER_VARS: K=V,…");
@@ -339,6 +313,12 @@ fn main() {
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
     // results[path][target] = one Run per round
     let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    // The tenant route against the single route: [path][single, tenant].
+    let route_paths = [Path3::BadSignature, Path3::New];
+    let mut routes: Vec<[Vec<Run>; 2]> = route_paths
+        .iter()
+        .map(|_| [Vec::new(), Vec::new()])
+        .collect();
     rt.block_on(async {
         let anchor = start_anchor(&anchor_dir).await;
         let calhook = start_calhook().await;
@@ -391,6 +371,66 @@ fn main() {
                 }
             }
         }
+
+        // The same receiver, its tenant route next to its single route.
+        let stack = calhook._stack.as_ref().unwrap();
+        let (status, answer) = stack
+            .admin(
+                reqwest::Method::POST,
+                "/admin/tenants",
+                ADMIN_TOKEN,
+                Some(json!({"id": TENANT, "secret": BENCH_SECRET})),
+            )
+            .await;
+        assert_eq!(status, 201, "creating the bench tenant: {answer}");
+        let tenant = Target {
+            name: "tenant route",
+            url: format!("{}/{TENANT}", calhook.url),
+            pgid: calhook.pgid,
+            _child: None,
+            _stack: None,
+            _dir: None,
+        };
+        let route_targets = [&calhook, &tenant];
+        let created = created_at(0);
+        let warm: Vec<_> = (0..200)
+            .map(|i| {
+                let b = booking_body(98, i, &created);
+                let s = sign(BENCH_SECRET, &b);
+                (b, s)
+            })
+            .collect();
+        for t in route_targets {
+            run(t, &warm, c, Path3::New).await;
+        }
+        for round in 0..rounds {
+            let created = created_at(0);
+            let signed: Vec<(Vec<u8>, String)> = (0..n)
+                .map(|i| {
+                    let b = booking_body(100 + round, i, &created);
+                    let s = sign(BENCH_SECRET, &b);
+                    (b, s)
+                })
+                .collect();
+            let forged: Vec<(Vec<u8>, String)> = signed
+                .iter()
+                .map(|(b, _)| (b.clone(), sign("not-the-secret-0000000", b)))
+                .collect();
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for (p, path) in route_paths.iter().enumerate() {
+                let bodies = if *path == Path3::BadSignature { &forged } else { &signed };
+                for &t in &order {
+                    let r = run(route_targets[t], bodies, c, *path).await;
+                    eprintln!(
+                        "round {round} {:<28} {:<12} {:>6.0} req/s",
+                        path.name(),
+                        route_targets[t].name,
+                        r.rps
+                    );
+                    routes[p][t].push(r);
+                }
+            }
+        }
     });
 
     let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());
@@ -428,6 +468,24 @@ fn main() {
         ));
     }
     out.push_str("\nreq/s is the mean over rounds (each round's value in brackets); latencies and CPU are means over rounds.\n");
+    out.push_str(&format!(
+        "\n### The tenant route next to the single route\n\nThe same calhook receiver, `/webhooks/cal` and `/webhooks/cal/{TENANT}` (a tenant with the same secret, warm cache), runs interleaved the same way.\n\n| path | single route req/s | tenant route req/s | ratio | single p50 / p99 ms | tenant p50 / p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
+    ));
+    for (p, path) in route_paths.iter().enumerate() {
+        let [single, tenant] = &routes[p];
+        let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.0} | **{:.2}×** | {:.1} / {:.1} | {:.1} / {:.1} |\n",
+            path.name(),
+            m(single, |r| r.rps),
+            m(tenant, |r| r.rps),
+            m(tenant, |r| r.rps) / m(single, |r| r.rps),
+            m(single, |r| r.p50),
+            m(single, |r| r.p99),
+            m(tenant, |r| r.p50),
+            m(tenant, |r| r.p99),
+        ));
+    }
     println!("{out}");
     let target = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
     let path = root().join(&target);

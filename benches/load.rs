@@ -12,8 +12,9 @@
 #[path = "../tests/e2e/support.rs"]
 mod support;
 
+mod client;
+
 use calhook_core::signature::sign;
-use futures_util::StreamExt;
 use sendgrid_standin::{Chaos, StandIn};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -74,43 +75,9 @@ async fn blast(
     bodies: Vec<(Vec<u8>, String)>,
     c: usize,
 ) -> Phase {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(c)
-        .build()
-        .unwrap();
-    let url = stack.webhook_url();
     let requests = bodies.len();
     let started = Instant::now();
-    let results: Vec<(Duration, String)> = futures_util::stream::iter(bodies)
-        .map(|(body, sig)| {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                let t = Instant::now();
-                let r = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("X-Cal-Signature-256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                let label = match r {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let v: serde_json::Value = r.json().await.unwrap_or_default();
-                        match v["status"].as_str() {
-                            Some(s) => format!("{status} {s}"),
-                            None => status.to_string(),
-                        }
-                    }
-                    Err(e) => format!("error {e}"),
-                };
-                (t.elapsed(), label)
-            }
-        })
-        .buffer_unordered(c)
-        .collect()
-        .await;
+    let results = client::post_all(&stack.webhook_url(), bodies, c).await;
     let elapsed = started.elapsed();
     let mut statuses = HashMap::new();
     for (_, label) in &results {

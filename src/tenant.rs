@@ -9,12 +9,12 @@
 //! [`MAX_CACHED`] tenants. When D1 fails, an expired entry is used rather than
 //! refusing a tenant whose secrets were known a moment ago.
 
+use calhook_core::cache::{Cached, TtlCache};
 use calhook_core::settings::{NotifyEvents, SettingError};
 use calhook_core::signature::WebhookSecrets;
 use calhook_core::store::tenants::{self, TenantRow, TenantSettings};
 use calhook_core::tenants::{open, MasterKey, TenantError, TenantId};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::{Date, Env};
 
@@ -39,14 +39,9 @@ pub struct Tenant {
     pub notify: NotifyEvents,
 }
 
-struct Cached {
-    read_at_ms: u64,
-    /// `None`: no such tenant, or disabled.
-    tenant: Option<Rc<Tenant>>,
-}
-
 thread_local! {
-    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    /// `None`: no such tenant, or disabled.
+    static CACHE: RefCell<TtlCache<Option<Rc<Tenant>>>> = RefCell::new(TtlCache::new(MAX_CACHED));
 }
 
 /// Forgets a tenant in this isolate (after an admin change).
@@ -91,43 +86,25 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
     };
     let now = Date::now().as_millis();
     let ttl_ms = settings.tenant_cache_seconds * 1000;
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .get(id.as_str())
-            .map(|e| (now.saturating_sub(e.read_at_ms) < ttl_ms, e.tenant.clone()))
-    });
-    if let Some((true, tenant)) = cached {
-        return tenant.ok_or(ReceiverError::TenantNotFound);
-    }
+    let stale = match CACHE.with(|c| c.borrow().get(id.as_str(), now, ttl_ms)) {
+        Cached::Fresh(tenant) => return tenant.ok_or(ReceiverError::TenantNotFound),
+        Cached::Stale(tenant) => Some(tenant),
+        Cached::Missing => None,
+    };
     let row = match tenants::get(&d1(env)?, id.as_str()).await {
         Ok(row) => row,
         // D1 down: what this isolate knew a moment ago beats refusing.
-        Err(_) if cached.is_some() => {
-            return cached
-                .and_then(|(_, t)| t)
-                .ok_or(ReceiverError::TenantNotFound)
-        }
+        Err(_) if stale.is_some() => return stale.flatten().ok_or(ReceiverError::TenantNotFound),
         Err(e) => return Err(e.into()),
     };
     let tenant = match row.filter(|r| r.enabled) {
         Some(row) => Some(Rc::new(ready(env, id.clone(), &row)?)),
         None => None,
     };
-    if ttl_ms > 0 {
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= MAX_CACHED {
-                c.clear();
-            }
-            c.insert(
-                id.as_str().to_owned(),
-                Cached {
-                    read_at_ms: now,
-                    tenant: tenant.clone(),
-                },
-            );
-        });
-    }
+    CACHE.with(|c| {
+        c.borrow_mut()
+            .insert(id.as_str(), now, ttl_ms, tenant.clone())
+    });
     tenant.ok_or(ReceiverError::TenantNotFound)
 }
 

@@ -3,6 +3,7 @@
 //! for a tenant that is not there is retried and then dead-lettered, never
 //! sent to the deployment's own recipients.
 
+use calhook_core::cache::{Cached, TtlCache};
 use calhook_core::sendgrid::Mailbox;
 use calhook_core::settings::SettingError;
 use calhook_core::store::tenants;
@@ -11,7 +12,6 @@ use calhook_core::tenant_settings::TenantMail;
 use calhook_core::tenants::TenantId;
 use calhook_d1::D1;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use worker::Date;
 
 use crate::settings::Settings;
@@ -20,7 +20,7 @@ use crate::settings::Settings;
 const MAX_CACHED: usize = 1_000;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, (u64, Option<TenantMail>)>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<TtlCache<Option<TenantMail>>> = RefCell::new(TtlCache::new(MAX_CACHED));
 }
 
 /// Why a tenant's email cannot be sent now.
@@ -76,28 +76,14 @@ async fn lookup(
 ) -> Result<TenantMail, TenantMailError> {
     let now = Date::now().as_millis();
     let ttl_ms = settings.tenant_cache_seconds * 1000;
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .get(id.as_str())
-            .filter(|(at, _)| now.saturating_sub(*at) < ttl_ms)
-            .map(|(_, m)| m.clone())
-    });
-    let found = match cached {
-        Some(m) => m,
-        None => {
+    let found = match CACHE.with(|c| c.borrow().get(id.as_str(), now, ttl_ms)) {
+        Cached::Fresh(m) => m,
+        Cached::Stale(_) | Cached::Missing => {
             let m = match tenants::get(db, id.as_str()).await? {
                 Some(row) => Some(row.settings.mail()?),
                 None => None,
             };
-            if ttl_ms > 0 {
-                CACHE.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() >= MAX_CACHED {
-                        c.clear();
-                    }
-                    c.insert(id.as_str().to_owned(), (now, m.clone()));
-                });
-            }
+            CACHE.with(|c| c.borrow_mut().insert(id.as_str(), now, ttl_ms, m.clone()));
             m
         }
     };

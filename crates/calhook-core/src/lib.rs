@@ -23,6 +23,7 @@
 //! - [`tenants`]: tenant ids, sealed webhook secrets, settings resolution.
 
 pub mod admin;
+pub mod cache;
 pub mod digest;
 pub mod event;
 pub mod freshness;
