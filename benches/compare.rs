@@ -65,6 +65,26 @@ fn booking_body(round: usize, i: usize, created_at: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// `n` distinct bodies of `round`, signed with the bench secret, `createdAt` now.
+fn signed_bodies(round: usize, n: usize) -> Vec<(Vec<u8>, String)> {
+    let created = created_at(0);
+    (0..n)
+        .map(|i| {
+            let b = booking_body(round, i, &created);
+            let s = sign(BENCH_SECRET, &b);
+            (b, s)
+        })
+        .collect()
+}
+
+/// The same bodies with a signature made with another secret.
+fn forged(signed: &[(Vec<u8>, String)]) -> Vec<(Vec<u8>, String)> {
+    signed
+        .iter()
+        .map(|(b, _)| (b.clone(), sign("not-the-secret-0000000", b)))
+        .collect()
+}
+
 /// The three paths, with the answer each request must get.
 #[derive(Clone, Copy, PartialEq)]
 enum Path3 {
@@ -324,30 +344,13 @@ fn main() {
         let calhook = start_calhook().await;
         let targets = [&anchor, &calhook];
         // Warm both (JIT, isolates, D1 files) with requests not measured.
-        let created = created_at(0);
-        let warm: Vec<_> = (0..200)
-            .map(|i| {
-                let b = booking_body(99, i, &created);
-                let s = sign(BENCH_SECRET, &b);
-                (b, s)
-            })
-            .collect();
+        let warm = signed_bodies(99, 200);
         for t in targets {
             run(t, &warm, c, Path3::New).await;
         }
         for round in 0..rounds {
-            let created = created_at(0);
-            let signed: Vec<(Vec<u8>, String)> = (0..n)
-                .map(|i| {
-                    let b = booking_body(round, i, &created);
-                    let s = sign(BENCH_SECRET, &b);
-                    (b, s)
-                })
-                .collect();
-            let forged: Vec<(Vec<u8>, String)> = signed
-                .iter()
-                .map(|(b, _)| (b.clone(), sign("not-the-secret-0000000", b)))
-                .collect();
+            let signed = signed_bodies(round, n);
+            let forged = forged(&signed);
             // Alternate who goes first, so drift over the run hits both alike.
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for (p, path) in paths.iter().enumerate() {
@@ -392,30 +395,13 @@ fn main() {
             _dir: None,
         };
         let route_targets = [&calhook, &tenant];
-        let created = created_at(0);
-        let warm: Vec<_> = (0..200)
-            .map(|i| {
-                let b = booking_body(98, i, &created);
-                let s = sign(BENCH_SECRET, &b);
-                (b, s)
-            })
-            .collect();
+        let warm = signed_bodies(98, 200);
         for t in route_targets {
             run(t, &warm, c, Path3::New).await;
         }
         for round in 0..rounds {
-            let created = created_at(0);
-            let signed: Vec<(Vec<u8>, String)> = (0..n)
-                .map(|i| {
-                    let b = booking_body(100 + round, i, &created);
-                    let s = sign(BENCH_SECRET, &b);
-                    (b, s)
-                })
-                .collect();
-            let forged: Vec<(Vec<u8>, String)> = signed
-                .iter()
-                .map(|(b, _)| (b.clone(), sign("not-the-secret-0000000", b)))
-                .collect();
+            let signed = signed_bodies(100 + round, n);
+            let forged = forged(&signed);
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for (p, path) in route_paths.iter().enumerate() {
                 let bodies = if *path == Path3::BadSignature { &forged } else { &signed };
