@@ -122,6 +122,18 @@ struct Target {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Drop for Target {
+    /// The anchor's wrangler and workerd go with their process group.
+    fn drop(&mut self) {
+        if let Some(child) = &mut self._child {
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
 /// CPU seconds of the group's processes: (workerd, everything else = wrangler's node).
 fn cpu_seconds(pgid: i32) -> (f64, f64) {
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
