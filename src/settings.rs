@@ -129,9 +129,9 @@ impl Settings {
         };
         let tenant_cache_seconds = number(
             "TENANT_CACHE_SECONDS",
-            crate::tenant::DEFAULT_CACHE_SECONDS,
+            core::DEFAULT_TENANT_CACHE_SECONDS,
             0,
-            3600,
+            core::MAX_TENANT_CACHE_SECONDS,
         )?;
         let log_refused_per_minute = number(
             "LOG_REFUSED_PER_MINUTE",

@@ -6,11 +6,11 @@
 //! rotation or a disable takes effect within that time everywhere, and at once
 //! in the isolate that served the admin request. Unknown slugs are cached too
 //! (a flood of one bad slug costs one D1 read per TTL); the cache holds at most
-//! [`MAX_CACHED`] tenants. When D1 fails, an expired entry is used rather than
+//! `MAX_CACHED_TENANTS` tenants. When D1 fails, an expired entry is used rather than
 //! refusing a tenant whose secrets were known a moment ago.
 
 use calhook_core::cache::{Cached, TtlCache};
-use calhook_core::settings::{NotifyEvents, SettingError};
+use calhook_core::settings::{NotifyEvents, SettingError, MAX_CACHED_TENANTS};
 use calhook_core::signature::WebhookSecrets;
 use calhook_core::store::tenants::{self, TenantRow, TenantSettings};
 use calhook_core::tenants::{open, MasterKey, TenantError, TenantId};
@@ -19,17 +19,13 @@ use std::rc::Rc;
 use worker::{Date, Env};
 
 use crate::error::ReceiverError;
-use crate::settings::{self, text, Settings};
+use crate::settings::{text, Settings};
 use crate::store::d1;
 
 /// The Worker secret that seals tenants' webhook secrets.
 pub const MASTER_KEY: &str = "TENANT_SECRETS_KEY";
 /// During a master-key rotation: the previous key, still opening old rows.
 pub const PREVIOUS_MASTER_KEY: &str = "TENANT_SECRETS_KEY_PREVIOUS";
-/// Default of `TENANT_CACHE_SECONDS`.
-pub const DEFAULT_CACHE_SECONDS: u64 = 30;
-/// Most tenants one isolate keeps in memory.
-pub const MAX_CACHED: usize = 1_000;
 
 /// A tenant ready to verify a webhook.
 pub struct Tenant {
@@ -41,7 +37,7 @@ pub struct Tenant {
 
 thread_local! {
     /// `None`: no such tenant, or disabled.
-    static CACHE: RefCell<TtlCache<Option<Rc<Tenant>>>> = RefCell::new(TtlCache::new(MAX_CACHED));
+    static CACHE: RefCell<TtlCache<Option<Rc<Tenant>>>> = RefCell::new(TtlCache::new(MAX_CACHED_TENANTS));
 }
 
 /// Forgets a tenant in this isolate (after an admin change).
@@ -98,7 +94,7 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
         Err(e) => return Err(e.into()),
     };
     let tenant = match row.filter(|r| r.enabled) {
-        Some(row) => Some(Rc::new(ready(env, id.clone(), &row)?)),
+        Some(row) => Some(Rc::new(ready(env, &settings.notify, id.clone(), &row)?)),
         None => None,
     };
     CACHE.with(|c| {
@@ -109,7 +105,12 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
 }
 
 /// Opens a stored tenant's secrets and reads its settings.
-fn ready(env: &Env, id: TenantId, row: &TenantRow) -> Result<Tenant, ReceiverError> {
+fn ready(
+    env: &Env,
+    environment_notify: &NotifyEvents,
+    id: TenantId,
+    row: &TenantRow,
+) -> Result<Tenant, ReceiverError> {
     let stored = row.secrets();
     let secrets = if stored.is_empty() {
         None
@@ -134,7 +135,7 @@ fn ready(env: &Env, id: TenantId, row: &TenantRow) -> Result<Tenant, ReceiverErr
     };
     let notify = row
         .settings
-        .notify_events(&settings::Settings::get(env)?.notify)
+        .notify_events(environment_notify)
         .map_err(|e| SettingError::Invalid {
             name: "notify_events",
             reason: format!("tenant {id}: {e}"),

@@ -16,14 +16,14 @@
 use calhook_core::signature::MIN_SECRET_CHARS;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
 use calhook_core::tenant_settings::SettingsPatch;
-use calhook_core::tenants::{seal, TenantId};
+use calhook_core::tenants::{seal, TenantError, TenantId};
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request};
 
 use crate::admin::authorize;
 use crate::error::ReceiverError;
 use crate::store::d1;
-use crate::tenant::{self as tenant_cache, master_keys, open_sealed};
+use crate::tenant::{self as tenant_cache, master_keys};
 use crate::webhook::Accepted;
 
 pub const PREFIX: &str = "/admin/tenants";
@@ -285,7 +285,8 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
                 current += 1;
                 continue;
             }
-            match open_sealed(&keys, &id, &s.sealed) {
+            let previous = keys.1.as_ref().ok_or(TenantError::DoesNotOpen);
+            match previous.and_then(|k| calhook_core::tenants::open(k, &id, &s.sealed)) {
                 Ok(plain) => {
                     s.sealed = sealed(env, &id, &plain)?.sealed;
                     resealed += 1;

@@ -100,16 +100,18 @@ pub async fn handle(
             json!({"status": "ignored", "event": trigger, "reason": "unknown trigger; this version does not handle it"}),
         ));
     }
+    // A tenant's keys are its own: never a duplicate of another tenant's.
+    let identity = key::derive(&envelope).map(|i| i.for_tenant(tenant_id));
+    let notification_for = |key| {
+        let mut n = Notification::build(&envelope, key);
+        n.tenant = tenant_id.cloned();
+        n
+    };
     if !notify.includes(&envelope.trigger) {
         // Not emailed about, but the booking ledger still learns of it (a
         // meeting that ended, a location change …).
-        if let Some(identity) = key::derive(&envelope) {
-            let identity = identity.for_tenant(tenant_id);
-            let mut n = Notification::build(
-                &envelope,
-                identity.notification_key(settings.copy_window_ms),
-            );
-            n.tenant = tenant_id.cloned();
+        if let Some(identity) = &identity {
+            let n = notification_for(identity.notification_key(settings.copy_window_ms));
             let mut updates = bookings::updates(&n, now);
             updates.iter_mut().for_each(|u| u.emailed = false);
             if !updates.is_empty() {
@@ -129,14 +131,12 @@ pub async fn handle(
             json!({"status": "ignored", "event": trigger, "reason": "not in NOTIFY_EVENTS"}),
         ));
     }
-    let Some(identity) = key::derive(&envelope) else {
+    let Some(identity) = identity else {
         return Ok(Accepted::json(
             200,
             json!({"status": "ignored", "event": trigger, "reason": "no key"}),
         ));
     };
-    // A tenant's keys are its own: never a duplicate of another tenant's.
-    let identity = identity.for_tenant(tenant_id);
     // The claim key decides duplicates; the notification key names this event.
     let key = identity.notification_key(settings.copy_window_ms);
     let repeat = identity.sent_at_ms.map(|sent_at_ms| Repeat {
@@ -152,8 +152,7 @@ pub async fn handle(
             json!({"status": "duplicate", "event": trigger, "key": key.as_str()}),
         )
     };
-    let mut notification = Notification::build(&envelope, key.clone());
-    notification.tenant = tenant_id.cloned();
+    let notification = notification_for(key.clone());
     let message = notification
         .to_message()
         .map_err(|e| ReceiverError::Unavailable {

@@ -67,7 +67,12 @@ impl Settings {
             1,
             300,
         );
-        let tenant_cache_seconds = number("TENANT_CACHE_SECONDS", 30, 0, 3600);
+        let tenant_cache_seconds = number(
+            "TENANT_CACHE_SECONDS",
+            core::DEFAULT_TENANT_CACHE_SECONDS,
+            0,
+            core::MAX_TENANT_CACHE_SECONDS,
+        );
         if timeout_seconds >= lease_seconds {
             settings_error.get_or_insert(SettingError::Invalid {
                 name: "SENDGRID_TIMEOUT_SECONDS",

@@ -5,7 +5,7 @@
 
 use calhook_core::cache::{Cached, TtlCache};
 use calhook_core::sendgrid::Mailbox;
-use calhook_core::settings::SettingError;
+use calhook_core::settings::{SettingError, MAX_CACHED_TENANTS};
 use calhook_core::store::tenants;
 use calhook_core::store::StoreError;
 use calhook_core::tenant_settings::TenantMail;
@@ -16,11 +16,8 @@ use worker::Date;
 
 use crate::settings::Settings;
 
-/// Most tenants one isolate keeps in memory.
-const MAX_CACHED: usize = 1_000;
-
 thread_local! {
-    static CACHE: RefCell<TtlCache<Option<TenantMail>>> = RefCell::new(TtlCache::new(MAX_CACHED));
+    static CACHE: RefCell<TtlCache<Option<TenantMail>>> = RefCell::new(TtlCache::new(MAX_CACHED_TENANTS));
 }
 
 /// Why a tenant's email cannot be sent now.

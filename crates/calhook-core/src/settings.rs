@@ -108,6 +108,12 @@ pub fn max_event_age(raw: Option<&str>, ttl_seconds: u64) -> Result<u64, Setting
     Ok(age)
 }
 
+/// How long an isolate trusts what it read of a tenant (`TENANT_CACHE_SECONDS`).
+pub const DEFAULT_TENANT_CACHE_SECONDS: u64 = 30;
+pub const MAX_TENANT_CACHE_SECONDS: u64 = 3600;
+/// Most tenants one isolate keeps in memory (either worker).
+pub const MAX_CACHED_TENANTS: usize = 1_000;
+
 /// Reminders before each accepted booking's start (`REMINDER_OFFSETS`).
 pub const DEFAULT_REMINDER_OFFSETS: &str = "24h,1h";
 /// Ended bookings and their timeline are kept this long (`BOOKING_RETENTION_DAYS`).
