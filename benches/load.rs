@@ -278,6 +278,8 @@ async fn run() -> String {
     let (mr, mg) = file_size("consumer/build/index_bg.wasm");
     let receiver_upload = dry_run_size("wrangler.toml");
     let mailer_upload = dry_run_size("consumer/wrangler.toml");
+    let (ar, ag) = file_size("admin/build/index_bg.wasm");
+    let admin_upload = dry_run_size("admin/wrangler.toml");
 
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -339,12 +341,14 @@ async fn run() -> String {
     let _ = writeln!(out, "| --- | ---: | ---: | --- |");
     let _ = writeln!(out, "| receiver | {rr} | {rg} | {receiver_upload} |");
     let _ = writeln!(out, "| mailer | {mr} | {mg} | {mailer_upload} |");
+    let _ = writeln!(out, "| admin | {ar} | {ag} | {admin_upload} |");
     let _ = writeln!(
         out,
         "\nRelease profile: `opt-level = \"z\"`, `lto = true`, `codegen-units = 1`, \
          `panic = \"abort\"`; then `wasm-opt -Oz --strip-debug --strip-producers`. \
-         The receiver leaves out the `render` feature of `calhook-core` (askama, chrono-tz), \
-         so it carries no time-zone database.\n"
+         The receiver leaves out the `render` feature of `calhook-core` (askama) and every \
+         admin route and scheduled job (the admin worker's); the mailer asks the runtime's \
+         `Intl` for zone offsets, so no worker carries a time-zone database.\n"
     );
     out
 }

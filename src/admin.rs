@@ -16,10 +16,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Date, Env, Request};
 
+use crate::answer::Accepted;
 use crate::error::ReceiverError;
+use crate::queue::send_batch;
 use crate::settings;
 use crate::store::d1;
-use crate::webhook::{send_batch, Accepted};
 
 pub const LIST_PATH: &str = "/admin/dead-letters";
 pub const REDRIVE_PATH: &str = "/admin/dead-letters/redrive";

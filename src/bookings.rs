@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use worker::{Date, Env, Request};
 
 use crate::admin::{authorize, parse_limit};
+use crate::answer::Accepted;
 use crate::error::ReceiverError;
 use crate::settings::reminder_schedule;
 use crate::store::d1;
-use crate::webhook::Accepted;
 
 pub const LIST_PATH: &str = "/admin/bookings";
 /// `GET {SHOW_PREFIX}{uid}`.

@@ -9,9 +9,9 @@ use calhook_d1::D1;
 use serde_json::{json, Value};
 use worker::Env;
 
+use crate::queue::send_batch;
 use crate::settings::{self, Settings};
 use crate::store::{claim_token, d1};
-use crate::webhook::send_batch;
 
 /// The cron expression of the daily prune; every other one sends the outbox.
 pub const PRUNE_CRON: &str = "17 3 * * *";
@@ -46,7 +46,7 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
     } else {
         "outbox"
     };
-    line["svc"] = "calhook-receiver".into();
+    line["svc"] = crate::SERVICE.into();
     line["job"] = job.into();
     if line.get("error").is_some() {
         worker::console_error!("{line}");

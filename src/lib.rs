@@ -1,72 +1,83 @@
-//! Receiver worker: the HTTP surface for Cal.com webhooks.
+//! Two workers from one crate, both thin shells over `calhook_core`:
 //!
-//! A thin shell. It reads the request, hands bytes to `calhook_core` for every
-//! decision (signature, parsing, key, notification), and moves the results
-//! into D1/KV and the queue. Status codes are decided once, in [`error`].
+//! - the **receiver** (default build): `POST /webhooks/cal[/{tenant}]` —
+//!   verify, parse, record, queue — and nothing else on its hot path. It
+//!   forwards `/admin/*` and its cron ticks to the admin worker through the
+//!   `ADMIN` service binding, so its wasm carries none of that code.
+//! - the **admin worker** (feature `admin-worker`, built from `admin/`): the
+//!   operator API (dead letters, outbox, bookings, tenants) and the scheduled
+//!   jobs (outbox, reminders, pruning). It has no public route.
+//!
+//! Each reads the request, hands bytes to `calhook_core` for every decision,
+//! and moves the results into D1/KV and the queue. Status codes are decided
+//! once, in [`error`].
 
-mod admin;
-mod body;
-mod bookings;
-mod cron;
+mod answer;
+// Each worker builds only its own routes: some variants and settings are the other's.
+#[allow(dead_code)]
 mod error;
+#[allow(dead_code)]
 mod log;
+#[allow(dead_code)]
+mod queue;
+#[allow(dead_code)]
 mod settings;
+#[allow(dead_code)]
 mod store;
+#[cfg_attr(feature = "admin-worker", allow(dead_code))]
 mod tenant;
-mod tenants_admin;
+
+#[cfg(not(feature = "admin-worker"))]
+mod body;
+#[cfg(not(feature = "admin-worker"))]
+mod receiver_worker;
+#[cfg(not(feature = "admin-worker"))]
 mod webhook;
 
-use error::ReceiverError;
-use serde_json::json;
-use worker::{
-    event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
-};
+#[cfg(feature = "admin-worker")]
+mod admin;
+#[cfg(feature = "admin-worker")]
+mod admin_worker;
+#[cfg(feature = "admin-worker")]
+mod bookings;
+#[cfg(feature = "admin-worker")]
+mod cron;
+#[cfg(feature = "admin-worker")]
+mod tenants_admin;
+
+use worker::{event, Date, Env, Response, Result};
 
 /// Where Cal.com posts (the single-tenant route).
 pub const WEBHOOK_PATH: &str = "/webhooks/cal";
 /// `{TENANT_WEBHOOK_PREFIX}{tenant}`: a tenant's route.
 pub const TENANT_WEBHOOK_PREFIX: &str = "/webhooks/cal/";
+/// The receiver's binding to the admin worker.
+pub const ADMIN_BINDING: &str = "ADMIN";
+/// Every path under it is the admin worker's.
+pub const ADMIN_PREFIX: &str = "/admin";
+/// The admin worker runs a cron job when the receiver posts here with the
+/// cron expression in [`CRON_HEADER`]; never forwarded from outside.
+pub const CRON_PATH: &str = "/internal/cron";
+pub const CRON_HEADER: &str = "x-calhook-cron";
+
+/// The `svc` of every log line and of `/healthz`.
+#[cfg(not(feature = "admin-worker"))]
+pub const SERVICE: &str = "calhook-receiver";
+#[cfg(feature = "admin-worker")]
+pub const SERVICE: &str = "calhook-admin";
 
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let started = Date::now().as_millis();
-    let path = req.path();
-    let mut line = log::RequestLog::new(req.method().to_string(), path.clone());
-    let result = match (req.method(), path.as_str()) {
-        (Method::Post, WEBHOOK_PATH) => webhook::handle(req, &env, &ctx, &mut line, None).await,
-        (_, WEBHOOK_PATH) => Err(ReceiverError::MethodNotAllowed),
-        (method, p) if p.starts_with(TENANT_WEBHOOK_PREFIX) => {
-            match (method, &p[TENANT_WEBHOOK_PREFIX.len()..]) {
-                (_, slug) if slug.is_empty() || slug.contains('/') => Err(ReceiverError::NotFound),
-                (Method::Post, slug) => {
-                    let slug = slug.to_owned();
-                    webhook::handle(req, &env, &ctx, &mut line, Some(&slug)).await
-                }
-                _ => Err(ReceiverError::MethodNotAllowed),
-            }
-        }
-        (_, p) if p == tenants_admin::PREFIX || p.starts_with("/admin/tenants/") => {
-            tenants_admin::route(req, &env, &path).await
-        }
-        (Method::Get, admin::LIST_PATH) => admin::list(&req, &env).await,
-        (Method::Post, admin::REDRIVE_PATH) => admin::redrive(req, &env).await,
-        (Method::Post, admin::DELETE_PATH) => admin::delete(req, &env).await,
-        (Method::Get, admin::OUTBOX_PATH) => admin::outbox(&req, &env).await,
-        (Method::Get, bookings::LIST_PATH) => bookings::list(&req, &env).await,
-        (Method::Get, p) if p.starts_with(bookings::SHOW_PREFIX) => {
-            bookings::show(&req, &env, &p[bookings::SHOW_PREFIX.len()..]).await
-        }
-        (Method::Get | Method::Head, "/healthz") => Ok(webhook::Accepted::json(
-            200,
-            json!({"status": "ok", "service": "calhook-receiver"}),
-        )),
-        _ => Err(ReceiverError::NotFound),
-    };
+/// Logs the request's one line and turns the result into the response.
+fn respond(
+    result: std::result::Result<answer::Accepted, error::ReceiverError>,
+    mut line: log::RequestLog,
+    env: &Env,
+    started: u64,
+) -> Result<Response> {
     let response = match result {
         Ok(accepted) => {
             line.outcome(accepted.outcome(), accepted.status);
@@ -77,16 +88,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             err.into_response()
         }
     };
-    let per_minute = settings::Settings::get(&env)
+    emit(line, env, started);
+    response
+}
+
+fn emit(line: log::RequestLog, env: &Env, started: u64) {
+    let per_minute = settings::Settings::get(env)
         .map(|s| s.log_refused_per_minute)
         .unwrap_or(log::DEFAULT_REFUSED_PER_MINUTE);
     let now = Date::now().as_millis();
     line.emit(now, now.saturating_sub(started), per_minute);
-    response
-}
-
-/// Every minute: send the outbox; daily: prune (`[triggers] crons`).
-#[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    cron::run(&event.cron(), &env, Date::now().as_millis() as i64).await;
 }

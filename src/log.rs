@@ -74,7 +74,7 @@ pub struct RequestLog {
 impl RequestLog {
     pub fn new(method: String, path: String) -> Self {
         Self {
-            svc: "calhook-receiver",
+            svc: crate::SERVICE,
             method,
             path,
             ..Self::default()

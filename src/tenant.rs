@@ -12,7 +12,7 @@
 use calhook_core::cache::{Cached, TtlCache};
 use calhook_core::settings::{NotifyEvents, SettingError, MAX_CACHED_TENANTS};
 use calhook_core::signature::WebhookSecrets;
-use calhook_core::store::tenants::{self, TenantRow, TenantSettings};
+use calhook_core::store::tenants::{self, TenantRow};
 use calhook_core::tenants::{open, MasterKey, TenantError, TenantId};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -43,6 +43,12 @@ thread_local! {
 /// Forgets a tenant in this isolate (after an admin change).
 pub fn forget(id: &str) {
     CACHE.with(|c| c.borrow_mut().remove(id));
+}
+
+/// Forgets every tenant in this isolate (a tenant was created: its slug may be
+/// cached as unknown).
+pub fn forget_all() {
+    CACHE.with(|c| *c.borrow_mut() = TtlCache::new(MAX_CACHED_TENANTS));
 }
 
 /// The master key, and the previous one during a rotation.
@@ -145,47 +151,4 @@ fn ready(
         secrets,
         notify,
     })
-}
-
-/// The settings of a tenant as an operator sees them: each effective value
-/// and where it came from (never a secret). The mail settings fall back to
-/// the mailer's environment, which this worker cannot read: they are named.
-pub fn effective(env: &Env, s: &TenantSettings) -> serde_json::Value {
-    use calhook_core::settings::{DEFAULT_NOTIFY_EVENTS, DEFAULT_REMINDER_OFFSETS};
-    use calhook_core::tenants::resolve;
-    use serde_json::json;
-    let here = |own: Option<&str>, name: &str, default: &str| {
-        let env_value = text(env, name);
-        let (value, source) = resolve(own, env_value.as_deref(), default);
-        json!({"value": value, "source": source})
-    };
-    let mailer = |own: Option<String>, name: &str| match own {
-        Some(v) => json!({"value": v, "source": "tenant"}),
-        None => json!({"source": "environment", "setting": format!("{name} (the mailer's)")}),
-    };
-    let reminders = human_offsets(s);
-    json!({
-        "email_to": mailer(s.email_to.clone(), "EMAIL_TO"),
-        "email_from": mailer(s.email_from.clone(), "EMAIL_FROM"),
-        "notify_attendees": mailer(s.notify_attendees.map(|b| b.to_string()), "NOTIFY_ATTENDEES"),
-        "time_zone": mailer(s.time_zone.clone(), "DEFAULT_TIME_ZONE"),
-        "notify_events": here(s.notify_events.as_deref(), "NOTIFY_EVENTS", &DEFAULT_NOTIFY_EVENTS.join(",")),
-        "reminder_offsets": here(reminders.as_deref(), "REMINDER_OFFSETS", DEFAULT_REMINDER_OFFSETS),
-    })
-}
-
-/// A tenant's stored reminder offsets (JSON minutes) as an operator writes
-/// them: `1440m,60m`, or `off`.
-pub fn human_offsets(s: &TenantSettings) -> Option<String> {
-    s.reminder_offsets
-        .as_deref()
-        .and_then(|j| serde_json::from_str::<Vec<u32>>(j).ok())
-        .map(|m| match m.as_slice() {
-            [] => "off".to_owned(),
-            m => m
-                .iter()
-                .map(|m| format!("{m}m"))
-                .collect::<Vec<_>>()
-                .join(","),
-        })
 }

@@ -21,10 +21,10 @@ use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request};
 
 use crate::admin::authorize;
+use crate::answer::Accepted;
 use crate::error::ReceiverError;
 use crate::store::d1;
 use crate::tenant::{self as tenant_cache, master_keys};
-use crate::webhook::Accepted;
 
 pub const PREFIX: &str = "/admin/tenants";
 /// Longest webhook secret accepted.
@@ -123,13 +123,13 @@ fn random_bytes<const N: usize>() -> Result<[u8; N], ReceiverError> {
 /// A tenant as answered: settings, effective values, secret ids, never a secret.
 fn view(env: &Env, row: &TenantRow) -> Value {
     let mut settings = serde_json::to_value(&row.settings).unwrap_or(Value::Null);
-    settings["reminder_offsets"] = crate::tenant::human_offsets(&row.settings).into();
+    settings["reminder_offsets"] = human_offsets(&row.settings).into();
     json!({
         "id": row.id,
         "enabled": row.enabled,
         "webhook_path": format!("{}/{}", crate::WEBHOOK_PATH, row.id),
         "settings": settings,
-        "effective": crate::tenant::effective(env, &row.settings),
+        "effective": effective(env, &row.settings),
         "secrets": row.secrets().iter().map(|s| json!({"id": s.id})).collect::<Vec<_>>(),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -162,7 +162,7 @@ fn patch(fields: Map<String, Value>) -> Result<SettingsPatch, ReceiverError> {
 
 fn apply(patch: SettingsPatch, settings: &mut TenantSettings) -> Result<(), ReceiverError> {
     patch.apply(settings).map_err(|e| {
-        worker::console_warn!("{}", json!({"svc": "calhook-receiver", "admin": "tenant", "refused": e.to_string()}));
+        worker::console_warn!("{}", json!({"svc": crate::SERVICE, "admin": "tenant", "refused": e.to_string()}));
         ReceiverError::BadAdminRequest(
             "a setting is not valid (e.g. an address, a trigger or a duration): see the receiver's log",
         )
@@ -312,4 +312,47 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
             "changed_meanwhile": changed,
         }),
     ))
+}
+
+/// The settings of a tenant as an operator sees them: each effective value
+/// and where it came from (never a secret). The mail settings fall back to
+/// the mailer's environment, which this worker cannot read: they are named.
+pub fn effective(env: &Env, s: &TenantSettings) -> serde_json::Value {
+    use calhook_core::settings::{DEFAULT_NOTIFY_EVENTS, DEFAULT_REMINDER_OFFSETS};
+    use calhook_core::tenants::resolve;
+    use serde_json::json;
+    let here = |own: Option<&str>, name: &str, default: &str| {
+        let env_value = crate::settings::text(env, name);
+        let (value, source) = resolve(own, env_value.as_deref(), default);
+        json!({"value": value, "source": source})
+    };
+    let mailer = |own: Option<String>, name: &str| match own {
+        Some(v) => json!({"value": v, "source": "tenant"}),
+        None => json!({"source": "environment", "setting": format!("{name} (the mailer's)")}),
+    };
+    let reminders = human_offsets(s);
+    json!({
+        "email_to": mailer(s.email_to.clone(), "EMAIL_TO"),
+        "email_from": mailer(s.email_from.clone(), "EMAIL_FROM"),
+        "notify_attendees": mailer(s.notify_attendees.map(|b| b.to_string()), "NOTIFY_ATTENDEES"),
+        "time_zone": mailer(s.time_zone.clone(), "DEFAULT_TIME_ZONE"),
+        "notify_events": here(s.notify_events.as_deref(), "NOTIFY_EVENTS", &DEFAULT_NOTIFY_EVENTS.join(",")),
+        "reminder_offsets": here(reminders.as_deref(), "REMINDER_OFFSETS", DEFAULT_REMINDER_OFFSETS),
+    })
+}
+
+/// A tenant's stored reminder offsets (JSON minutes) as an operator writes
+/// them: `1440m,60m`, or `off`.
+pub fn human_offsets(s: &TenantSettings) -> Option<String> {
+    s.reminder_offsets
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Vec<u32>>(j).ok())
+        .map(|m| match m.as_slice() {
+            [] => "off".to_owned(),
+            m => m
+                .iter()
+                .map(|m| format!("{m}m"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
 }

@@ -12,48 +12,19 @@ use calhook_core::key;
 use calhook_core::notification::Notification;
 use calhook_core::signature::SIGNATURE_HEADER;
 use calhook_core::store::claims::Repeat;
-use serde_json::{json, Value};
-use worker::{Context, Date, Env, Request, Response, Result};
+use serde_json::json;
+use worker::{Context, Date, Env, Request, Result};
 
+use crate::answer::Accepted;
 use crate::body::read_capped;
 use crate::error::ReceiverError;
 use crate::log::RequestLog;
+use crate::queue::send;
 use crate::settings::Settings;
 use crate::store::{self, claim_token, IdempotencyStore};
 use calhook_core::store::bookings;
 use calhook_core::store::kv::{self, KvOutcome};
 use calhook_core::store::outbox::{self, Accept, Recorded};
-
-/// The queue producer binding.
-pub const QUEUE_BINDING: &str = "NOTIFICATIONS";
-
-/// A 2xx answer.
-pub struct Accepted {
-    pub status: u16,
-    body: Value,
-}
-
-impl Accepted {
-    pub fn json(status: u16, body: Value) -> Self {
-        Self { status, body }
-    }
-
-    pub fn outcome(&self) -> &'static str {
-        match self.body["status"].as_str() {
-            Some("queued") if self.body["recorded"] == false => "queued_without_d1",
-            Some("queued") => "queued",
-            Some("accepted") => "deferred",
-            Some("duplicate") => "duplicate",
-            Some("ignored") => "ignored",
-            Some("pong") => "pong",
-            _ => "ok",
-        }
-    }
-
-    pub fn into_response(self) -> Result<Response> {
-        Ok(Response::from_json(&self.body)?.with_status(self.status))
-    }
-}
 
 /// `tenant`: the slug of `/webhooks/cal/{tenant}`; `None` on the single-tenant route.
 pub async fn handle(
@@ -255,34 +226,6 @@ pub async fn handle(
             }
         },
     }
-}
-
-fn queue(env: &Env) -> Result<worker::Queue, ReceiverError> {
-    env.queue(QUEUE_BINDING)
-        .map_err(|e| ReceiverError::BindingMissing {
-            binding: QUEUE_BINDING,
-            detail: e.to_string(),
-        })
-}
-
-fn queue_unavailable(e: worker::Error) -> ReceiverError {
-    ReceiverError::Unavailable {
-        what: "queue",
-        detail: e.to_string(),
-    }
-}
-
-/// Puts one notification (JSON text) on the queue.
-pub async fn send(env: &Env, message: String) -> Result<(), ReceiverError> {
-    queue(env)?.send(message).await.map_err(queue_unavailable)
-}
-
-/// Puts several notifications on the queue in one request (all or none).
-pub async fn send_batch(env: &Env, messages: Vec<String>) -> Result<(), ReceiverError> {
-    queue(env)?
-        .send_batch(messages)
-        .await
-        .map_err(queue_unavailable)
 }
 
 fn booking_uid(event: &Event) -> Option<&str> {

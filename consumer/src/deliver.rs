@@ -18,6 +18,7 @@ use worker::{
 use crate::log::MessageLog;
 use crate::settings::Settings;
 use crate::tenant::{self, Mail};
+use crate::zones::IntlZones;
 use crate::Delivery;
 
 /// The D1 binding (shared with the receiver).
@@ -277,8 +278,8 @@ fn build_mail(
     copy: &Copy,
 ) -> MailSend {
     let email = match copy.audience {
-        Audience::Staff => render(n),
-        Audience::Attendee(i) => render_for_attendee(n, i),
+        Audience::Staff => render(n, &IntlZones),
+        Audience::Attendee(i) => render_for_attendee(n, i, &IntlZones),
     };
     let subject = match &sender.subject_prefix {
         Some(prefix) => format!("{prefix}{}", email.subject),

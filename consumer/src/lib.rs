@@ -12,6 +12,7 @@ mod deliver;
 mod log;
 mod settings;
 mod tenant;
+mod zones;
 
 use calhook_core::queues::{role, QueueRole};
 use serde_json::json;

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(back.key, n.key);
     assert_eq!(serde_json::to_string(&back).unwrap(), json, "does not round-trip");
     let n = back;
-    let email = render(&n);
+    let email = render(&n, &calhook_core::zones::Tzdb);
     assert!(only_template_tags(&email.html), "markup from input: {}", email.html);
     assert!(!email.subject.contains('\n'));
 });

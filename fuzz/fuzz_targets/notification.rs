@@ -8,6 +8,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(n) = serde_json::from_slice::<Notification>(data) else { return };
-    let email = render(&n);
+    let email = render(&n, &calhook_core::zones::Tzdb);
     assert!(only_template_tags(&email.html), "markup from input: {}", email.html);
 });

@@ -1,4 +1,4 @@
-//! `wrangler deploy --dry-run` must succeed for both workers: it bundles the
+//! `wrangler deploy --dry-run` must succeed for every worker: it bundles the
 //! real build output and validates the configuration without an account.
 
 use crate::support::root;
@@ -13,6 +13,13 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("deploy::mailer_dry_run_bundles_the_wasm", || {
             dry_run("consumer/wrangler.toml", "mailer")
         }),
+        Trial::test("deploy::admin_dry_run_bundles_the_wasm", || {
+            dry_run("admin/wrangler.toml", "admin")
+        }),
+        Trial::test(
+            "deploy::the_receivers_admin_binding_names_the_admin_worker_which_has_no_public_route",
+            the_receivers_admin_binding_names_the_admin_worker_which_has_no_public_route,
+        ),
         Trial::test(
             "deploy::every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting",
             every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting,
@@ -49,6 +56,39 @@ fn every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting() 
     }
     if consumers.len() != 2 {
         return Err("the mailer consumes exactly the notifications and dead-letter queues".into());
+    }
+    Ok(())
+}
+
+fn config(path: &str) -> toml::Table {
+    std::fs::read_to_string(root().join(path))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `/admin/*` and the crons reach the admin worker only through the receiver:
+/// the binding must name it, and it must not be served on workers.dev or a route.
+fn the_receivers_admin_binding_names_the_admin_worker_which_has_no_public_route(
+) -> Result<(), Failed> {
+    let (receiver, admin) = (config("wrangler.toml"), config("admin/wrangler.toml"));
+    let services = receiver["services"].as_array().ok_or("no [[services]]")?;
+    let binding = services
+        .iter()
+        .find(|s| s["binding"].as_str() == Some("ADMIN"))
+        .ok_or("the receiver has no ADMIN service binding")?;
+    if binding["service"] != admin["name"] {
+        return Err(format!(
+            "ADMIN binds {} but the admin worker is {}",
+            binding["service"], admin["name"]
+        )
+        .into());
+    }
+    if admin.get("workers_dev").and_then(|v| v.as_bool()) != Some(false)
+        || admin.contains_key("routes")
+        || admin.contains_key("route")
+    {
+        return Err("the admin worker must have workers_dev = false and no route".into());
     }
     Ok(())
 }

@@ -50,6 +50,10 @@ pub fn trials() -> Vec<Trial> {
             "mailer::cal_coms_email_less_organizer_does_not_stop_the_email",
             cal_coms_email_less_organizer_does_not_stop_the_email,
         ),
+        trial(
+            "mailer::times_are_shown_in_zones_with_45_minute_offsets_and_half_hour_dst",
+            times_are_shown_in_zones_with_45_minute_offsets_and_half_hour_dst,
+        ),
     ]
 }
 
@@ -335,7 +339,7 @@ async fn attendees_get_their_own_copy_when_enabled() {
     assert!(text.contains("Hi Grace Hopper,"), "{text}");
     assert!(
         text.lines()
-            .any(|l| l.starts_with("When:") && l.contains("EST (America/New_York)")),
+            .any(|l| l.starts_with("When:") && l.contains("GMT-5 (America/New_York)")),
         "{text}"
     );
     assert!(!copy.content("text/html").contains(&key), "no staff footer");
@@ -437,4 +441,46 @@ async fn a_sendgrid_that_hangs_is_abandoned_after_the_timeout_and_retried() {
     // may time out a second attempt too); never a second email.
     assert!(rows[0]["attempts"].as_i64().unwrap() >= 2, "{rows:?}");
     assert_eq!(s.emails_for(&key).len(), 1);
+}
+
+/// The mailer's zone offsets come from workerd's Intl, the native tests' from
+/// chrono-tz: the same odd zones must read the same through the real worker.
+async fn times_are_shown_in_zones_with_45_minute_offsets_and_half_hour_dst() {
+    let s = Stack::start(Options::default()).await;
+    let booking = |uid: &str, start: &str, end: &str| {
+        let mut body = fixture_for("BOOKING_CREATED", &unique(uid));
+        let p = &mut body["payload"];
+        p["startTime"] = start.into();
+        p["endTime"] = end.into();
+        p["organizer"]["timeZone"] = "Australia/Lord_Howe".into();
+        p["attendees"][0]["timeZone"] = "Asia/Kathmandu".into();
+        body
+    };
+    // Lord Howe in southern summer (+11), then in winter (+10:30).
+    let summer = booking("summer", "2026-11-25T15:00:00Z", "2026-11-25T15:30:00Z");
+    let winter = booking("winter", "2027-07-01T00:00:00Z", "2027-07-01T00:30:00Z");
+    let mut texts = Vec::new();
+    for body in [summer, winter] {
+        let (_, answer) = s.send(&body).await;
+        let key = key_of(&answer);
+        texts.push(
+            s.wait_for_email(&key).await[0]
+                .content("text/plain")
+                .to_owned(),
+        );
+    }
+    let (summer, winter) = (&texts[0], &texts[1]);
+    assert!(
+        summer
+            .contains("When: Thursday, 26 November 2026, 02:00–02:30 GMT+11 (Australia/Lord_Howe)"),
+        "{summer}"
+    );
+    assert!(
+        summer.contains(": Wednesday, 25 November 2026, 20:45–21:15 GMT+5:45 (Asia/Kathmandu)"),
+        "{summer}"
+    );
+    assert!(
+        winter.contains("When: Thursday, 1 July 2027, 10:30–11:00 GMT+10:30 (Australia/Lord_Howe)"),
+        "{winter}"
+    );
 }

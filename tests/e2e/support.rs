@@ -140,7 +140,8 @@ pub struct Options {
     /// Reuse another stack's state directory (to restart against the same D1).
     pub state_dir: Option<PathBuf>,
     pub standin: Option<StandIn>,
-    /// Only the receiver under `wrangler dev` (benchmarks of the receiver alone).
+    /// No mailer under `wrangler dev` (benchmarks of the receiver alone; the
+    /// idle admin worker serves their tenant setup).
     pub receiver_only: bool,
 }
 
@@ -250,7 +251,11 @@ fn test_config(
 
 impl Stack {
     pub async fn start(opts: Options) -> Stack {
-        for built in ["build/index.js", "consumer/build/index.js"] {
+        for built in [
+            "build/index.js",
+            "consumer/build/index.js",
+            "admin/build/index.js",
+        ] {
             assert!(
                 root().join(built).exists(),
                 "{built} is missing: run scripts/test (or scripts/build) so the workers are built first"
@@ -287,6 +292,14 @@ impl Stack {
             &opts.receiver_unset,
             opts.edit_receiver,
         );
+        // The admin worker reads the receiver's settings (the cron's, the admin token).
+        let admin_config = write_test_config(
+            &dir.path().join("admin"),
+            &root().join("admin/wrangler.toml"),
+            &receiver_vars,
+            &opts.receiver_unset,
+            None,
+        );
         let mailer_config = write_test_config(
             &dir.path().join("mailer"),
             &root().join("consumer/wrangler.toml"),
@@ -319,6 +332,7 @@ impl Stack {
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(wrangler());
         cmd.arg("dev").arg("-c").arg(&receiver_config);
+        cmd.arg("-c").arg(&admin_config);
         if !opts.receiver_only {
             cmd.arg("-c").arg(&mailer_config);
         }
@@ -327,7 +341,8 @@ impl Stack {
             .arg("--persist-to")
             .arg(&state)
             .arg("--show-interactive-dev-session=false")
-            // GET /__scheduled runs the receiver's cron handler.
+            // GET /__scheduled runs the receiver's cron handler (which hands
+            // the job to the admin worker).
             .arg("--test-scheduled")
             // wrangler dev sessions on one machine share a registry and reload
             // their workers when another session starts or stops: keep each

@@ -23,7 +23,10 @@ fn main() {
         println!("{} produces no email (no key)", envelope.trigger);
         return;
     };
-    let email = render(&Notification::build(&envelope, key));
+    let email = render(
+        &Notification::build(&envelope, key),
+        &calhook_core::zones::Tzdb,
+    );
     println!(
         "Subject: {}\n\n{}",
         email.subject,

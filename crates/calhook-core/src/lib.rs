@@ -13,7 +13,8 @@
 //! - [`notification`]: the versioned queue message the mailer consumes.
 //! - [`settings`]: named limits and settings with their defaults.
 //! - [`sendgrid`]: SendGrid's request shape and how its answers are classified.
-//! - `render` (feature `render`): the email a person reads.
+//! - `render` (feature `render`): the email a person reads; `zones`: its
+//!   local times, from the runtime's zone data or chrono-tz (feature `tzdb`).
 //! - [`admin`]: the operator token for the dead-letter routes.
 //! - [`store`]: every table's statements and transitions (claims, ledger,
 //!   dead letters, KV), executed by the workers through a thin adapter.
@@ -40,3 +41,5 @@ pub mod signature;
 pub mod store;
 pub mod tenant_settings;
 pub mod tenants;
+#[cfg(feature = "render")]
+pub mod zones;

@@ -5,9 +5,9 @@
 //! http(s) URLs ever become links.
 
 use crate::notification::{Facts, Notification, Party};
+use crate::zones::{Zone, ZoneOffsets};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +61,8 @@ struct TextEmail<'a> {
 }
 
 /// Renders a notification for staff. Infallible: missing facts are left out, not guessed.
-pub fn render(n: &Notification) -> RenderedEmail {
-    let v = view(n);
+pub fn render(n: &Notification, zones: &dyn ZoneOffsets) -> RenderedEmail {
+    let v = view(n, zones);
     let footer = format!(
         "Sent by calhook for Cal.com event {} · {}",
         v.trigger, v.key
@@ -123,17 +123,17 @@ fn layout(v: &View, footer: &str) -> RenderedEmail {
 }
 
 /// The words for a notification: headline, subject and rows.
-pub fn view(n: &Notification) -> View {
+pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
     let f = &n.facts;
     let (headline, accent) = headline(&n.trigger);
     let title = title(n);
-    let organizer_tz = organizer_zone(f);
+    let organizer_tz = organizer_zone(f, zones);
     let mut rows = Vec::new();
 
     if let Some(start) = f.start {
         rows.push(row("When", when(start, f.end, organizer_tz)));
         for a in &f.attendees {
-            let tz = zone(Some(a));
+            let tz = zone(Some(a), zones);
             if tz != organizer_tz {
                 rows.push(row(
                     &format!("For {}", a.name.as_deref().unwrap_or("attendee")),
@@ -250,8 +250,12 @@ pub fn view(n: &Notification) -> View {
 /// The copy one attendee receives (`NOTIFY_ATTENDEES`): their own time zone
 /// first, their own name, and nothing about other attendees or staff work —
 /// Cal.com's `seatsShowAttendees=false` stays true in our email too.
-pub fn render_for_attendee(n: &Notification, attendee: usize) -> RenderedEmail {
-    let v = attendee_view(n, attendee);
+pub fn render_for_attendee(
+    n: &Notification,
+    attendee: usize,
+    zones: &dyn ZoneOffsets,
+) -> RenderedEmail {
+    let v = attendee_view(n, attendee, zones);
     let footer = match n.facts.organizer.as_ref().and_then(|o| o.name.as_deref()) {
         Some(name) => format!(
             "Sent on behalf of {} about your Cal.com booking.",
@@ -263,11 +267,11 @@ pub fn render_for_attendee(n: &Notification, attendee: usize) -> RenderedEmail {
 }
 
 /// The words of an attendee's copy (see [`render_for_attendee`]).
-pub fn attendee_view(n: &Notification, attendee: usize) -> View {
+pub fn attendee_view(n: &Notification, attendee: usize, zones: &dyn ZoneOffsets) -> View {
     let f = &n.facts;
     let me = f.attendees.get(attendee);
-    let my_tz = zone(me);
-    let organizer_tz = organizer_zone(f);
+    let my_tz = zone(me, zones);
+    let organizer_tz = organizer_zone(f, zones);
     let (headline, accent) = match n.trigger.as_str() {
         "BOOKING_CREATED" => ("Booking confirmed", "#15803d"),
         "BOOKING_RESCHEDULED" => ("Booking moved", "#b45309"),
@@ -393,7 +397,7 @@ fn title(n: &Notification) -> String {
     n.trigger.clone()
 }
 
-fn summary(n: &Notification, tz: Tz) -> String {
+fn summary(n: &Notification, tz: Zone) -> String {
     let f = &n.facts;
     let who = f
         .attendees
@@ -487,39 +491,43 @@ fn person(p: &Party) -> String {
 }
 
 /// The organizer's zone, else the mailer's fallback, else UTC.
-fn organizer_zone(f: &Facts) -> Tz {
+fn organizer_zone<'a>(f: &'a Facts, zones: &'a dyn ZoneOffsets) -> Zone<'a> {
     f.organizer
         .as_ref()
         .and_then(|p| p.time_zone.as_deref())
-        .and_then(|z| z.parse::<Tz>().ok())
-        .or_else(|| f.fallback_zone.as_deref()?.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC)
+        .and_then(|z| Zone::named(z, zones))
+        .or_else(|| Zone::named(f.fallback_zone.as_deref()?, zones))
+        .unwrap_or(Zone::utc(zones))
 }
 
-fn zone(p: Option<&Party>) -> Tz {
+fn zone<'a>(p: Option<&'a Party>, zones: &'a dyn ZoneOffsets) -> Zone<'a> {
     p.and_then(|p| p.time_zone.as_deref())
-        .and_then(|z| z.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC)
+        .and_then(|z| Zone::named(z, zones))
+        .unwrap_or(Zone::utc(zones))
 }
 
 /// "Wednesday, 25 November 2026, 15:00–15:30 GMT (Europe/London)".
-/// Each end carries its own abbreviation when they differ (a range across a
-/// DST change: "01:30 EDT–01:30 EST").
-fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Tz) -> String {
-    let s = start.with_timezone(&tz);
-    let start_zone = s.format("%Z").to_string();
+/// Each end carries its own offset when they differ (a range across a
+/// DST change: "01:30 GMT-4 – 01:30 GMT-5").
+fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Zone) -> String {
+    let s = tz.local(start);
+    let start_zone = tz.label(start);
     let mut text = s.format("%A, %-d %B %Y, %H:%M").to_string();
     let mut zone = start_zone.clone();
     if let Some(end) = end {
-        let e = end.with_timezone(&tz);
-        let end_zone = e.format("%Z").to_string();
-        if end_zone != start_zone {
+        let e = tz.local(end);
+        let end_zone = tz.label(end);
+        let dash = if end_zone != start_zone {
             text.push(' ');
             text.push_str(&start_zone);
             zone = end_zone;
-        }
+            " – "
+        } else {
+            "–"
+        };
         if e.date_naive() == s.date_naive() {
-            text.push_str(&e.format("–%H:%M").to_string());
+            text.push_str(dash);
+            text.push_str(&e.format("%H:%M").to_string());
         } else {
             text.push_str(&e.format(" – %A, %-d %B %Y, %H:%M").to_string());
         }
@@ -553,14 +561,20 @@ fn date_span(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     }
 }
 
-fn day_time(t: DateTime<Utc>, tz: Tz) -> String {
-    let l = t.with_timezone(&tz);
-    format!("{} {}", l.format("%A, %-d %B %Y at %H:%M"), l.format("%Z"))
+fn day_time(t: DateTime<Utc>, tz: Zone) -> String {
+    format!(
+        "{} {}",
+        tz.local(t).format("%A, %-d %B %Y at %H:%M"),
+        tz.label(t)
+    )
 }
 
-fn short_when(t: DateTime<Utc>, tz: Tz) -> String {
-    let l = t.with_timezone(&tz);
-    l.format("%a %-d %b %Y, %H:%M %Z").to_string()
+fn short_when(t: DateTime<Utc>, tz: Zone) -> String {
+    format!(
+        "{} {}",
+        tz.local(t).format("%a %-d %b %Y, %H:%M"),
+        tz.label(t)
+    )
 }
 
 /// Tags the HTML template itself writes. Anything else after a `<` in a
@@ -591,10 +605,19 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tzdb"))]
 mod tests {
     use super::*;
+    use crate::zones::Tzdb;
     use crate::{event::parse, key::derive};
+
+    fn render(n: &Notification) -> RenderedEmail {
+        super::render(n, &Tzdb)
+    }
+
+    fn render_for_attendee(n: &Notification, attendee: usize) -> RenderedEmail {
+        super::render_for_attendee(n, attendee, &Tzdb)
+    }
 
     fn notification(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();
@@ -621,7 +644,7 @@ mod tests {
         let a = render_for_attendee(&n, 0);
         assert!(
             a.text
-                .contains("starts in 1 hour, on Wednesday, 25 November 2026 at 10:00 EST"),
+                .contains("starts in 1 hour, on Wednesday, 25 November 2026 at 10:00 GMT-5"),
             "{}",
             a.text
         );
@@ -690,7 +713,7 @@ mod tests {
         );
         assert!(
             e.text.contains(
-                "For Grace Hopper: Wednesday, 25 November 2026, 10:00–10:30 EST (America/New_York)"
+                "For Grace Hopper: Wednesday, 25 November 2026, 10:00–10:30 GMT-5 (America/New_York)"
             ),
             "{}",
             e.text
@@ -763,11 +786,11 @@ mod tests {
         );
         assert!(
             e.text
-                .contains("Was: Friday, 23 October 2026, 15:00–15:30 BST"),
+                .contains("Was: Friday, 23 October 2026, 15:00–15:30 GMT+1"),
             "{}",
             e.text
         );
-        assert!(e.text.contains("Moved from Friday, 23 October 2026 at 15:00 BST to Monday, 26 October 2026 at 15:00 GMT."), "{}", e.text);
+        assert!(e.text.contains("Moved from Friday, 23 October 2026 at 15:00 GMT+1 to Monday, 26 October 2026 at 15:00 GMT."), "{}", e.text);
         assert!(e.subject.starts_with("Rescheduled: Intro"));
     }
 
@@ -948,7 +971,7 @@ mod tests {
         assert!(e.text.contains("Hi Zoë Ångström,"), "{}", e.text);
         let when = e.text.lines().find(|l| l.starts_with("When:")).unwrap();
         assert!(
-            when.contains("16:00–17:00 CET (Europe/Stockholm)"),
+            when.contains("16:00–17:00 GMT+1 (Europe/Stockholm)"),
             "{when}"
         );
         assert!(
@@ -957,7 +980,7 @@ mod tests {
             "{}",
             e.text
         );
-        assert!(e.subject.contains("16:00 CET"), "{}", e.subject);
+        assert!(e.subject.contains("16:00 GMT+1"), "{}", e.subject);
         assert!(
             e.text.contains("waiting for Ada Lovelace to confirm"),
             "{}",
@@ -974,18 +997,18 @@ mod tests {
 
     #[test]
     fn a_range_across_the_fall_back_night_labels_each_end() {
-        // 05:30Z–06:30Z on 1 Nov 2026 in New York: 01:30 EDT, then 01:30 EST.
+        // 05:30Z–06:30Z on 1 Nov 2026 in New York: 01:30 GMT-4, then 01:30 GMT-5.
         let start = "2026-11-01T05:30:00Z".parse().unwrap();
         let end = "2026-11-01T06:30:00Z".parse().unwrap();
-        let tz: Tz = "America/New_York".parse().unwrap();
+        let tz = Zone::named("America/New_York", &Tzdb).unwrap();
         assert_eq!(
             when(start, Some(end), tz),
-            "Sunday, 1 November 2026, 01:30 EDT–01:30 EST (America/New_York)"
+            "Sunday, 1 November 2026, 01:30 GMT-4 – 01:30 GMT-5 (America/New_York)"
         );
         let later = "2026-11-01T07:30:00Z".parse().unwrap();
         assert_eq!(
             when(end, Some(later), tz),
-            "Sunday, 1 November 2026, 01:30–02:30 EST (America/New_York)"
+            "Sunday, 1 November 2026, 01:30–02:30 GMT-5 (America/New_York)"
         );
     }
 
@@ -1057,7 +1080,7 @@ mod tests {
         let e = render(&notification(body));
         assert!(
             e.text
-                .contains("When: Wednesday, 25 November 2026, 20:30–21:00 IST (Asia/Kolkata)"),
+                .contains("When: Wednesday, 25 November 2026, 20:30–21:00 GMT+5:30 (Asia/Kolkata)"),
             "{}",
             e.text
         );

@@ -33,28 +33,29 @@ impl Mailbox {
     /// display names do not split, groups are flattened. Every address must be
     /// one SendGrid accepts.
     pub fn parse_list(text: &str) -> Result<Vec<Self>, BadMailbox> {
-        use mail_parser::parsers::MessageStream;
-        use mail_parser::{Address, HeaderValue};
-        let line = format!("{}\n", text.trim().replace(['\r', '\n'], " "));
-        let addrs: Vec<mail_parser::Addr> =
-            match MessageStream::new(line.as_bytes()).parse_address() {
-                HeaderValue::Address(Address::List(list)) => list,
-                HeaderValue::Address(Address::Group(groups)) => {
-                    groups.into_iter().flat_map(|g| g.addresses).collect()
-                }
-                _ => Vec::new(),
-            };
+        use mailparse::{addrparse, MailAddr};
+        let line = text.trim().replace(['\r', '\n'], " ");
+        let addrs: Vec<mailparse::SingleInfo> = match addrparse(&line) {
+            Ok(list) => list
+                .iter()
+                .flat_map(|a| match a {
+                    MailAddr::Single(one) => vec![one.clone()],
+                    MailAddr::Group(group) => group.addrs.clone(),
+                })
+                .collect(),
+            Err(_) => return Err(BadMailbox(redact_addresses(text.trim()))),
+        };
         addrs
             .into_iter()
             .map(|a| {
-                let email = a.address.as_deref().unwrap_or_default().trim();
+                let email = a.addr.trim();
                 if !is_valid_address(email) {
                     return Err(BadMailbox(redact_addresses(text.trim())));
                 }
                 Ok(Self {
                     email: email.to_owned(),
                     name: a
-                        .name
+                        .display_name
                         .map(|n| n.trim().to_owned())
                         .filter(|n| !n.is_empty()),
                 })

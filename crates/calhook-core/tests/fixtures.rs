@@ -68,7 +68,7 @@ fn booking_fixtures_are_keyed_by_their_booking() {
     }
 }
 
-#[cfg(feature = "render")]
+#[cfg(feature = "tzdb")]
 #[test]
 fn every_fixture_renders_an_email_with_a_subject_and_both_bodies() {
     for (name, body) in fixtures() {
@@ -76,7 +76,10 @@ fn every_fixture_renders_an_email_with_a_subject_and_both_bodies() {
         let Some(key) = derive(&env).map(|id| id.notification_key(1_000)) else {
             continue;
         };
-        let email = calhook_core::render::render(&Notification::build(&env, key));
+        let email = calhook_core::render::render(
+            &Notification::build(&env, key),
+            &calhook_core::zones::Tzdb,
+        );
         assert!(!email.subject.is_empty(), "{name}");
         assert!(!email.html.contains("rendering failed"), "{name}");
         assert!(email.text.len() > 40, "{name}: {}", email.text);

@@ -80,7 +80,7 @@ proptest! {
     }
 }
 
-#[cfg(feature = "render")]
+#[cfg(feature = "tzdb")]
 proptest! {
     #[test]
     fn rendering_never_emits_markup_from_input(
@@ -94,7 +94,7 @@ proptest! {
             "metadata": {"videoCallUrl": url}
         }});
         let env = parse(body.to_string().as_bytes()).unwrap();
-        let email = calhook_core::render::render(&Notification::build(&env, derive(&env).unwrap().notification_key(DEFAULT_COPY_WINDOW_MS)));
+        let email = calhook_core::render::render(&Notification::build(&env, derive(&env).unwrap().notification_key(DEFAULT_COPY_WINDOW_MS)), &calhook_core::zones::Tzdb);
         prop_assert!(calhook_core::render::only_template_tags(&email.html), "{}", email.html);
         prop_assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
     }
