@@ -4,8 +4,7 @@ use crate::error::ReceiverError;
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::ReadableStreamDefaultReader;
-use worker::Request;
+use worker::web_sys::{ReadableStreamDefaultReader, Request};
 
 pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverError> {
     let declared = req
@@ -19,7 +18,7 @@ pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverE
     }
     // Grown as bytes arrive: a forged request's Content-Length reserves nothing.
     let mut body = Vec::new();
-    let Some(stream) = req.inner().body() else {
+    let Some(stream) = req.body() else {
         return Ok(body);
     };
     // The reader is driven by hand so that, past the cap, the stream can be

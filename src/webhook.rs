@@ -13,7 +13,8 @@ use calhook_core::notification::Notification;
 use calhook_core::signature::SIGNATURE_HEADER;
 use calhook_core::store::claims::Repeat;
 use serde_json::json;
-use worker::{Context, Date, Env, Request, Result};
+use worker::web_sys::Request;
+use worker::{Context, Date, Env, Result};
 
 use crate::answer::Accepted;
 use crate::body::read_capped;
@@ -28,7 +29,7 @@ use calhook_core::store::outbox::{self, Accept, Recorded};
 
 /// `tenant`: the slug of `/webhooks/cal/{tenant}`; `None` on the single-tenant route.
 pub async fn handle(
-    req: Request,
+    req: &Request,
     env: &Env,
     ctx: &Context,
     log: &mut RequestLog,
@@ -47,7 +48,7 @@ pub async fn handle(
         Some(t) => t.secrets.as_ref().ok_or(ReceiverError::TenantHasNoSecret)?,
         None => settings.secrets.as_ref().map_err(|e| e.clone())?,
     };
-    let body = read_capped(&req, settings.max_body_bytes).await?;
+    let body = read_capped(req, settings.max_body_bytes).await?;
     let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
     secrets.verify(signature.as_deref(), &body)?;
     let tenant_id = tenant.as_ref().map(|t| &t.id);
