@@ -1,5 +1,6 @@
 // Where workerd spends CPU: samples one running receiver through its inspector while
-// it answers N webhooks. Start `wrangler dev --inspector-port P` first (see BENCHMARKS.md).
+// it answers N webhooks. Start `wrangler dev -c wrangler.toml --inspector-port P` first, with
+// the receiver as its only worker (with several, the inspector may attach to another).
 // Usage: node profile.mjs INSPECTOR_PORT URL N MODE(new|dup|bad)
 import WebSocket from 'ws';
 import crypto from 'node:crypto';
