@@ -305,9 +305,28 @@ async fn start_calhook() -> Target {
             receiver_vars.push((Box::leak(k.to_owned().into_boxed_str()), v.to_owned()));
         }
     }
+    // The anchor's queue has an ack-only consumer in its wrangler; calhook's
+    // gets the same, so that both pay the local Queue's delivery alike.
+    let ack = tempfile::Builder::new()
+        .prefix("calhook-bench-ack-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(
+        ack.path().join("index.js"),
+        "export default {\n  async fetch() { return new Response('ack-only'); },\n  \
+         async queue(batch) { for (const m of batch.messages) m.ack(); },\n};\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ack.path().join("wrangler.toml"),
+        "name = \"bench-ack\"\nmain = \"index.js\"\ncompatibility_date = \"2026-04-01\"\n\n\
+         [[queues.consumers]]\nqueue = \"calhook-notifications\"\nmax_batch_timeout = 1\n",
+    )
+    .unwrap();
     let stack = Stack::start(Options {
         receiver_vars,
         receiver_only: true,
+        extra_configs: vec![ack.path().join("wrangler.toml")],
         ..Options::default()
     })
     .await;
@@ -317,7 +336,7 @@ async fn start_calhook() -> Target {
         pgid: stack.pid().expect("running") as i32,
         _child: None,
         _stack: Some(stack),
-        _dir: None,
+        _dir: Some(ack),
     }
 }
 
@@ -434,7 +453,7 @@ fn main() {
     let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());
     let mut out = String::new();
     out.push_str(&format!(
-        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); the anchor with its ack-only consumer. Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. Variant: `{variant}`.\n\n",
+        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); each queue with the same ack-only consumer in its own wrangler (the anchor's own `queue()`, a four-line JS worker for calhook). Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. Variant: `{variant}`.\n\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M")
     ));
     out.push_str("| path | anchor req/s | calhook req/s | ratio | anchor p50 / p99 ms | calhook p50 / p99 ms | CPU/req workerd anchor / calhook ms | CPU/req wrangler (node) anchor / calhook ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");

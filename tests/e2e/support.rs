@@ -143,6 +143,8 @@ pub struct Options {
     /// No mailer under `wrangler dev` (benchmarks of the receiver alone; the
     /// idle admin worker serves their tenant setup).
     pub receiver_only: bool,
+    /// More workers in the same `wrangler dev` (the benchmark's ack-only consumer).
+    pub extra_configs: Vec<PathBuf>,
 }
 
 pub struct Stack {
@@ -335,6 +337,9 @@ impl Stack {
         cmd.arg("-c").arg(&admin_config);
         if !opts.receiver_only {
             cmd.arg("-c").arg(&mailer_config);
+        }
+        for config in &opts.extra_configs {
+            cmd.arg("-c").arg(config);
         }
         cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
