@@ -344,6 +344,51 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// Runs every path `rounds` times on both targets, interleaved: who goes first
+/// alternates, so drift over the run hits both alike. Both are warmed first
+/// (JIT, isolates, D1 files) with requests not measured. Bodies of round `r`
+/// come from seed `seed + r`. Returns `[path][target]` = one `Run` per round.
+async fn interleaved(
+    targets: [&Target; 2],
+    paths: &[Path3],
+    rounds: usize,
+    n: usize,
+    c: usize,
+    seed: usize,
+) -> Vec<[Vec<Run>; 2]> {
+    let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    let warm = signed_bodies(seed + 99, 200);
+    for t in targets {
+        run(t, &warm, c, Path3::New).await;
+    }
+    for round in 0..rounds {
+        let signed = signed_bodies(seed + round, n);
+        let forged = forged(&signed);
+        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for (p, path) in paths.iter().enumerate() {
+            let bodies = match path {
+                Path3::BadSignature => &forged,
+                Path3::New | Path3::Duplicate => &signed,
+            };
+            for &t in &order {
+                let r = run(targets[t], bodies, c, *path).await;
+                eprintln!(
+                    "round {round} {:<28} {:<12} {:>6.0} req/s  p50 {:>5.1} ms  p99 {:>6.1} ms  cpu/req workerd {:.2} ms, wrangler {:.2} ms",
+                    path.name(),
+                    targets[t].name,
+                    r.rps,
+                    r.p50,
+                    r.p99,
+                    r.workerd_ms,
+                    r.node_ms
+                );
+                results[p][t].push(r);
+            }
+        }
+    }
+    results
+}
+
 fn main() {
     let n = setting("BENCH_COMPARE_N", 3000);
     let c = setting("BENCH_C", 16);
@@ -362,49 +407,12 @@ fn main() {
         .build()
         .unwrap();
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
-    // results[path][target] = one Run per round
-    let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
-    // The tenant route against the single route: [path][single, tenant].
+    // The tenant route against the single route.
     let route_paths = [Path3::BadSignature, Path3::New];
-    let mut routes: Vec<[Vec<Run>; 2]> = route_paths
-        .iter()
-        .map(|_| [Vec::new(), Vec::new()])
-        .collect();
-    rt.block_on(async {
+    let (results, routes) = rt.block_on(async {
         let anchor = start_anchor(&anchor_dir).await;
         let calhook = start_calhook().await;
-        let targets = [&anchor, &calhook];
-        // Warm both (JIT, isolates, D1 files) with requests not measured.
-        let warm = signed_bodies(99, 200);
-        for t in targets {
-            run(t, &warm, c, Path3::New).await;
-        }
-        for round in 0..rounds {
-            let signed = signed_bodies(round, n);
-            let forged = forged(&signed);
-            // Alternate who goes first, so drift over the run hits both alike.
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for (p, path) in paths.iter().enumerate() {
-                let bodies = match path {
-                    Path3::BadSignature => &forged,
-                    Path3::New | Path3::Duplicate => &signed,
-                };
-                for &t in &order {
-                    let r = run(targets[t], bodies, c, *path).await;
-                    eprintln!(
-                        "round {round} {:<28} {:<8} {:>6.0} req/s  p50 {:>5.1} ms  p99 {:>6.1} ms  cpu/req workerd {:.2} ms, wrangler {:.2} ms",
-                        path.name(),
-                        targets[t].name,
-                        r.rps,
-                        r.p50,
-                        r.p99,
-                        r.workerd_ms,
-                        r.node_ms
-                    );
-                    results[p][t].push(r);
-                }
-            }
-        }
+        let results = interleaved([&anchor, &calhook], &paths, rounds, n, c, 0).await;
 
         // The same receiver, its tenant route next to its single route.
         let stack = calhook._stack.as_ref().unwrap();
@@ -425,29 +433,8 @@ fn main() {
             _stack: None,
             _dir: None,
         };
-        let route_targets = [&calhook, &tenant];
-        let warm = signed_bodies(98, 200);
-        for t in route_targets {
-            run(t, &warm, c, Path3::New).await;
-        }
-        for round in 0..rounds {
-            let signed = signed_bodies(100 + round, n);
-            let forged = forged(&signed);
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for (p, path) in route_paths.iter().enumerate() {
-                let bodies = if *path == Path3::BadSignature { &forged } else { &signed };
-                for &t in &order {
-                    let r = run(route_targets[t], bodies, c, *path).await;
-                    eprintln!(
-                        "round {round} {:<28} {:<12} {:>6.0} req/s",
-                        path.name(),
-                        route_targets[t].name,
-                        r.rps
-                    );
-                    routes[p][t].push(r);
-                }
-            }
-        }
+        let routes = interleaved([&calhook, &tenant], &route_paths, rounds, n, c, 100).await;
+        (results, routes)
     });
 
     let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());

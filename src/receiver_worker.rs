@@ -59,7 +59,8 @@ fn path_of(url: &str) -> &str {
 }
 
 fn is_admin(path: &str) -> bool {
-    path == ADMIN_PREFIX || path.starts_with("/admin/")
+    path.strip_prefix(ADMIN_PREFIX)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Hands an admin request to the admin worker as it came (its token, its

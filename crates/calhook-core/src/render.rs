@@ -511,12 +511,12 @@ fn zone<'a>(p: Option<&'a Party>, zones: &'a dyn ZoneOffsets) -> Zone<'a> {
 /// DST change: "01:30 GMT-4 – 01:30 GMT-5").
 fn when(start: DateTime<Utc>, end: Option<DateTime<Utc>>, tz: Zone) -> String {
     let s = tz.local(start);
-    let start_zone = tz.label(start);
+    let start_zone = tz.label_of(&s);
     let mut text = s.format("%A, %-d %B %Y, %H:%M").to_string();
     let mut zone = start_zone.clone();
     if let Some(end) = end {
         let e = tz.local(end);
-        let end_zone = tz.label(end);
+        let end_zone = tz.label_of(&e);
         let dash = if end_zone != start_zone {
             text.push(' ');
             text.push_str(&start_zone);
@@ -562,19 +562,13 @@ fn date_span(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
 }
 
 fn day_time(t: DateTime<Utc>, tz: Zone) -> String {
-    format!(
-        "{} {}",
-        tz.local(t).format("%A, %-d %B %Y at %H:%M"),
-        tz.label(t)
-    )
+    let l = tz.local(t);
+    format!("{} {}", l.format("%A, %-d %B %Y at %H:%M"), tz.label_of(&l))
 }
 
 fn short_when(t: DateTime<Utc>, tz: Zone) -> String {
-    format!(
-        "{} {}",
-        tz.local(t).format("%a %-d %b %Y, %H:%M"),
-        tz.label(t)
-    )
+    let l = tz.local(t);
+    format!("{} {}", l.format("%a %-d %b %Y, %H:%M"), tz.label_of(&l))
 }
 
 /// Tags the HTML template itself writes. Anything else after a `<` in a

@@ -55,10 +55,15 @@ impl<'a> Zone<'a> {
     /// abbreviations ("IST" is India, Ireland or Israel) it is never ambiguous.
     /// UTC itself reads "UTC".
     pub fn label(&self, at: DateTime<Utc>) -> String {
+        self.label_of(&self.local(at))
+    }
+
+    /// [`Zone::label`] of a time already on this zone's clocks: no second lookup.
+    pub fn label_of(&self, local: &DateTime<FixedOffset>) -> String {
         if matches!(self.name, "UTC" | "Etc/UTC") {
             return "UTC".to_owned();
         }
-        gmt_label(self.offset(at).local_minus_utc())
+        gmt_label(local.offset().local_minus_utc())
     }
 
     fn offset(&self, at: DateTime<Utc>) -> FixedOffset {
