@@ -65,12 +65,10 @@ fn page_size(env: &Env) -> Result<u32, ReceiverError> {
 
 pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
     authorize(req, env)?;
-    let url = req
-        .url()
-        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
+    let url = req.inner().url();
     let mut limit = 100;
     let mut after = None;
-    for (name, value) in url.query_pairs() {
+    for (name, value) in crate::url::query_pairs(&url) {
         match name.as_ref() {
             "limit" => limit = parse_limit(&value)?,
             "after" => {
@@ -174,10 +172,8 @@ pub async fn delete(mut req: Request, env: &Env) -> Result<Accepted, ReceiverErr
 pub async fn outbox(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
     use calhook_core::store::outbox;
     authorize(req, env)?;
-    let url = req
-        .url()
-        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
-    let minutes = match url.query_pairs().find(|(k, _)| k == "older_than_minutes") {
+    let url = req.inner().url();
+    let minutes = match crate::url::query_pairs(&url).find(|(k, _)| k == "older_than_minutes") {
         Some((_, v)) => {
             v.parse::<i64>()
                 .ok()

@@ -15,7 +15,7 @@ use crate::{admin, bookings, cron, respond, tenants_admin, CRON_HEADER, CRON_PAT
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let started = Date::now().as_millis();
-    let path = req.path();
+    let path = crate::url::path_of(&req.inner().url()).to_owned();
     let line = RequestLog::new(req.method().to_string(), path.clone());
     let result = match (req.method(), path.as_str()) {
         (_, p) if p == tenants_admin::PREFIX || p.starts_with("/admin/tenants/") => {

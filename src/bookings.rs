@@ -59,12 +59,10 @@ pub async fn show(req: &Request, env: &Env, uid: &str) -> Result<Accepted, Recei
 
 pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ReceiverError> {
     authorize(req, env)?;
-    let url = req
-        .url()
-        .map_err(|_| ReceiverError::BadAdminRequest("bad URL"))?;
+    let url = req.inner().url();
     let now = Date::now().as_millis() as i64;
     let (mut from, mut to, mut status, mut limit) = (now, now + 30 * 86_400_000, None, 100);
-    for (name, value) in url.query_pairs() {
+    for (name, value) in crate::url::query_pairs(&url) {
         let time = || {
             value
                 .parse::<i64>()

@@ -26,9 +26,12 @@ mod settings;
 mod store;
 #[cfg_attr(feature = "admin-worker", allow(dead_code))]
 mod tenant;
+mod url;
 
 #[cfg(not(feature = "admin-worker"))]
 mod body;
+#[cfg(not(feature = "admin-worker"))]
+mod canonical;
 #[cfg(not(feature = "admin-worker"))]
 mod receiver_worker;
 #[cfg(not(feature = "admin-worker"))]

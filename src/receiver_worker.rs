@@ -10,6 +10,7 @@ use worker::{
 use crate::answer::Accepted;
 use crate::error::ReceiverError;
 use crate::log::RequestLog;
+use crate::url::path_of;
 use crate::{
     respond, tenant, webhook, ADMIN_BINDING, ADMIN_PREFIX, CRON_HEADER, CRON_PATH,
     TENANT_WEBHOOK_PREFIX, WEBHOOK_PATH,
@@ -43,19 +44,6 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
         _ => Err(ReceiverError::NotFound),
     };
     respond(result, line, &env, started)
-}
-
-/// The path of a URL as the runtime serializes it (`https://host/path?query`):
-/// the first `/` after the host starts it, `?` or `#` ends it (both are
-/// percent-encoded inside a path), as workers-rs's own `Request::path` does.
-fn path_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[after_scheme..];
-    let Some(start) = rest.find('/') else {
-        return "/";
-    };
-    let path = &rest[start..];
-    &path[..path.find(['?', '#']).unwrap_or(path.len())]
 }
 
 fn is_admin(path: &str) -> bool {
@@ -142,21 +130,5 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             "{}",
             json!({"svc": crate::SERVICE, "job": event.cron(), "error": e.to_string()})
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::path_of;
-
-    #[test]
-    fn the_path_is_what_lies_between_the_host_and_the_query() {
-        assert_eq!(path_of("https://h.example/webhooks/cal"), "/webhooks/cal");
-        assert_eq!(
-            path_of("http://127.0.0.1:8787/webhooks/cal/acme?x=/y#z"),
-            "/webhooks/cal/acme"
-        );
-        assert_eq!(path_of("https://h.example"), "/");
-        assert_eq!(path_of("https://h.example/?a"), "/");
     }
 }

@@ -18,6 +18,7 @@ use worker::{Context, Date, Env, Result};
 
 use crate::answer::Accepted;
 use crate::body::read_capped;
+use crate::canonical::RuntimeJcs;
 use crate::error::ReceiverError;
 use crate::log::RequestLog;
 use crate::queue::send;
@@ -54,7 +55,7 @@ pub async fn handle(
     let tenant_id = tenant.as_ref().map(|t| &t.id);
     let notify = tenant.as_ref().map_or(&settings.notify, |t| &t.notify);
 
-    let envelope = event::parse(&body)?;
+    let envelope = event::parse_with(&body, &RuntimeJcs)?;
     let trigger = envelope.trigger.as_str().to_owned();
     log.event(&trigger, booking_uid(&envelope.event));
     let now = Date::now().as_millis() as i64;

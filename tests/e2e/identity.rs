@@ -35,6 +35,10 @@ pub fn trials() -> Vec<Trial> {
             a_location_changed_back_is_emailed_again,
         ),
         trial(
+            "identity::the_receiver_claims_the_key_the_core_derives_natively",
+            the_receiver_claims_the_key_the_core_derives_natively,
+        ),
+        trial(
             "identity::a_delivery_older_than_max_event_age_is_401_stale",
             a_delivery_older_than_max_event_age_is_401_stale,
         ),
@@ -78,6 +82,41 @@ async fn queued(s: &Stack, v: &Value) -> String {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "queued", "{answer}");
     key_of(&answer)
+}
+
+/// The receiver canonicalizes with its runtime's JSON, the core natively with
+/// serde_json_canonicalizer: RFC 8785's hard cases must give both one key —
+/// keys ordered by UTF-16 code units (an astral character before U+FB33),
+/// numbers as ECMAScript prints them (exponents, -0, integers past 2^53,
+/// the smallest and largest doubles), escapes in strings.
+async fn the_receiver_claims_the_key_the_core_derives_natively() {
+    let s = shared().await;
+    let mut v = fixture_for("BOOKING_CREATED", &unique("jcs"));
+    v["payload"]["jcs"] = json!("@");
+    let numbers = r#"{"\ud83d\ude00":1,"\ufb33":2,"\u20acuro":3,"a":1E21,"b":1.0e-7,"c":0.000001,"d":-0,"e":123456789012345678,"f":4.35,"g":5e-324,"h":1.7976931348623157e308,"i":0.1,"j":1e-6,"k":"tab\tline\u2028sep\u007f\u0001","l":[1.50,-2E+2,true,null]}"#;
+    let text = String::from_utf8(body(&v))
+        .unwrap()
+        .replace(r#""jcs":"@""#, &format!(r#""jcs":{numbers}"#));
+    let bytes = text.into_bytes();
+    let envelope = calhook_core::event::parse(&bytes).expect("the body parses natively");
+    let native = calhook_core::key::derive(&envelope).unwrap().claim;
+    let (status, answer, _) = s
+        .post_raw(
+            bytes.clone(),
+            Some(&calhook_core::signature::sign(SECRET, &bytes)),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued", "{answer}");
+    let rows = s.sql(&format!(
+        "SELECT key FROM idempotency_keys WHERE key = '{}'",
+        native.as_str()
+    ));
+    assert_eq!(
+        rows.len(),
+        1,
+        "the receiver claimed another key than {native}: {answer}"
+    );
 }
 
 async fn copies_for_several_webhooks_are_one_email() {

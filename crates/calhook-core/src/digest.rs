@@ -1,15 +1,40 @@
 //! A digest of what Cal.com sent, independent of how it was written down.
 //!
 //! The JSON is canonicalized with RFC 8785 (JCS: keys sorted by UTF-16 code
-//! units, numbers as ECMAScript prints them, no white space) by a kept crate,
-//! then hashed with SHA-256. Key order, white space and number spelling do not
-//! change the digest; any changed value does. It never depends on `Debug`
-//! output or on our struct layout, so adding a field to the typed model does
-//! not change an event's identity.
+//! units, numbers as ECMAScript prints them, no white space), then hashed with
+//! SHA-256. Key order, white space and number spelling do not change the
+//! digest; any changed value does. It never depends on `Debug` output or on
+//! our struct layout, so adding a field to the typed model does not change an
+//! event's identity.
+//!
+//! Who canonicalizes is a [`Canonicalizer`]: JCS *is* ECMAScript's JSON
+//! serialization with sorted keys, so the receiver asks its runtime (through
+//! erdtman's `canonicalize`, by an author of RFC 8785) and carries no number
+//! formatter of its own; native code uses serde_json_canonicalizer ([`Jcs`],
+//! feature `jcs`). An end-to-end test proves both give one key.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// RFC 8785's canonical form of a JSON value. Total: a value serde_json holds
+/// always has one (no NaN, no lone surrogate).
+pub trait Canonicalizer {
+    fn canonical(&self, value: &Value) -> Vec<u8>;
+}
+
+/// serde_json_canonicalizer, for native code (tests, tools).
+#[cfg(feature = "jcs")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Jcs;
+
+#[cfg(feature = "jcs")]
+impl Canonicalizer for Jcs {
+    fn canonical(&self, value: &Value) -> Vec<u8> {
+        // The fallback only keeps this total.
+        serde_json_canonicalizer::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes())
+    }
+}
 
 /// Hex of the first 12 bytes of SHA-256 over the canonical JSON (96 bits: no
 /// accidental collision among one booking's events).
@@ -19,12 +44,21 @@ pub struct ContentDigest(String);
 impl ContentDigest {
     /// The payload plus any other root fields (routing forms copy answers to the
     /// root), without `triggerEvent` and the per-delivery `createdAt`.
-    pub fn of(payload: &Value, root_rest: &Map<String, Value>) -> Self {
+    pub fn of(
+        payload: &Value,
+        root_rest: &mut Map<String, Value>,
+        jcs: &dyn Canonicalizer,
+    ) -> Self {
         let mut hasher = Sha256::new();
-        hasher.update(canonical(payload));
+        hasher.update(jcs.canonical(payload));
         if !root_rest.is_empty() {
             hasher.update(b"\n");
-            hasher.update(canonical_map(root_rest));
+            // Lent as a value for the canonicalizer, then given back.
+            let rest = Value::Object(std::mem::take(root_rest));
+            hasher.update(jcs.canonical(&rest));
+            if let Value::Object(map) = rest {
+                *root_rest = map;
+            }
         }
         Self(hex::encode(&hasher.finalize()[..12]))
     }
@@ -40,23 +74,13 @@ impl fmt::Display for ContentDigest {
     }
 }
 
-fn canonical(v: &Value) -> Vec<u8> {
-    // JCS refuses nothing serde_json can hold (no NaN/Infinity in a Value);
-    // the fallback only keeps this total.
-    serde_json_canonicalizer::to_vec(v).unwrap_or_else(|_| v.to_string().into_bytes())
-}
-
-fn canonical_map(m: &Map<String, Value>) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(m).unwrap_or_else(|_| format!("{m:?}").into_bytes())
-}
-
-#[cfg(test)]
+#[cfg(all(test, feature = "jcs"))]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn digest(v: Value) -> String {
-        ContentDigest::of(&v, &Map::new()).to_string()
+        ContentDigest::of(&v, &mut Map::new(), &Jcs).to_string()
     }
 
     #[test]
@@ -90,13 +114,13 @@ mod tests {
         let p = json!({"formId":"f"});
         let mut rest = Map::new();
         assert_eq!(
-            ContentDigest::of(&p, &rest),
-            ContentDigest::of(&p, &Map::new())
+            ContentDigest::of(&p, &mut rest, &Jcs),
+            ContentDigest::of(&p, &mut Map::new(), &Jcs)
         );
         rest.insert("Your name".into(), json!("Ada"));
         assert_ne!(
-            ContentDigest::of(&p, &rest),
-            ContentDigest::of(&p, &Map::new())
+            ContentDigest::of(&p, &mut rest, &Jcs),
+            ContentDigest::of(&p, &mut Map::new(), &Jcs)
         );
     }
 

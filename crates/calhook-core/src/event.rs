@@ -5,7 +5,7 @@
 //! unknown fields are ignored and unknown trigger names parse to
 //! [`Trigger::Unknown`] so that new Cal.com triggers are accepted, not refused.
 
-use crate::digest::ContentDigest;
+use crate::digest::{Canonicalizer, ContentDigest};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -392,8 +392,14 @@ pub struct FormSubmission {
     pub responses: Option<Map<String, Value>>,
 }
 
-/// Parses a verified body.
+/// Parses a verified body, digesting it with serde_json_canonicalizer.
+#[cfg(feature = "jcs")]
 pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
+    parse_with(body, &crate::digest::Jcs)
+}
+
+/// Parses a verified body; `jcs` gives the canonical JSON its digest hashes.
+pub fn parse_with(body: &[u8], jcs: &dyn Canonicalizer) -> Result<Envelope, EnvelopeError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| {
         EnvelopeError::NotJson(match e.classify() {
             serde_json::error::Category::Eof => "unexpected end of input".to_owned(),
@@ -412,12 +418,12 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
     let (created_at, payload, content) = match root.remove("payload") {
         Some(payload) => {
             let created_at = string_field(root.remove("createdAt"));
-            let content = ContentDigest::of(&payload, &root);
+            let content = ContentDigest::of(&payload, &mut root, jcs);
             (created_at, payload, content)
         }
         None => {
             let payload = Value::Object(root);
-            let content = ContentDigest::of(&payload, &Map::new());
+            let content = ContentDigest::of(&payload, &mut Map::new(), jcs);
             (None, payload, content)
         }
     };

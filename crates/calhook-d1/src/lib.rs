@@ -1,17 +1,45 @@
 //! Executes [`calhook_core::store`] statements on D1, and its KV model on
 //! Workers KV. Every D1 or KV error becomes [`StoreError::Unavailable`].
+//!
+//! A write's answer is read for its `meta.changes` alone (two property reads),
+//! not decoded whole into workers-rs's `D1ResultMeta` on every statement.
 
 use calhook_core::store::kv::Kv;
 use calhook_core::store::{Db, Param, Statement, StoreError};
 use serde::de::DeserializeOwned;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, KvStore};
+use worker::js_sys::{Array, Error as JsError, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::D1Database as D1DatabaseSys;
+use worker::{D1Database, D1PreparedStatement, KvStore};
 
 /// A D1 binding as a [`Db`].
 pub struct D1(pub D1Database);
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// What D1 threw: its cause's message when it names one (D1's own errors
+/// carry the SQLite message there), else the error's message.
+fn thrown(e: JsValue) -> StoreError {
+    let message = |v: &JsValue| v.dyn_ref::<JsError>().map(|e| String::from(e.message()));
+    let text = e
+        .dyn_ref::<JsError>()
+        .and_then(|err| message(&err.cause()))
+        .or_else(|| message(&e))
+        .unwrap_or_else(|| "D1 threw a non-Error value".to_owned());
+    StoreError::Unavailable(text)
+}
+
+async fn settle(promise: Result<Promise, JsValue>) -> Result<JsValue, StoreError> {
+    JsFuture::from(promise.map_err(thrown)?)
+        .await
+        .map_err(thrown)
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn param(p: &Param) -> JsValue {
@@ -30,8 +58,11 @@ impl D1 {
     }
 }
 
-fn changes(r: &D1Result) -> u64 {
-    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64
+/// `meta.changes` of a D1 result.
+fn changes(result: &JsValue) -> u64 {
+    get(&get(result, "meta"), "changes")
+        .as_f64()
+        .map_or(0, |n| n as u64)
 }
 
 impl Db for D1 {
@@ -49,7 +80,7 @@ impl Db for D1 {
     }
 
     async fn run(&self, s: Statement) -> Result<u64, StoreError> {
-        let result = self.prepare(&s)?.run().await.map_err(unavailable)?;
+        let result = settle(self.prepare(&s)?.inner().run()).await?;
         Ok(changes(&result))
     }
 
@@ -58,12 +89,14 @@ impl Db for D1 {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = statements
-            .iter()
-            .map(|s| self.prepare(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let results = self.0.batch(prepared).await.map_err(unavailable)?;
-        Ok(results.iter().map(changes).collect())
+        let prepared = Array::new();
+        for s in &statements {
+            prepared.push(self.prepare(s)?.inner());
+        }
+        let db: &D1DatabaseSys = self.0.as_ref().unchecked_ref();
+        let results = settle(db.batch(prepared)).await?;
+        let results: Array = results.unchecked_into();
+        Ok(results.iter().map(|r| changes(&r)).collect())
     }
 }
 
