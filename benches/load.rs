@@ -348,7 +348,11 @@ async fn run() -> String {
          `panic = \"abort\"`; then `wasm-opt -Oz --strip-debug --strip-producers`. \
          The receiver leaves out the `render` feature of `calhook-core` (askama) and every \
          admin route and scheduled job (the admin worker's); the mailer asks the runtime's \
-         `Intl` for zone offsets, so no worker carries a time-zone database.\n"
+         `Intl` for zone offsets, so no worker carries a time-zone database; the receiver's \
+         RFC 8785 digest uses the runtime's JSON (npm `canonicalize`, bundled in its JS), so \
+         no worker links serde_json's `float_roundtrip` or an ECMAScript number formatter; \
+         the admin worker reads path and query from the runtime's URL string, without the \
+         `url` crate's IDNA tables. The size budget is 200 KB of gzipped wasm per worker.\n"
     );
     out
 }

@@ -20,6 +20,7 @@ mod error;
 mod log;
 #[allow(dead_code)]
 mod queue;
+mod sealing;
 #[allow(dead_code)]
 mod settings;
 #[allow(dead_code)]

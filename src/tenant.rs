@@ -9,6 +9,7 @@
 //! `MAX_CACHED_TENANTS` tenants. When D1 fails, an expired entry is used rather than
 //! refusing a tenant whose secrets were known a moment ago.
 
+use crate::sealing::SubtleKey;
 use calhook_core::cache::{Cached, TtlCache};
 use calhook_core::settings::{NotifyEvents, SettingError, MAX_CACHED_TENANTS};
 use calhook_core::signature::WebhookSecrets;
@@ -51,8 +52,15 @@ pub fn forget_all() {
     CACHE.with(|c| *c.borrow_mut() = TtlCache::new(MAX_CACHED_TENANTS));
 }
 
-/// The master key, and the previous one during a rotation.
-pub fn master_keys(env: &Env) -> Result<(MasterKey, Option<MasterKey>), ReceiverError> {
+/// The master key, and the previous one during a rotation, imported into
+/// the runtime's WebCrypto.
+pub struct MasterKeys {
+    pub current: SubtleKey,
+    pub previous: Option<SubtleKey>,
+}
+
+/// Reads and imports `TENANT_SECRETS_KEY` (and `TENANT_SECRETS_KEY_PREVIOUS`).
+pub async fn master_keys(env: &Env) -> Result<MasterKeys, ReceiverError> {
     let read = |name: &'static str| -> Result<Option<MasterKey>, ReceiverError> {
         match text(env, name).filter(|t| !t.trim().is_empty()) {
             None => Ok(None),
@@ -66,19 +74,36 @@ pub fn master_keys(env: &Env) -> Result<(MasterKey, Option<MasterKey>), Receiver
         }
     };
     let current = read(MASTER_KEY)?.ok_or(SettingError::Missing { name: MASTER_KEY })?;
-    Ok((current, read(PREVIOUS_MASTER_KEY)?))
+    let previous = read(PREVIOUS_MASTER_KEY)?;
+    let refused = |name: &'static str| ReceiverError::Unavailable {
+        what: "crypto.subtle",
+        detail: format!("importKey refused {name}"),
+    };
+    let current = SubtleKey::import(&current)
+        .await
+        .ok_or_else(|| refused(MASTER_KEY))?;
+    let previous = match previous {
+        Some(key) => Some(
+            SubtleKey::import(&key)
+                .await
+                .ok_or_else(|| refused(PREVIOUS_MASTER_KEY))?,
+        ),
+        None => None,
+    };
+    Ok(MasterKeys { current, previous })
 }
 
-/// Opens a sealed secret with the current key, else the previous one.
-pub fn open_sealed(
-    keys: &(MasterKey, Option<MasterKey>),
-    id: &TenantId,
-    sealed: &str,
-) -> Result<String, TenantError> {
-    open(&keys.0, id, sealed).or_else(|e| match &keys.1 {
-        Some(previous) => open(previous, id, sealed),
-        None => Err(e),
-    })
+impl MasterKeys {
+    /// Opens a sealed secret with the current key, else the previous one.
+    pub async fn open(&self, id: &TenantId, sealed: &str) -> Result<String, TenantError> {
+        match open(&self.current, id, sealed).await {
+            Err(e) => match &self.previous {
+                Some(previous) => open(previous, id, sealed).await,
+                None => Err(e),
+            },
+            opened => opened,
+        }
+    }
 }
 
 /// The enabled tenant named `slug`, or 404.
@@ -100,7 +125,9 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
         Err(e) => return Err(e.into()),
     };
     let tenant = match row.filter(|r| r.enabled) {
-        Some(row) => Some(Rc::new(ready(env, &settings.notify, id.clone(), &row)?)),
+        Some(row) => Some(Rc::new(
+            ready(env, &settings.notify, id.clone(), &row).await?,
+        )),
         None => None,
     };
     CACHE.with(|c| {
@@ -111,7 +138,7 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
 }
 
 /// Opens a stored tenant's secrets and reads its settings.
-fn ready(
+async fn ready(
     env: &Env,
     environment_notify: &NotifyEvents,
     id: TenantId,
@@ -121,11 +148,13 @@ fn ready(
     let secrets = if stored.is_empty() {
         None
     } else {
-        let keys = master_keys(env)?;
-        let opened: Vec<String> = stored
-            .iter()
-            .filter_map(|s| open_sealed(&keys, &id, &s.sealed).ok())
-            .collect();
+        let keys = master_keys(env).await?;
+        let mut opened = Vec::with_capacity(stored.len());
+        for s in &stored {
+            if let Ok(secret) = keys.open(&id, &s.sealed).await {
+                opened.push(secret);
+            }
+        }
         if opened.is_empty() {
             // Never fall back to accepting: this is a key problem to fix.
             return Err(SettingError::Invalid {

@@ -16,13 +16,14 @@
 use calhook_core::signature::MIN_SECRET_CHARS;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
 use calhook_core::tenant_settings::SettingsPatch;
-use calhook_core::tenants::{seal, TenantError, TenantId};
+use calhook_core::tenants::{open, seal, TenantError, TenantId};
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request};
 
 use crate::admin::authorize;
 use crate::answer::Accepted;
 use crate::error::ReceiverError;
+use crate::sealing::SubtleKey;
 use crate::store::d1;
 use crate::tenant::{self as tenant_cache, master_keys};
 
@@ -88,15 +89,24 @@ fn secret_text(v: Option<Value>) -> Result<Option<String>, ReceiverError> {
     }
 }
 
-/// Seals a new secret for `id` under the current master key.
-fn sealed(env: &Env, id: &TenantId, secret: &str) -> Result<StoredSecret, ReceiverError> {
-    let (key, _) = master_keys(env)?;
+/// Seals a new secret for `id` under `key` (the current master key).
+async fn sealed(
+    key: &SubtleKey,
+    id: &TenantId,
+    secret: &str,
+) -> Result<StoredSecret, ReceiverError> {
     let random: [u8; 16] = random_bytes()?;
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&random[4..]);
+    let sealed = seal(key, id, nonce, secret)
+        .await
+        .map_err(|e| ReceiverError::Unavailable {
+            what: "crypto.subtle",
+            detail: e.to_string(),
+        })?;
     Ok(StoredSecret {
         id: hex::encode(&random[..4]),
-        sealed: seal(&key, id, nonce, secret),
+        sealed,
     })
 }
 
@@ -180,7 +190,10 @@ async fn create(mut fields: Map<String, Value>, env: &Env) -> Result<Accepted, R
     let mut settings = TenantSettings::default();
     apply(patch(fields)?, &mut settings)?;
     // Sealed before anything is written: no key, no tenant.
-    let stored = secret.as_deref().map(|s| sealed(env, &id, s)).transpose()?;
+    let stored = match secret.as_deref() {
+        Some(s) => Some(sealed(&master_keys(env).await?.current, &id, s).await?),
+        None => None,
+    };
     let db = d1(env)?;
     let now = now();
     if !tenants::create(&db, id.as_str(), &settings, now).await? {
@@ -227,7 +240,7 @@ async fn add_secret(
     let Some(secret) = secret_text(fields.remove("secret"))? else {
         return Err(ReceiverError::BadAdminRequest("secret is required"));
     };
-    let stored = sealed(env, id, &secret)?;
+    let stored = sealed(&master_keys(env).await?.current, id, &secret).await?;
     let db = d1(env)?;
     if !tenants::add_secret(&db, id.as_str(), &stored, now()).await? {
         return match tenants::get(&db, id.as_str()).await? {
@@ -269,7 +282,7 @@ async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted
 /// After `TENANT_SECRETS_KEY` changed (the old one in
 /// `TENANT_SECRETS_KEY_PREVIOUS`): seals every secret under the current key.
 async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
-    let keys = master_keys(env)?;
+    let keys = master_keys(env).await?;
     let db = d1(env)?;
     let (mut resealed, mut current, mut changed) = (0, 0, Vec::new());
     let mut unopenable = Vec::new();
@@ -281,14 +294,17 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
         let mut secrets = row.secrets();
         let mut any = false;
         for s in secrets.iter_mut() {
-            if calhook_core::tenants::open(&keys.0, &id, &s.sealed).is_ok() {
+            if open(&keys.current, &id, &s.sealed).await.is_ok() {
                 current += 1;
                 continue;
             }
-            let previous = keys.1.as_ref().ok_or(TenantError::DoesNotOpen);
-            match previous.and_then(|k| calhook_core::tenants::open(k, &id, &s.sealed)) {
+            let opened = match &keys.previous {
+                Some(previous) => open(previous, &id, &s.sealed).await,
+                None => Err(TenantError::DoesNotOpen),
+            };
+            match opened {
                 Ok(plain) => {
-                    s.sealed = sealed(env, &id, &plain)?.sealed;
+                    s.sealed = sealed(&keys.current, &id, &plain).await?.sealed;
                     resealed += 1;
                     any = true;
                 }

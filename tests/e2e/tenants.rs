@@ -32,6 +32,10 @@ pub fn trials() -> Vec<Trial> {
             a_disabled_unknown_or_secretless_tenant_records_nothing,
         ),
         trial(
+            "tenants::webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets",
+            webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets,
+        ),
+        trial(
             "tenants::a_master_key_rotation_reencrypts_every_secret",
             a_master_key_rotation_reencrypts_every_secret,
         ),
@@ -393,4 +397,46 @@ async fn a_master_key_rotation_reencrypts_every_secret() {
         .send_to("/webhooks/cal/acme", &fresh(), ACME_SECRET)
         .await;
     assert_eq!(status, 200, "{answer}");
+}
+
+/// The workers seal and open with WebCrypto, native code with the aes-gcm
+/// crate: a secret sealed natively verifies a webhook in the receiver, and one
+/// the admin worker sealed opens natively.
+async fn webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets() {
+    use calhook_core::tenants::{open, seal, MasterKey, TenantId};
+    let s = tenant_stack("30").await;
+    let key = MasterKey::from_hex(MASTER_KEY).unwrap();
+
+    // Sealed here, opened by the receiver (a slug it has never looked up).
+    create(&s, json!({"id": "initech"})).await;
+    let secret = "initech-native-secret-01";
+    let sealed = seal(&key, &TenantId::parse("initech").unwrap(), [7; 12], secret)
+        .await
+        .unwrap();
+    let stored = json!([{"id": "0a0b0c0d", "sealed": sealed}]).to_string();
+    s.sql(&format!(
+        "UPDATE tenants SET secrets = '{stored}' WHERE id = 'initech'"
+    ));
+    let booking = fixture_for("BOOKING_CREATED", &unique("interop"));
+    let (status, answer) = s.send_to("/webhooks/cal/initech", &booking, secret).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued", "{answer}");
+    let (status, _) = s
+        .send_to(
+            "/webhooks/cal/initech",
+            &booking,
+            "initech-wrong-secret-001",
+        )
+        .await;
+    assert_eq!(status, 401, "another secret is still refused");
+
+    // Sealed by the admin worker, opened here.
+    create(&s, json!({"id": "hooli", "secret": ACME_SECRET})).await;
+    let rows = s.sql("SELECT secrets FROM tenants WHERE id = 'hooli'");
+    let stored: Vec<Value> = serde_json::from_str(rows[0]["secrets"].as_str().unwrap()).unwrap();
+    let sealed = stored[0]["sealed"].as_str().unwrap();
+    assert!(sealed.starts_with("v1."), "{sealed}");
+    assert!(!sealed.contains(ACME_SECRET));
+    let opened = open(&key, &TenantId::parse("hooli").unwrap(), sealed).await;
+    assert_eq!(opened.as_deref(), Ok(ACME_SECRET));
 }

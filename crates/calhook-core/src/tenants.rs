@@ -12,12 +12,13 @@
 //!   secret), the tenant id as associated data, so a D1 export reveals no
 //!   secret and a sealed secret copied to another tenant's row does not open.
 //!   The 96-bit nonce is the caller's (the worker draws it from
-//!   `crypto.getRandomValues`), so this crate needs no random source.
+//!   `crypto.getRandomValues`), so this crate needs no random source. The
+//!   format is defined here; the AES itself is a [`Cipher`]: the workers ask
+//!   WebCrypto (no AES in their wasm), native code the aes-gcm crate
+//!   ([`MasterKey`] itself, feature `aes`).
 //! - [`resolve`]: a tenant's field, else the deployment's environment value,
 //!   else the default.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use thiserror::Error;
 
 /// Why a tenant id, key or sealed secret is refused.
@@ -34,6 +35,8 @@ pub enum TenantError {
         "a sealed secret did not open (wrong TENANT_SECRETS_KEY, another tenant's, or altered)"
     )]
     DoesNotOpen,
+    #[error("the platform's AES-GCM refused to seal a secret")]
+    CannotSeal,
 }
 
 /// A tenant's URL slug.
@@ -108,15 +111,20 @@ impl TenantId {
 }
 
 /// `TENANT_SECRETS_KEY`: 32 bytes as 64 hex characters.
-pub struct MasterKey(Key<Aes256Gcm>);
+pub struct MasterKey([u8; 32]);
 
 impl MasterKey {
     pub fn from_hex(text: &str) -> Result<Self, TenantError> {
         let bytes = hex::decode(text.trim()).map_err(|_| TenantError::BadMasterKey)?;
-        if bytes.len() != 32 {
-            return Err(TenantError::BadMasterKey);
-        }
-        Ok(Self(*Key::<Aes256Gcm>::from_slice(&bytes)))
+        bytes
+            .try_into()
+            .map(Self)
+            .map_err(|_| TenantError::BadMasterKey)
+    }
+
+    /// The raw key, for a platform's AES (WebCrypto's `importKey("raw", …)`).
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
@@ -126,45 +134,70 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+/// AES-256-GCM under one master key, the 16-byte tag appended to the
+/// ciphertext (the layout of WebCrypto and of the aes-gcm crate alike).
+#[allow(async_fn_in_trait)] // executed on one thread (wasm) or blocked on natively
+pub trait Cipher {
+    /// `None` only if the platform refuses to encrypt.
+    async fn encrypt(&self, nonce: &[u8; 12], plain: &[u8], aad: &[u8]) -> Option<Vec<u8>>;
+    /// `None` when the tag does not verify: another key, tenant, or altered.
+    async fn decrypt(&self, nonce: &[u8; 12], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// The aes-gcm crate, for native code (tests, tools).
+#[cfg(feature = "aes")]
+impl Cipher for MasterKey {
+    async fn encrypt(&self, nonce: &[u8; 12], plain: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        aes_gcm::Aes256Gcm::new(&self.0.into())
+            .encrypt(&(*nonce).into(), Payload { msg: plain, aad })
+            .ok()
+    }
+
+    async fn decrypt(&self, nonce: &[u8; 12], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        aes_gcm::Aes256Gcm::new(&self.0.into())
+            .decrypt(&(*nonce).into(), Payload { msg: sealed, aad })
+            .ok()
+    }
+}
+
 /// Seals `secret` for `tenant`: `v1.<nonce hex>.<ciphertext+tag hex>`.
 /// A nonce must never be used twice with one key (draw it at random).
-pub fn seal(key: &MasterKey, tenant: &TenantId, nonce: [u8; 12], secret: &str) -> String {
-    let cipher = Aes256Gcm::new(&key.0);
+pub async fn seal(
+    cipher: &impl Cipher,
+    tenant: &TenantId,
+    nonce: [u8; 12],
+    secret: &str,
+) -> Result<String, TenantError> {
     let sealed = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: secret.as_bytes(),
-                aad: tenant.as_str().as_bytes(),
-            },
-        )
-        // Only fails for plaintexts beyond GCM's 64 GiB limit.
-        .unwrap_or_default();
-    format!("v1.{}.{}", hex::encode(nonce), hex::encode(sealed))
+        .encrypt(&nonce, secret.as_bytes(), tenant.as_str().as_bytes())
+        .await
+        .ok_or(TenantError::CannotSeal)?;
+    Ok(format!("v1.{}.{}", hex::encode(nonce), hex::encode(sealed)))
 }
 
 /// Opens a secret sealed by [`seal`] for the same tenant and key.
-pub fn open(key: &MasterKey, tenant: &TenantId, sealed: &str) -> Result<String, TenantError> {
+pub async fn open(
+    cipher: &impl Cipher,
+    tenant: &TenantId,
+    sealed: &str,
+) -> Result<String, TenantError> {
     let mut parts = sealed.split('.');
     let (Some("v1"), Some(nonce), Some(body), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(TenantError::Malformed);
     };
-    let nonce = hex::decode(nonce).map_err(|_| TenantError::Malformed)?;
+    let nonce: [u8; 12] = hex::decode(nonce)
+        .ok()
+        .and_then(|n| n.try_into().ok())
+        .ok_or(TenantError::Malformed)?;
     let body = hex::decode(body).map_err(|_| TenantError::Malformed)?;
-    if nonce.len() != 12 {
-        return Err(TenantError::Malformed);
-    }
-    let plain = Aes256Gcm::new(&key.0)
-        .decrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: &body,
-                aad: tenant.as_str().as_bytes(),
-            },
-        )
-        .map_err(|_| TenantError::DoesNotOpen)?;
+    let plain = cipher
+        .decrypt(&nonce, &body, tenant.as_str().as_bytes())
+        .await
+        .ok_or(TenantError::DoesNotOpen)?;
     String::from_utf8(plain).map_err(|_| TenantError::DoesNotOpen)
 }
 
@@ -192,9 +225,10 @@ pub fn resolve<'a>(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aes"))]
 mod tests {
     use super::*;
+    use pollster::block_on;
 
     fn key(byte: u8) -> MasterKey {
         MasterKey::from_hex(&hex::encode([byte; 32])).unwrap()
@@ -206,38 +240,38 @@ mod tests {
 
     #[test]
     fn a_sealed_secret_opens_with_its_key_and_tenant() {
-        let sealed = seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789");
+        let sealed = block_on(seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789")).unwrap();
         assert!(sealed.starts_with("v1.010101010101010101010101."));
         assert!(!sealed.contains("whsec"), "no secret in clear");
         assert_eq!(
-            open(&key(7), &acme(), &sealed).unwrap(),
+            block_on(open(&key(7), &acme(), &sealed)).unwrap(),
             "whsec-acme-0123456789"
         );
     }
 
     #[test]
     fn a_tampered_secret_is_refused() {
-        let sealed = seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789");
+        let sealed = block_on(seal(&key(7), &acme(), [1; 12], "whsec-acme-0123456789")).unwrap();
         let mut bytes = sealed.into_bytes();
         let last = bytes.len() - 1;
         bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
         let tampered = String::from_utf8(bytes).unwrap();
         assert_eq!(
-            open(&key(7), &acme(), &tampered),
+            block_on(open(&key(7), &acme(), &tampered)),
             Err(TenantError::DoesNotOpen)
         );
     }
 
     #[test]
     fn the_wrong_key_or_another_tenant_is_refused() {
-        let sealed = seal(&key(7), &acme(), [2; 12], "whsec-acme-0123456789");
+        let sealed = block_on(seal(&key(7), &acme(), [2; 12], "whsec-acme-0123456789")).unwrap();
         assert_eq!(
-            open(&key(8), &acme(), &sealed),
+            block_on(open(&key(8), &acme(), &sealed)),
             Err(TenantError::DoesNotOpen)
         );
         let other = TenantId::parse("globex").unwrap();
         assert_eq!(
-            open(&key(7), &other, &sealed),
+            block_on(open(&key(7), &other, &sealed)),
             Err(TenantError::DoesNotOpen)
         );
     }
@@ -245,7 +279,7 @@ mod tests {
     #[test]
     fn malformed_sealed_text_is_refused_without_panicking() {
         for text in ["", "v1", "v2.00.00", "v1.zz.00", "v1.0101.00", "v1.a.b.c"] {
-            assert!(open(&key(7), &acme(), text).is_err(), "{text}");
+            assert!(block_on(open(&key(7), &acme(), text)).is_err(), "{text}");
         }
     }
 

@@ -15,7 +15,13 @@ fn sealed(tenant: &str, nonce: u8, secret: &str) -> StoredSecret {
     let nonce = [nonce; 12];
     StoredSecret {
         id: hex::encode(&nonce[..4]),
-        sealed: seal(&key(), &TenantId::parse(tenant).unwrap(), nonce, secret),
+        sealed: block_on(seal(
+            &key(),
+            &TenantId::parse(tenant).unwrap(),
+            nonce,
+            secret,
+        ))
+        .unwrap(),
     }
 }
 
@@ -62,7 +68,7 @@ fn a_rotation_adds_a_second_secret_then_removes_the_first() {
         let opened: Vec<_> = t
             .secrets()
             .iter()
-            .map(|s| open(&key(), &TenantId::parse("acme").unwrap(), &s.sealed).unwrap())
+            .map(|s| block_on(open(&key(), &TenantId::parse("acme").unwrap(), &s.sealed)).unwrap())
             .collect();
         assert_eq!(opened, ["acme-secret-old-0001", "acme-secret-new-0002"]);
         assert!(tenants::remove_secret(&db, "acme", &old.id, 4)
