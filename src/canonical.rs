@@ -8,21 +8,24 @@
 
 use calhook_core::digest::Canonicalizer;
 use serde_json::Value;
-use worker::js_sys::JSON;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 
-// wasm-bindgen cannot import a default export by itself: one line names it.
+// Text in, text out, in one call. Handing the parsed object across as a
+// `JsValue` (JSON.parse and canonicalize as two imports) cost the new-event
+// path ~1.5 ms of workerd and ~2.3 ms of wrangler's node CPU per request under
+// `wrangler dev` (0.73× the anchor instead of 1.12×; BENCHMARKS.md). A line of
+// JS is also how wasm-bindgen imports a default export.
 #[wasm_bindgen(
     wasm_bindgen = ::worker::wasm_bindgen,
     js_sys = ::worker::js_sys,
-    inline_js = "export { default as canonicalize } from 'canonicalize';"
+    inline_js = "import canonicalize from 'canonicalize'; export function canonical_json(text) { return canonicalize(JSON.parse(text)); }"
 )]
 extern "C" {
-    /// Throws only for what JSON cannot hold (NaN, lone surrogates, cycles):
-    /// never for a parsed value, and caught all the same.
+    /// Throws only for what JSON cannot hold (NaN, lone surrogates): never
+    /// for serde_json's output, and caught all the same.
     #[wasm_bindgen(catch)]
-    fn canonicalize(value: &JsValue) -> Result<String, JsValue>;
+    fn canonical_json(text: &str) -> Result<String, JsValue>;
 }
 
 /// The runtime's JSON as a [`Canonicalizer`].
@@ -31,7 +34,7 @@ pub struct RuntimeJcs;
 impl Canonicalizer for RuntimeJcs {
     fn canonical(&self, value: &Value) -> Vec<u8> {
         let text = value.to_string();
-        match JSON::parse(&text).and_then(|v| canonicalize(&v)) {
+        match canonical_json(&text) {
             Ok(canonical) => canonical.into_bytes(),
             // Unreachable for serde_json's output; the text keeps the digest total.
             Err(_) => text.into_bytes(),
