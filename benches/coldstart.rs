@@ -92,6 +92,7 @@ fn main() {
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CI", "true")
         .env("WRANGLER_REGISTRY_PATH", dir.path().join("registry"))
+        .env("WRANGLER_LOG_PATH", discarded_debug_log(dir.path()))
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())

@@ -242,6 +242,7 @@ async fn start_anchor(dir: &Path) -> Target {
     )
     .unwrap();
     let migrate = wrangler_cmd()
+        .env("WRANGLER_LOG_PATH", discarded_debug_log(tmp.path()))
         .args([
             "d1",
             "migrations",
@@ -270,6 +271,7 @@ async fn start_anchor(dir: &Path) -> Target {
             "--show-interactive-dev-session=false",
         ])
         .env("WRANGLER_REGISTRY_PATH", tmp.path().join("registry"))
+        .env("WRANGLER_LOG_PATH", discarded_debug_log(tmp.path()))
         .current_dir(&app)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())

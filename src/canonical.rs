@@ -11,11 +11,9 @@ use serde_json::Value;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 
-// Text in, text out, in one call. Handing the parsed object across as a
-// `JsValue` (JSON.parse and canonicalize as two imports) cost the new-event
-// path ~1.5 ms of workerd and ~2.3 ms of wrangler's node CPU per request under
-// `wrangler dev` (0.73× the anchor instead of 1.12×; BENCHMARKS.md). A line of
-// JS is also how wasm-bindgen imports a default export.
+// Text in, text out, in one call: one crossing each way, no parsed object
+// held across the boundary. A line of JS is also how wasm-bindgen imports a
+// default export.
 #[wasm_bindgen(
     wasm_bindgen = ::worker::wasm_bindgen,
     js_sys = ::worker::js_sys,
