@@ -15,6 +15,8 @@
 #[path = "../tests/e2e/support.rs"]
 mod support;
 
+mod report;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
@@ -171,17 +173,10 @@ fn main() {
     }
     out.push_str("\nCompilation is not in these numbers: workerd compiles a worker's modules when it loads the worker (code cannot compile wasm at run time there); an isolate then pays this instantiation and, on each function's first call, V8's lazy compilation of that function. Every module starts with the same 1.1 MiB of memory, which is most of what an instance costs.\n");
     println!("{out}");
-    let target = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
-    let path = root().join(&target);
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = ("<!-- coldstart:start -->", "<!-- coldstart:end -->");
-    let section = format!(
-        "{start}\n## Cold start: instantiating each module (`benches/coldstart.rs`)\n\n{out}{end}"
+    report::write_section(
+        &root(),
+        "coldstart",
+        "Cold start: instantiating each module (`benches/coldstart.rs`)",
+        &out,
     );
-    let new = match (old.find(start), old.find(end)) {
-        (Some(s), Some(e)) => format!("{}{}{}", &old[..s], section, &old[e + end.len()..]),
-        _ => format!("{old}\n{section}\n"),
-    };
-    std::fs::write(&path, new).unwrap();
-    eprintln!("wrote {}", path.display());
 }

@@ -19,6 +19,7 @@
 mod support;
 
 mod client;
+mod report;
 
 use calhook_core::signature::sign;
 use serde_json::json;
@@ -493,15 +494,10 @@ fn main() {
         ));
     }
     println!("{out}");
-    let target = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
-    let path = root().join(&target);
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = ("<!-- compare:start -->", "<!-- compare:end -->");
-    let section = format!("{start}\n## Side by side with the TypeScript receiver (`benches/compare.rs`)\n\n{out}{end}");
-    let new = match (old.find(start), old.find(end)) {
-        (Some(s), Some(e)) => format!("{}{}{}", &old[..s], section, &old[e + end.len()..]),
-        _ => format!("{old}\n{section}\n"),
-    };
-    std::fs::write(&path, new).unwrap();
-    eprintln!("wrote {}", path.display());
+    report::write_section(
+        &root(),
+        "compare",
+        "Side by side with the TypeScript receiver (`benches/compare.rs`)",
+        &out,
+    );
 }
