@@ -61,35 +61,26 @@ pub struct MasterKeys {
 
 /// Reads and imports `TENANT_SECRETS_KEY` (and `TENANT_SECRETS_KEY_PREVIOUS`).
 pub async fn master_keys(env: &Env) -> Result<MasterKeys, ReceiverError> {
-    let read = |name: &'static str| -> Result<Option<MasterKey>, ReceiverError> {
-        match text(env, name).filter(|t| !t.trim().is_empty()) {
-            None => Ok(None),
-            Some(t) => MasterKey::from_hex(&t).map(Some).map_err(|e| {
-                SettingError::Invalid {
-                    name,
-                    reason: e.to_string(),
-                }
-                .into()
-            }),
-        }
+    let read = async |name: &'static str| -> Result<Option<SubtleKey>, ReceiverError> {
+        let Some(t) = text(env, name).filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let key = MasterKey::from_hex(&t).map_err(|e| SettingError::Invalid {
+            name,
+            reason: e.to_string(),
+        })?;
+        let imported = SubtleKey::import(&key)
+            .await
+            .ok_or(ReceiverError::Unavailable {
+                what: "crypto.subtle",
+                detail: format!("importKey refused {name}"),
+            })?;
+        Ok(Some(imported))
     };
-    let current = read(MASTER_KEY)?.ok_or(SettingError::Missing { name: MASTER_KEY })?;
-    let previous = read(PREVIOUS_MASTER_KEY)?;
-    let refused = |name: &'static str| ReceiverError::Unavailable {
-        what: "crypto.subtle",
-        detail: format!("importKey refused {name}"),
-    };
-    let current = SubtleKey::import(&current)
-        .await
-        .ok_or_else(|| refused(MASTER_KEY))?;
-    let previous = match previous {
-        Some(key) => Some(
-            SubtleKey::import(&key)
-                .await
-                .ok_or_else(|| refused(PREVIOUS_MASTER_KEY))?,
-        ),
-        None => None,
-    };
+    let current = read(MASTER_KEY)
+        .await?
+        .ok_or(SettingError::Missing { name: MASTER_KEY })?;
+    let previous = read(PREVIOUS_MASTER_KEY).await?;
     Ok(MasterKeys { current, previous })
 }
 
@@ -97,11 +88,20 @@ impl MasterKeys {
     /// Opens a sealed secret with the current key, else the previous one.
     pub async fn open(&self, id: &TenantId, sealed: &str) -> Result<String, TenantError> {
         match open(&self.current, id, sealed).await {
-            Err(e) => match &self.previous {
-                Some(previous) => open(previous, id, sealed).await,
-                None => Err(e),
-            },
+            Err(_) => self.open_with_previous(id, sealed).await,
             opened => opened,
+        }
+    }
+
+    /// Opens a sealed secret with the previous key (none: it does not open).
+    pub async fn open_with_previous(
+        &self,
+        id: &TenantId,
+        sealed: &str,
+    ) -> Result<String, TenantError> {
+        match &self.previous {
+            Some(previous) => open(previous, id, sealed).await,
+            None => Err(TenantError::DoesNotOpen),
         }
     }
 }

@@ -16,7 +16,7 @@
 use calhook_core::signature::MIN_SECRET_CHARS;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
 use calhook_core::tenant_settings::SettingsPatch;
-use calhook_core::tenants::{open, seal, TenantError, TenantId};
+use calhook_core::tenants::{open, seal, TenantId};
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request};
 
@@ -298,11 +298,7 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ReceiverError> {
                 current += 1;
                 continue;
             }
-            let opened = match &keys.previous {
-                Some(previous) => open(previous, &id, &s.sealed).await,
-                None => Err(TenantError::DoesNotOpen),
-            };
-            match opened {
+            match keys.open_with_previous(&id, &s.sealed).await {
                 Ok(plain) => {
                     s.sealed = sealed(&keys.current, &id, &plain).await?.sealed;
                     resealed += 1;
