@@ -3,9 +3,7 @@
 //! service binding.
 
 use serde_json::json;
-use worker::{
-    event, Context, Date, Env, Method, Request, Response, Result, ScheduleContext, ScheduledEvent,
-};
+use worker::{event, Context, Date, Env, Method, Request, Result, ScheduleContext, ScheduledEvent};
 
 use crate::answer::Accepted;
 use crate::error::ReceiverError;
@@ -13,7 +11,7 @@ use crate::log::RequestLog;
 use crate::{admin, bookings, cron, respond, tenants_admin, CRON_HEADER, CRON_PATH};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<worker::web_sys::Response> {
     let started = Date::now().as_millis();
     let path = crate::url::path_of(&req.inner().url()).to_owned();
     let line = RequestLog::new(req.method().to_string(), path.clone());
@@ -42,7 +40,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         )),
         _ => Err(ReceiverError::NotFound),
     };
-    respond(result, line, &env, started)
+    Ok(respond(result, line, &env, started))
 }
 
 /// When the admin worker is given `[triggers]` of its own instead.

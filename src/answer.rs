@@ -1,7 +1,7 @@
 //! A 2xx answer of either worker, and the outcome its log line names.
 
 use serde_json::Value;
-use worker::{Response, Result};
+use worker::web_sys;
 
 /// A 2xx answer.
 pub struct Accepted {
@@ -26,7 +26,7 @@ impl Accepted {
         }
     }
 
-    pub fn into_response(self) -> Result<Response> {
-        Ok(Response::from_json(&self.body)?.with_status(self.status))
+    pub fn into_response(self) -> web_sys::Response {
+        crate::json_response::json(self.status, &self.body, None)
     }
 }

@@ -6,7 +6,7 @@ use calhook_core::settings::SettingError;
 use calhook_core::signature::{SecretNotConfigured, SignatureError};
 use serde_json::json;
 use thiserror::Error;
-use worker::{Response, Result};
+use worker::web_sys;
 
 #[derive(Debug, Error)]
 pub enum ReceiverError {
@@ -119,20 +119,18 @@ impl ReceiverError {
         }
     }
 
-    pub fn into_response(self) -> Result<Response> {
+    pub fn into_response(self) -> web_sys::Response {
         // An unknown tenant looks like any unknown path (the log has the slug).
         let outcome = match self {
             ReceiverError::TenantNotFound => "not_found",
             _ => self.outcome(),
         };
         let body = json!({ "error": self.to_string(), "outcome": outcome });
-        let mut response = Response::from_json(&body)?.with_status(self.status());
-        let headers = response.headers_mut();
-        match self {
-            ReceiverError::MethodNotAllowed => headers.set("Allow", "POST")?,
-            ReceiverError::Unavailable { .. } => headers.set("Retry-After", "5")?,
-            _ => {}
-        }
-        Ok(response)
+        let header = match self {
+            ReceiverError::MethodNotAllowed => Some(("Allow", "POST")),
+            ReceiverError::Unavailable { .. } => Some(("Retry-After", "5")),
+            _ => None,
+        };
+        crate::json_response::json(self.status(), &body, header)
     }
 }

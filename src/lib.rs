@@ -16,6 +16,7 @@ mod answer;
 // Each worker builds only its own routes: some variants and settings are the other's.
 #[allow(dead_code)]
 mod error;
+mod json_response;
 #[allow(dead_code)]
 mod log;
 #[allow(dead_code)]
@@ -49,7 +50,7 @@ mod cron;
 #[cfg(feature = "admin-worker")]
 mod tenants_admin;
 
-use worker::{event, Date, Env, Response, Result};
+use worker::{event, web_sys, Date, Env};
 
 /// Where Cal.com posts (the single-tenant route).
 pub const WEBHOOK_PATH: &str = "/webhooks/cal";
@@ -81,7 +82,7 @@ fn respond(
     mut line: log::RequestLog,
     env: &Env,
     started: u64,
-) -> Result<Response> {
+) -> web_sys::Response {
     let response = match result {
         Ok(accepted) => {
             line.outcome(accepted.outcome(), accepted.status);

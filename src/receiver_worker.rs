@@ -3,8 +3,7 @@
 use serde_json::json;
 use worker::web_sys;
 use worker::{
-    event, Context, Date, Env, Method, RequestInit, Response, Result, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Date, Env, Method, RequestInit, Result, ScheduleContext, ScheduledEvent,
 };
 
 use crate::answer::Accepted;
@@ -20,7 +19,7 @@ use crate::{
 /// method, URL, headers and `cf` object across the JS boundary up front (the
 /// `cf` getter alone was 7 % of a refused request's CPU under `wrangler dev`).
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let started = Date::now().as_millis();
     let path = path_of(&req.url()).to_owned();
     let method = req.method();
@@ -43,7 +42,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
         )),
         _ => Err(ReceiverError::NotFound),
     };
-    respond(result, line, &env, started)
+    Ok(respond(result, line, &env, started))
 }
 
 fn is_admin(path: &str) -> bool {
@@ -58,7 +57,7 @@ async fn forward(
     env: &Env,
     mut line: RequestLog,
     started: u64,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     let changes = req.method() != Method::Get && req.method() != Method::Head;
     let path = req.path();
     let answer = match admin(env) {
@@ -78,9 +77,9 @@ async fn forward(
             }
             line.outcome("forwarded", response.status_code());
             crate::emit(line, env, started);
-            Ok(response)
+            Ok(response.into())
         }
-        Err(err) => respond(Err(err), line, env, started),
+        Err(err) => Ok(respond(Err(err), line, env, started)),
     }
 }
 

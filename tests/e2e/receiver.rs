@@ -355,6 +355,7 @@ async fn wrong_method_is_405_with_allow_post() {
     let r = reqwest::get(s.webhook_url()).await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "POST");
+    assert_eq!(r.headers()["content-type"], "application/json");
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("POST"));
 }
