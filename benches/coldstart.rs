@@ -99,6 +99,7 @@ fn main() {
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
+    without_devtools_session(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("wrangler dev starts");
     let base = format!("http://127.0.0.1:{port}");

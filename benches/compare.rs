@@ -215,6 +215,7 @@ fn wrangler_cmd() -> Command {
     cmd.env("WRANGLER_SEND_METRICS", "false")
         .env("WRANGLER_LOG", "log")
         .env("CI", "true");
+    without_devtools_session(&mut cmd);
     cmd
 }
 
@@ -349,7 +350,9 @@ fn mean(v: &[f64]) -> f64 {
 
 /// Runs every path `rounds` times on both targets, interleaved: who goes first
 /// alternates, so drift over the run hits both alike. Both are warmed first
-/// (JIT, isolates, D1 files) with requests not measured. Bodies of round `r`
+/// on every measured path (JIT, isolates, D1 files) with requests not
+/// measured: V8 tiers each wasm function up on its own, so a path not warmed
+/// pays its compilation inside its first measured run. Bodies of round `r`
 /// come from seed `seed + r`. Returns `[path][target]` = one `Run` per round.
 async fn interleaved(
     targets: [&Target; 2],
@@ -360,9 +363,16 @@ async fn interleaved(
     seed: usize,
 ) -> Vec<[Vec<Run>; 2]> {
     let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
-    let warm = signed_bodies(seed + 99, 200);
+    let warm = signed_bodies(seed + 99, 300);
+    let warm_forged = forged(&warm);
     for t in targets {
-        run(t, &warm, c, Path3::New).await;
+        for path in paths {
+            let bodies = match path {
+                Path3::BadSignature => &warm_forged,
+                Path3::New | Path3::Duplicate => &warm,
+            };
+            run(t, bodies, c, *path).await;
+        }
     }
     for round in 0..rounds {
         let signed = signed_bodies(seed + round, n);

@@ -141,6 +141,20 @@ pub fn discarded_debug_log(dir: &Path) -> PathBuf {
     link
 }
 
+/// `wrangler dev` opens a DevTools session on one worker of every session it
+/// starts (the InspectorProxyWorker: `Runtime.enable`, `Network.enable`). With
+/// it, every `console.log` and every D1 call of that worker (D1's binding is a
+/// `fetch` to `http://d1/…`) becomes inspector events that are parsed, sent to
+/// wrangler's node process one loopback request each and kept in an array
+/// that nothing empties. With several `-c` configs the session lands on
+/// whichever worker's bundle finished last, so it came and went between runs.
+/// No debugger is attached in production; wrangler skips the session when it
+/// believes a VS Code debug terminal owns the inspector, so every
+/// `wrangler dev` of the tests and benches says so. The inspector port stays open.
+pub fn without_devtools_session(cmd: &mut Command) -> &mut Command {
+    cmd.env("VSCODE_INSPECTOR_OPTIONS", "{}")
+}
+
 #[derive(Clone, Default)]
 pub struct Options {
     pub receiver_vars: Vec<(&'static str, String)>,
@@ -377,6 +391,7 @@ impl Stack {
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
+        without_devtools_session(&mut cmd);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("wrangler dev starts");
         RUNNING.lock().unwrap().push(child.id() as i32);
