@@ -11,8 +11,10 @@
 //!
 //! Settings (environment): `BENCH_COMPARE_N` (3000) requests per run,
 //! `BENCH_C` (16) in flight, `BENCH_ROUNDS` (3), `BENCH_ANCHOR` (the anchor's
-//! directory), `BENCH_OUT` (BENCHMARKS.md), `BENCH_VARIANT` (a label, and
-//! receiver vars `K=V,…` in `BENCH_RECEIVER_VARS`).
+//! directory; `benches/anchor-with-duties` is the anchor doing calhook's D1,
+//! queue and log work), `BENCH_OUT` (BENCHMARKS.md), `BENCH_VARIANT` (a
+//! label, and receiver vars `K=V,…` in `BENCH_RECEIVER_VARS`), `BENCH_SECTION`
+//! (`compare`; another name writes that section and skips the tenant route).
 
 #[allow(dead_code)]
 #[path = "../tests/e2e/support.rs"]
@@ -238,6 +240,15 @@ async fn start_anchor(dir: &Path) -> Target {
         .unwrap();
     let app = tmp.path().join("ts-receiver");
     copy_dir(dir, &app);
+    // An anchor without a schema of its own (benches/anchor-with-duties)
+    // runs on calhook's migrations; its imports resolve in the project's
+    // node_modules.
+    if !app.join("migrations").exists() {
+        copy_dir(&root().join("migrations"), &app.join("migrations"));
+    }
+    if !app.join("node_modules").exists() {
+        std::os::unix::fs::symlink(root().join("node_modules"), app.join("node_modules")).unwrap();
+    }
     std::fs::write(
         app.join(".dev.vars"),
         format!("CAL_WEBHOOK_SECRET={BENCH_SECRET}\n"),
@@ -422,10 +433,26 @@ fn main() {
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
     // The tenant route against the single route.
     let route_paths = [Path3::BadSignature, Path3::New];
+    // Another anchor (benches/anchor-with-duties) writes its own section
+    // and skips the route comparison, which does not involve the anchor.
+    let section = std::env::var("BENCH_SECTION").unwrap_or_else(|_| "compare".into());
+    let with_routes = section == "compare";
+    let anchor_name = anchor_dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| {
+            d.strip_prefix(root().canonicalize().ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| anchor_dir.clone());
     let (results, routes) = rt.block_on(async {
         let anchor = start_anchor(&anchor_dir).await;
         let calhook = start_calhook().await;
         let results = interleaved([&anchor, &calhook], &paths, rounds, n, c, 0).await;
+        if !with_routes {
+            return (results, Vec::new());
+        }
 
         // The same receiver, its tenant route next to its single route.
         let stack = calhook._stack.as_ref().unwrap();
@@ -453,8 +480,9 @@ fn main() {
     let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());
     let mut out = String::new();
     out.push_str(&format!(
-        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); each queue with the same ack-only consumer in its own wrangler (the anchor's own `queue()`, a four-line JS worker for calhook). Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. Variant: `{variant}`.\n\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M")
+        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); each queue with the same ack-only consumer in its own wrangler (the anchor's own `queue()`, a four-line JS worker for calhook). Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. No DevTools session on either side. Anchor: `{}`. Variant: `{variant}`.\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        anchor_name.display()
     ));
     out.push_str("| path | anchor req/s | calhook req/s | ratio | anchor p50 / p99 ms | calhook p50 / p99 ms | CPU/req workerd anchor / calhook ms | CPU/req wrangler (node) anchor / calhook ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (p, path) in paths.iter().enumerate() {
@@ -485,6 +513,19 @@ fn main() {
         ));
     }
     out.push_str("\nreq/s is the mean over rounds (each round's value in brackets); latencies and CPU are means over rounds.\n");
+    let title = if with_routes {
+        "Side by side with the TypeScript receiver (`benches/compare.rs`)".to_owned()
+    } else {
+        format!(
+            "Side by side with `{}` (`benches/compare.rs`)",
+            anchor_name.display()
+        )
+    };
+    if !with_routes {
+        println!("{out}");
+        report::write_section(&root(), &section, &title, &out);
+        return;
+    }
     out.push_str(&format!(
         "\n### The tenant route next to the single route\n\nThe same calhook receiver, `/webhooks/cal` and `/webhooks/cal/{TENANT}` (a tenant with the same secret, warm cache), runs interleaved the same way.\n\n| path | single route req/s | tenant route req/s | ratio | single p50 / p99 ms | tenant p50 / p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
     ));
@@ -504,10 +545,5 @@ fn main() {
         ));
     }
     println!("{out}");
-    report::write_section(
-        &root(),
-        "compare",
-        "Side by side with the TypeScript receiver (`benches/compare.rs`)",
-        &out,
-    );
+    report::write_section(&root(), &section, &title, &out);
 }

@@ -404,12 +404,14 @@ impl Stack {
             mailer_config,
             log,
             child: Mutex::new(Some(child)),
-            // wrangler's server closes idle keep-alive connections after 5 s; a
-            // request sent on one just as it closes fails (IncompleteMessage).
-            // Idle connections are dropped first on this side.
+            // wrangler's server closes idle keep-alive connections; a request
+            // sent on one just as it closes fails (IncompleteMessage). Dropping
+            // idle connections after 2 s on this side still lost one such race
+            // under a loaded CI run, while the test thread was blocked in
+            // `wrangler d1 execute`: every request gets a fresh connection.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
-                .pool_idle_timeout(Duration::from_secs(2))
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
         };
