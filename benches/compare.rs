@@ -521,11 +521,15 @@ fn main() {
             anchor_name.display()
         )
     };
-    if !with_routes {
-        println!("{out}");
-        report::write_section(&root(), &section, &title, &out);
-        return;
+    if with_routes {
+        routes_table(&mut out, &route_paths, &routes);
     }
+    println!("{out}");
+    report::write_section(&root(), &section, &title, &out);
+}
+
+/// The tenant route next to the single route.
+fn routes_table(out: &mut String, route_paths: &[Path3], routes: &[[Vec<Run>; 2]]) {
     out.push_str(&format!(
         "\n### The tenant route next to the single route\n\nThe same calhook receiver, `/webhooks/cal` and `/webhooks/cal/{TENANT}` (a tenant with the same secret, warm cache), runs interleaved the same way.\n\n| path | single route req/s | tenant route req/s | ratio | single p50 / p99 ms | tenant p50 / p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
     ));
@@ -544,6 +548,4 @@ fn main() {
             m(tenant, |r| r.p99),
         ));
     }
-    println!("{out}");
-    report::write_section(&root(), &section, &title, &out);
 }
