@@ -17,7 +17,7 @@ mod support;
 
 mod report;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -87,19 +87,15 @@ fn main() {
 
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("wrangler.log")).unwrap();
-    let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
+    let mut cmd = wrangler_in(dir.path());
     cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
         .arg("--show-interactive-dev-session=false")
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("CI", "true")
         .env("WRANGLER_REGISTRY_PATH", dir.path().join("registry"))
-        .env("WRANGLER_LOG_PATH", discarded_debug_log(dir.path()))
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
-    without_devtools_session(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().expect("wrangler dev starts");
     let base = format!("http://127.0.0.1:{port}");

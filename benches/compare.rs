@@ -26,7 +26,7 @@ mod report;
 use calhook_core::signature::sign;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -212,15 +212,6 @@ async fn run(target: &Target, bodies: &[(Vec<u8>, String)], c: usize, path: Path
     }
 }
 
-fn wrangler_cmd() -> Command {
-    let mut cmd = Command::new(root().join("node_modules/.bin/wrangler"));
-    cmd.env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_LOG", "log")
-        .env("CI", "true");
-    without_devtools_session(&mut cmd);
-    cmd
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -254,8 +245,7 @@ async fn start_anchor(dir: &Path) -> Target {
         format!("CAL_WEBHOOK_SECRET={BENCH_SECRET}\n"),
     )
     .unwrap();
-    let migrate = wrangler_cmd()
-        .env("WRANGLER_LOG_PATH", discarded_debug_log(tmp.path()))
+    let migrate = wrangler_in(tmp.path())
         .args([
             "d1",
             "migrations",
@@ -275,7 +265,7 @@ async fn start_anchor(dir: &Path) -> Target {
     );
     let port = free_port();
     let log = std::fs::File::create(tmp.path().join("wrangler.log")).unwrap();
-    let mut cmd = wrangler_cmd();
+    let mut cmd = wrangler_in(tmp.path());
     cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
         .args([
@@ -284,7 +274,6 @@ async fn start_anchor(dir: &Path) -> Target {
             "--show-interactive-dev-session=false",
         ])
         .env("WRANGLER_REGISTRY_PATH", tmp.path().join("registry"))
-        .env("WRANGLER_LOG_PATH", discarded_debug_log(tmp.path()))
         .current_dir(&app)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())

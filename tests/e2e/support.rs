@@ -141,6 +141,10 @@ pub fn discarded_debug_log(dir: &Path) -> PathBuf {
     link
 }
 
+/// The project's wrangler, as every test and bench runs it: no metrics, no
+/// prompts, its debug log discarded through a link in `dir`, and no DevTools
+/// session of its own.
+///
 /// `wrangler dev` opens a DevTools session on one worker of every session it
 /// starts (the InspectorProxyWorker: `Runtime.enable`, `Network.enable`). With
 /// it, every `console.log` and every D1 call of that worker (D1's binding is a
@@ -149,10 +153,16 @@ pub fn discarded_debug_log(dir: &Path) -> PathBuf {
 /// that nothing empties. With several `-c` configs the session lands on
 /// whichever worker's bundle finished last, so it came and went between runs.
 /// No debugger is attached in production; wrangler skips the session when it
-/// believes a VS Code debug terminal owns the inspector, so every
-/// `wrangler dev` of the tests and benches says so. The inspector port stays open.
-pub fn without_devtools_session(cmd: &mut Command) -> &mut Command {
-    cmd.env("VSCODE_INSPECTOR_OPTIONS", "{}")
+/// believes a VS Code debug terminal owns the inspector, so this says so. The
+/// inspector port stays open.
+pub fn wrangler_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(wrangler());
+    cmd.env("WRANGLER_LOG_PATH", discarded_debug_log(dir))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_LOG", "log")
+        .env("CI", "true")
+        .env("VSCODE_INSPECTOR_OPTIONS", "{}");
+    cmd
 }
 
 #[derive(Clone, Default)]
@@ -340,15 +350,11 @@ impl Stack {
         );
 
         // The mailer always has the database (some tests take it from the receiver).
-        let migrate = Command::new(wrangler())
+        let migrate = wrangler_in(dir.path())
             .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
             .arg(&state)
             .arg("-c")
             .arg(&mailer_config)
-            .env("WRANGLER_LOG_PATH", discarded_debug_log(dir.path()))
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("WRANGLER_LOG", "log")
-            .env("CI", "true")
             .current_dir(dir.path())
             .output()
             .expect("wrangler runs (scripts/setup installs it)");
@@ -362,7 +368,7 @@ impl Stack {
         let port = free_port();
         let log = dir.path().join("wrangler.log");
         let log_file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(wrangler());
+        let mut cmd = wrangler_in(dir.path());
         cmd.arg("dev").arg("-c").arg(&receiver_config);
         cmd.arg("-c").arg(&admin_config);
         if !opts.receiver_only {
@@ -383,15 +389,10 @@ impl Stack {
             // their workers when another session starts or stops: keep each
             // stack's to itself.
             .env("WRANGLER_REGISTRY_PATH", dir.path().join("registry"))
-            .env("WRANGLER_LOG_PATH", discarded_debug_log(dir.path()))
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("WRANGLER_LOG", "log")
-            .env("CI", "true")
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
-        without_devtools_session(&mut cmd);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.spawn().expect("wrangler dev starts");
         RUNNING.lock().unwrap().push(child.id() as i32);
@@ -589,16 +590,12 @@ impl Stack {
     }
 
     fn try_sql(&self, query: &str) -> Result<Vec<Value>, String> {
-        let out = Command::new(wrangler())
+        let out = wrangler_in(self.dir.path())
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(&self.state)
             .arg("-c")
             .arg(&self.mailer_config)
             .args(["--command", query])
-            .env("WRANGLER_LOG_PATH", discarded_debug_log(self.dir.path()))
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("WRANGLER_LOG", "log")
-            .env("CI", "true")
             .current_dir(self.dir.path())
             .output()
             .expect("wrangler d1 execute runs");
