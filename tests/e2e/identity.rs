@@ -39,6 +39,10 @@ pub fn trials() -> Vec<Trial> {
             the_receiver_claims_the_key_the_core_derives_natively,
         ),
         trial(
+            "identity::an_event_of_integers_is_canonicalized_in_rust_to_the_native_key",
+            an_event_of_integers_is_canonicalized_in_rust_to_the_native_key,
+        ),
+        trial(
             "identity::a_delivery_older_than_max_event_age_is_401_stale",
             a_delivery_older_than_max_event_age_is_401_stale,
         ),
@@ -90,10 +94,24 @@ async fn queued(s: &Stack, v: &Value) -> String {
 /// numbers as ECMAScript prints them (exponents, -0, integers past 2^53,
 /// the smallest and largest doubles), escapes in strings.
 async fn the_receiver_claims_the_key_the_core_derives_natively() {
+    let numbers = r#"{"\ud83d\ude00":1,"\ufb33":2,"\u20acuro":3,"a":1E21,"b":1.0e-7,"c":0.000001,"d":-0,"e":123456789012345678,"f":4.35,"g":5e-324,"h":1.7976931348623157e308,"i":0.1,"j":1e-6,"k":"tab\tline\u2028sep\u007f\u0001","l":[1.50,-2E+2,true,null]}"#;
+    claims_the_native_key(numbers).await;
+}
+
+/// Numbers that are all exact integers (Cal.com's usual) skip the runtime:
+/// `digest::integral_jcs` in the worker must still give the native key, with
+/// the same hard cases for keys and strings, ±2^53, and integral floats.
+async fn an_event_of_integers_is_canonicalized_in_rust_to_the_native_key() {
+    let numbers = r#"{"\ud83d\ude00":1,"\ufb33":2,"\u20acuro":3,"max":9007199254740992,"min":-9007199254740992,"one":1.0,"thousand":1e3,"zero":-0,"k":"tab\tline\u2028sep\u007f\u0001\"\\","l":[0,-7,true,null,{"\u00e9":"","e":[]}]}"#;
+    claims_the_native_key(numbers).await;
+}
+
+/// Sends a Cal.com body with `numbers` as written (not re-serialised) in its
+/// payload; the receiver must claim the key the core derives natively.
+async fn claims_the_native_key(numbers: &str) {
     let s = shared().await;
     let mut v = fixture_for("BOOKING_CREATED", &unique("jcs"));
     v["payload"]["jcs"] = json!("@");
-    let numbers = r#"{"\ud83d\ude00":1,"\ufb33":2,"\u20acuro":3,"a":1E21,"b":1.0e-7,"c":0.000001,"d":-0,"e":123456789012345678,"f":4.35,"g":5e-324,"h":1.7976931348623157e308,"i":0.1,"j":1e-6,"k":"tab\tline\u2028sep\u007f\u0001","l":[1.50,-2E+2,true,null]}"#;
     let text = String::from_utf8(body(&v))
         .unwrap()
         .replace(r#""jcs":"@""#, &format!(r#""jcs":{numbers}"#));

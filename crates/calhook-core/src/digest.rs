@@ -36,6 +36,83 @@ impl Canonicalizer for Jcs {
     }
 }
 
+/// RFC 8785 without a number formatter, for values whose numbers are all
+/// integers within ±2^53 (Cal.com's ids, prices in minor units, lengths):
+/// there ECMAScript prints exactly the integer's digits, and serde_json's
+/// string escapes are JSON.stringify's. `None` for any other number, where
+/// only a real JCS number formatter (or the runtime) is right.
+///
+/// Lets the receiver skip the hand-over to its runtime's `canonicalize` for
+/// nearly every event without carrying serde_json_canonicalizer (27 KB gzip);
+/// a property test holds it to that crate.
+pub fn integral_jcs(value: &Value) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    write_integral(value, &mut out).then_some(out)
+}
+
+/// ±2^53: every integer up to here is exactly one f64, printed as its digits.
+const EXACT: u64 = 1 << 53;
+
+fn write_integral(value: &Value, out: &mut Vec<u8>) -> bool {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => {
+            let integral = if let Some(u) = n.as_u64() {
+                (u <= EXACT).then_some(u as i64)
+            } else if let Some(i) = n.as_i64() {
+                (i.unsigned_abs() <= EXACT).then_some(i)
+            } else {
+                // 1.0, 1e3: integral floats print as integers in ECMAScript too.
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT as f64)
+                    .map(|f| f as i64)
+            };
+            let Some(i) = integral else {
+                return false;
+            };
+            // serde_json's integer writer (itoa), shared with the strings'.
+            let _ = serde_json::to_writer(&mut *out, &i);
+        }
+        Value::String(s) => write_str(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !write_integral(item, out) {
+                    return false;
+                }
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // RFC 8785 §3.2.3: keys sorted by their UTF-16 code units (unique: no stability needed).
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(key, out);
+                out.push(b':');
+                if !write_integral(item, out) {
+                    return false;
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    true
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Infallible into a Vec; serde_json escapes exactly what JSON.stringify does.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
 /// Hex of the first 12 bytes of SHA-256 over the canonical JSON (96 bits: no
 /// accidental collision among one booking's events).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,6 +199,19 @@ mod tests {
             ContentDigest::of(&p, &mut rest, &Jcs),
             ContentDigest::of(&p, &mut Map::new(), &Jcs)
         );
+    }
+
+    #[test]
+    fn integral_jcs_is_rfc_8785_for_integers_and_declines_other_numbers() {
+        let v: Value = serde_json::from_str(
+            r#"{"\u20ac":1,"b":[true,null,-9007199254740992,2.0],"a":"\u0001\"\\\u007f\u2028","\ud83d\ude00":0,"\ufb01":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(integral_jcs(&v), Some(Jcs.canonical(&v)));
+        for declined in [r#"{"a":1.5}"#, r#"[9007199254740993]"#, r#"[1e300]"#] {
+            let v: Value = serde_json::from_str(declined).unwrap();
+            assert_eq!(integral_jcs(&v), None, "{declined}");
+        }
     }
 
     #[test]

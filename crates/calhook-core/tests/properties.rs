@@ -128,3 +128,50 @@ fn arb_json(depth: u32) -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+/// JSON whose numbers are integers (`exact`: all within ±2^53), with keys and
+/// strings from all of Unicode (control characters, astral planes: where
+/// UTF-16 and UTF-8 order differ).
+fn arb_integral_json(exact: bool) -> impl Strategy<Value = Value> {
+    let int = if exact {
+        (-(1i64 << 53)..=(1i64 << 53))
+            .prop_map(|n| json!(n))
+            .boxed()
+    } else {
+        prop_oneof![
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n))
+        ]
+        .boxed()
+    };
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        int,
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::vec((any::<String>(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #[test]
+    fn integral_jcs_is_rfc_8785_for_exact_integers(v in arb_integral_json(true)) {
+        use calhook_core::digest::{integral_jcs, Canonicalizer, Jcs};
+        let fast = integral_jcs(&v).expect("answers for exact integers");
+        prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(Jcs.canonical(&v)).unwrap());
+    }
+
+    #[test]
+    fn integral_jcs_never_answers_differently_from_rfc_8785(v in arb_integral_json(false)) {
+        use calhook_core::digest::{integral_jcs, Canonicalizer, Jcs};
+        if let Some(fast) = integral_jcs(&v) {
+            prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(Jcs.canonical(&v)).unwrap());
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// CPU per request inside each receiver's own isolate: what the edge bills as
+// the Worker's CPU time. Under `wrangler dev`, workerd's process CPU also holds
+// the simulated D1 and Queues (Durable Objects in the same process) and the dev
+// proxies; on the edge none of that is the Worker's CPU time.
+//
+// Each target is a running `wrangler dev` whose DevTools session is on the
+// receiver (one worker per wrangler). The inspector's sampling profiler runs
+// while N signed webhooks are sent; busy samples (all but "(idle)") times the
+// interval, over N, is the isolate's CPU per request. The session's Runtime
+// and Network domains are switched off first: otherwise every console.log and
+// D1 call is also serialised for DevTools, on one side more than the other.
+//
+// Usage: node isolate-cpu.mjs N ROUNDS LABEL=INSPECTOR_PORT=URL ...
+//   prints a Markdown table on stdout (paths interleaved: a, b, a, b per round).
+// Or:    node isolate-cpu.mjs --top N MODE INSPECTOR_PORT URL  (heaviest functions)
+import WebSocket from 'ws';
+import crypto from 'node:crypto';
+
+const SECRET = 'bench-secret-0123456789';
+const INTERVAL_US = 100;
+const IN_FLIGHT = 16;
+const MODES = [['bad', 'bad signature → 401'], ['new', 'new event → 200 queued'], ['dup', 'duplicate → 200 duplicate']];
+
+let run = 0;
+/** N Cal.com BOOKING_CREATED bodies, unique per call (a fresh uid each). */
+function bodies(n, mode) {
+  run += 1;
+  const stamp = `${Date.now()}-${run}`;
+  return Array.from({ length: n }, (_, i) => JSON.stringify({
+    triggerEvent: 'BOOKING_CREATED', createdAt: new Date().toISOString(), payload: {
+      title: `30 Min Meeting between Ada Lovelace and Guest ${i}`, startTime: '2027-01-15T15:00:00Z', endTime: '2027-01-15T15:30:00Z',
+      organizer: { id: 5, name: 'Ada Lovelace', email: 'ada@example.com', timeZone: 'Europe/London' },
+      attendees: [{ email: `guest${i}@example.org`, name: `Guest ${i}`, timeZone: 'America/New_York' }],
+      location: 'integrations:daily', uid: `cpu-${mode}-${i}-${stamp}`, bookingId: 100000 + i, status: 'ACCEPTED',
+      responses: { name: { label: 'your_name', value: `Guest ${i}` } }, metadata: { videoCallUrl: 'https://app.cal.com/video/x' },
+    },
+  }));
+}
+
+const signature = (mode, body) => mode === 'bad' ? '0'.repeat(64) : crypto.createHmac('sha256', SECRET).update(body).digest('hex');
+
+/** Sends every body, IN_FLIGHT at a time; returns the count per "status outcome". */
+async function blast(url, list, mode) {
+  let next = 0; const counts = {};
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (next < list.length) {
+      const b = list[next++];
+      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-cal-signature-256': signature(mode, b) }, body: b });
+      const t = await r.text();
+      const k = `${r.status} ${t.match(/"status":"(\w+)"/)?.[1] ?? ''}`.trim();
+      counts[k] = (counts[k] ?? 0) + 1;
+    }
+  }));
+  return counts;
+}
+
+const EXPECTED = { bad: '401', new: '200 queued', dup: '200 duplicate' };
+
+async function session(port) {
+  const list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = list.find(t => t.webSocketDebuggerUrl);
+  if (!target) throw new Error(`no DevTools target on port ${port}`);
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  let id = 0; const pending = new Map();
+  ws.on('message', m => { const d = JSON.parse(m); if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); } });
+  const send = (method, params = {}) => new Promise(r => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+  await send('Network.disable');
+  await send('Runtime.disable');
+  await send('Profiler.enable');
+  await send('Profiler.setSamplingInterval', { interval: INTERVAL_US });
+  return { send, close: () => ws.close() };
+}
+
+const nameOf = n => n.callFrame.functionName || `(${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber})`;
+const isWasm = k => /::|^<|wasm-function|^_ZN/.test(k);
+
+/** Profiles N requests of `mode`; returns µs per request: busy, and its wasm share. */
+async function measure(target, n, mode) {
+  const list = bodies(n, mode);
+  if (mode === 'dup') await blast(target.url, list, mode); // recorded once, unprofiled
+  const s = target.session;
+  await s.send('Profiler.start');
+  const counts = await blast(target.url, list, mode);
+  const stopped = await s.send('Profiler.stop');
+  if (!stopped.result) throw new Error(`${target.label} ${mode}: the profiler answered ${JSON.stringify(stopped.error ?? stopped)}`);
+  const { result } = stopped;
+  if ((counts[EXPECTED[mode]] ?? 0) !== n) throw new Error(`${target.label} ${mode}: expected ${n} × "${EXPECTED[mode]}", got ${JSON.stringify(counts)}`);
+  let busy = 0, wasm = 0;
+  for (const node of result.profile.nodes) {
+    const k = nameOf(node);
+    if (k === '(idle)') continue;
+    busy += node.hitCount;
+    if (isWasm(k)) wasm += node.hitCount;
+  }
+  const us = samples => samples * INTERVAL_US / n;
+  return { busy: us(busy), wasm: us(wasm), profile: result.profile };
+}
+
+const fmt = v => v.toFixed(0);
+const mean = xs => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function table(n, rounds, targets) {
+  for (const t of targets) t.session = await session(t.port);
+  // Warm every path on every side: V8 tiers functions up as they get hot.
+  for (const [mode] of MODES) for (const t of targets) await measure(t, 300, mode);
+  const rows = [];
+  for (const [mode, label] of MODES) {
+    const got = new Map(targets.map(t => [t.label, []]));
+    for (let r = 0; r < rounds; r++) for (const t of targets) got.get(t.label).push(await measure(t, n, mode));
+    rows.push([label, targets.map(t => ({ busy: mean(got.get(t.label).map(m => m.busy)), wasm: mean(got.get(t.label).map(m => m.wasm)), each: got.get(t.label).map(m => m.busy) }))]);
+  }
+  for (const t of targets) t.session.close();
+  const [first, ...rest] = targets;
+  const head = ['path', ...targets.map(t => `${t.label} µs/req`), ...rest.map(t => `${t.label} ÷ ${first.label}`), ...targets.filter(t => rows.some(([, c]) => c[targets.indexOf(t)].wasm > 0)).map(t => `of which wasm (${t.label}) µs`)];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => i ? '---:' : '---').join(' | ')} |`];
+  for (const [label, cells] of rows) {
+    const base = cells[0].busy;
+    const wasmCols = targets.map((t, i) => [t, cells[i]]).filter(([t]) => rows.some(([, c]) => c[targets.indexOf(t)].wasm > 0)).map(([, c]) => fmt(c.wasm));
+    lines.push(`| ${[label, ...cells.map(c => `${fmt(c.busy)} (${c.each.map(fmt).join(', ')})`), ...cells.slice(1).map(c => `**${(c.busy / base).toFixed(2)}×**`), ...wasmCols].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+async function top(n, mode, port, url) {
+  const t = { label: 'target', port, url, session: await session(port) };
+  await measure(t, 300, mode);
+  const { busy, profile } = await measure(t, n, mode);
+  t.session.close();
+  const self = new Map();
+  for (const node of profile.nodes) { const k = nameOf(node); if (k !== '(idle)') self.set(k, (self.get(k) ?? 0) + node.hitCount); }
+  console.log(`${fmt(busy)} µs per request busy in the isolate`);
+  for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${(v * INTERVAL_US / n).toFixed(1).padStart(7)} µs  ${k.slice(0, 140)}`);
+}
+
+const args = process.argv.slice(2);
+if (args[0] === '--top') {
+  await top(+args[1], args[2], args[3], args[4]);
+} else {
+  const [n, rounds, ...specs] = args;
+  const targets = specs.map(s => { const [label, port, ...url] = s.split('='); return { label, port, url: url.join('=') }; });
+  if (!(+n > 0) || !(+rounds > 0) || targets.length < 1) { console.error('usage: isolate-cpu.mjs N ROUNDS LABEL=PORT=URL ...'); process.exit(2); }
+  console.log(await table(+n, +rounds, targets));
+}
+process.exit(0);
