@@ -106,18 +106,22 @@ async function table(n, rounds, targets) {
   for (const [mode] of MODES) for (const t of targets) await measure(t, 300, mode);
   const rows = [];
   for (const [mode, label] of MODES) {
-    const got = new Map(targets.map(t => [t.label, []]));
-    for (let r = 0; r < rounds; r++) for (const t of targets) got.get(t.label).push(await measure(t, n, mode));
-    rows.push([label, targets.map(t => ({ busy: mean(got.get(t.label).map(m => m.busy)), wasm: mean(got.get(t.label).map(m => m.wasm)), each: got.get(t.label).map(m => m.busy) }))]);
+    const got = targets.map(() => []);
+    for (let r = 0; r < rounds; r++) for (const [i, t] of targets.entries()) got[i].push(await measure(t, n, mode));
+    rows.push([label, got.map(ms => ({ busy: mean(ms.map(m => m.busy)), wasm: mean(ms.map(m => m.wasm)), each: ms.map(m => m.busy) }))]);
   }
   for (const t of targets) t.session.close();
+  // A wasm column for each side that runs any (calhook's builds, not the anchors).
+  const withWasm = targets.map((_, i) => rows.some(([, cells]) => cells[i].wasm > 0));
   const [first, ...rest] = targets;
-  const head = ['path', ...targets.map(t => `${t.label} µs/req`), ...rest.map(t => `${t.label} ÷ ${first.label}`), ...targets.filter(t => rows.some(([, c]) => c[targets.indexOf(t)].wasm > 0)).map(t => `of which wasm (${t.label}) µs`)];
+  const head = ['path', ...targets.map(t => `${t.label} µs/req`), ...rest.map(t => `${t.label} ÷ ${first.label}`),
+    ...targets.filter((_, i) => withWasm[i]).map(t => `of which wasm (${t.label}) µs`)];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((_, i) => i ? '---:' : '---').join(' | ')} |`];
   for (const [label, cells] of rows) {
     const base = cells[0].busy;
-    const wasmCols = targets.map((t, i) => [t, cells[i]]).filter(([t]) => rows.some(([, c]) => c[targets.indexOf(t)].wasm > 0)).map(([, c]) => fmt(c.wasm));
-    lines.push(`| ${[label, ...cells.map(c => `${fmt(c.busy)} (${c.each.map(fmt).join(', ')})`), ...cells.slice(1).map(c => `**${(c.busy / base).toFixed(2)}×**`), ...wasmCols].join(' | ')} |`);
+    lines.push(`| ${[label, ...cells.map(c => `${fmt(c.busy)} (${c.each.map(fmt).join(', ')})`),
+      ...cells.slice(1).map(c => `**${(c.busy / base).toFixed(2)}×**`),
+      ...cells.filter((_, i) => withWasm[i]).map(c => fmt(c.wasm))].join(' | ')} |`);
   }
   return lines.join('\n');
 }

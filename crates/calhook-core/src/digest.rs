@@ -11,7 +11,10 @@
 //! serialization with sorted keys, so the receiver asks its runtime (through
 //! erdtman's `canonicalize`, by an author of RFC 8785) and carries no number
 //! formatter of its own; native code uses serde_json_canonicalizer ([`Jcs`],
-//! feature `jcs`). An end-to-end test proves both give one key.
+//! feature `jcs`). Before asking its runtime, the receiver tries
+//! [`integral_jcs`], which answers in Rust whenever every number is an exact
+//! integer (nearly every Cal.com event). End-to-end tests prove each path
+//! gives the native key.
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
