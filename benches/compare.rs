@@ -14,7 +14,10 @@
 //! directory; `benches/anchor-with-duties` is the anchor doing calhook's D1,
 //! queue and log work), `BENCH_OUT` (BENCHMARKS.md), `BENCH_VARIANT` (a
 //! label, and receiver vars `K=V,…` in `BENCH_RECEIVER_VARS`), `BENCH_SECTION`
-//! (`compare`; another name writes that section and skips the tenant route).
+//! (`compare`; another name writes that section and skips the tenant route),
+//! `BENCH_VERSUS` (another anchor-like directory measured in calhook's place,
+//! e.g. `benches/anchor-in-rust`: the anchor ported to Rust; needs its own
+//! `BENCH_SECTION`).
 
 #[allow(dead_code)]
 #[path = "../tests/e2e/support.rs"]
@@ -224,7 +227,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn start_anchor(dir: &Path) -> Target {
+/// `name`: how the tables call it.
+async fn start_anchor(dir: &Path, name: &'static str) -> Target {
     let tmp = tempfile::Builder::new()
         .prefix("calhook-anchor-")
         .tempdir()
@@ -288,7 +292,7 @@ async fn start_anchor(dir: &Path) -> Target {
     })
     .await;
     Target {
-        name: "anchor",
+        name,
         url,
         pgid: child.id() as i32,
         _child: Some(child),
@@ -410,10 +414,18 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("../shared/anchors/ts-receiver"));
     assert!(
-        anchor_dir.join("src/index.ts").exists(),
+        anchor_dir.join("wrangler.toml").exists(),
         "the anchor is not at {} (set BENCH_ANCHOR)",
         anchor_dir.display()
     );
+    let versus = std::env::var_os("BENCH_VERSUS").map(PathBuf::from);
+    if let Some(dir) = &versus {
+        assert!(
+            dir.join("wrangler.toml").exists() && dir.join("build/index_bg.wasm").exists(),
+            "BENCH_VERSUS={}: not a built worker directory (scripts/build-worker anchor-in-rust)",
+            dir.display()
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -425,26 +437,36 @@ fn main() {
     // Another anchor (benches/anchor-with-duties) writes its own section
     // and skips the route comparison, which does not involve the anchor.
     let section = std::env::var("BENCH_SECTION").unwrap_or_else(|_| "compare".into());
+    assert!(
+        versus.is_none() || section != "compare",
+        "BENCH_VERSUS writes its own BENCH_SECTION, not calhook's `compare`"
+    );
     let with_routes = section == "compare";
-    let anchor_name = anchor_dir
-        .canonicalize()
-        .ok()
-        .and_then(|d| {
-            d.strip_prefix(root().canonicalize().ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_else(|| anchor_dir.clone());
+    let shown = |dir: &Path| {
+        dir.canonicalize()
+            .ok()
+            .and_then(|d| {
+                d.strip_prefix(root().canonicalize().ok()?)
+                    .ok()
+                    .map(Path::to_path_buf)
+            })
+            .unwrap_or_else(|| dir.to_path_buf())
+    };
+    let anchor_name = shown(&anchor_dir);
     let (results, routes) = rt.block_on(async {
-        let anchor = start_anchor(&anchor_dir).await;
-        let calhook = start_calhook().await;
-        let results = interleaved([&anchor, &calhook], &paths, rounds, n, c, 0).await;
+        let anchor = start_anchor(&anchor_dir, "anchor").await;
+        // calhook's receiver, or the worker measured in its place.
+        let measured = match &versus {
+            Some(dir) => start_anchor(dir, "versus").await,
+            None => start_calhook().await,
+        };
+        let results = interleaved([&anchor, &measured], &paths, rounds, n, c, 0).await;
         if !with_routes {
             return (results, Vec::new());
         }
 
         // The same receiver, its tenant route next to its single route.
-        let stack = calhook._stack.as_ref().unwrap();
+        let stack = measured._stack.as_ref().unwrap();
         let (status, answer) = stack
             .admin(
                 reqwest::Method::POST,
@@ -456,24 +478,39 @@ fn main() {
         assert_eq!(status, 201, "creating the bench tenant: {answer}");
         let tenant = Target {
             name: "tenant route",
-            url: format!("{}/{TENANT}", calhook.url),
-            pgid: calhook.pgid,
+            url: format!("{}/{TENANT}", measured.url),
+            pgid: measured.pgid,
             _child: None,
             _stack: None,
             _dir: None,
         };
-        let routes = interleaved([&calhook, &tenant], &route_paths, rounds, n, c, 100).await;
+        let routes = interleaved([&measured, &tenant], &route_paths, rounds, n, c, 100).await;
         (results, routes)
     });
 
-    let variant = std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into());
+    // The side measured against the anchor, as the tables name it.
+    let (other, consumers) = match &versus {
+        Some(dir) => (
+            dir.file_name()
+                .map_or("versus".into(), |n| n.to_string_lossy().into_owned()),
+            "each worker's own `queue()`",
+        ),
+        None => (
+            "calhook".to_owned(),
+            "the anchor's own `queue()`, a four-line JS worker for calhook",
+        ),
+    };
+    let variant = match &versus {
+        Some(dir) => shown(dir).display().to_string(),
+        None => std::env::var("BENCH_VARIANT").unwrap_or_else(|_| "calhook".into()),
+    };
     let mut out = String::new();
     out.push_str(&format!(
-        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and calhook alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); each queue with the same ack-only consumer in its own wrangler (the anchor's own `queue()`, a four-line JS worker for calhook). Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. No DevTools session on either side. Anchor: `{}`. Variant: `{variant}`.\n\n",
+        "Written by `scripts/bench` on {} (UTC): {rounds} rounds, each path's runs interleaved (anchor and {other} alternate going first), {n} requests per run, {c} in flight, same bodies for both (Cal.com's BOOKING_CREATED shape, `createdAt` now). Receiver alone under `wrangler dev` (no mailer); each queue with the same ack-only consumer in its own wrangler ({consumers}). Client: Rust (reqwest). CPU: utime+stime from `/proc` of the wrangler process group over the run ÷ requests. No DevTools session on either side. Anchor: `{}`. Variant: `{variant}`.\n\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
         anchor_name.display()
     ));
-    out.push_str("| path | anchor req/s | calhook req/s | ratio | anchor p50 / p99 ms | calhook p50 / p99 ms | CPU/req workerd anchor / calhook ms | CPU/req wrangler (node) anchor / calhook ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    out.push_str(&format!("| path | anchor req/s | {other} req/s | ratio | anchor p50 / p99 ms | {other} p50 / p99 ms | CPU/req workerd anchor / {other} ms | CPU/req wrangler (node) anchor / {other} ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
     for (p, path) in paths.iter().enumerate() {
         let [a, k] = &results[p];
         let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
@@ -504,6 +541,8 @@ fn main() {
     out.push_str("\nreq/s is the mean over rounds (each round's value in brackets); latencies and CPU are means over rounds.\n");
     let title = if with_routes {
         "Side by side with the TypeScript receiver (`benches/compare.rs`)".to_owned()
+    } else if versus.is_some() {
+        format!("`{variant}` side by side with the TypeScript receiver (`benches/compare.rs`)")
     } else {
         format!(
             "Side by side with `{}` (`benches/compare.rs`)",
