@@ -19,25 +19,16 @@ use worker::{event, web_sys, Context, Date, Env, MessageBatch, MessageExt, Resul
 #[wasm_bindgen(
     wasm_bindgen = ::worker::wasm_bindgen,
     js_sys = ::worker::js_sys,
-    inline_js = "export function answer(text, status) { return new Response(text, { status, headers: { 'content-type': 'application/json' } }); }"
+    inline_js = "export function answer(text, status) { return new Response(text, { status, headers: { 'content-type': 'application/json' } }); }
+export function plain(text, status, allow) { return new Response(text, allow ? { status, headers: { Allow: allow } } : { status }); }"
 )]
 extern "C" {
     fn answer(text: &str, status: u16) -> web_sys::Response;
+    fn plain(text: &str, status: u16, allow: Option<&str>) -> web_sys::Response;
 }
 
 fn json_answer(status: u16, body: Value) -> web_sys::Response {
     answer(&body.to_string(), status)
-}
-
-fn text(status: u16, body: &str) -> Result<web_sys::Response> {
-    Ok(web_sys::Response::new_with_opt_str_and_init(
-        Some(body),
-        &{
-            let init = web_sys::ResponseInit::new();
-            init.set_status(status);
-            init
-        },
-    )?)
 }
 
 #[event(fetch)]
@@ -49,10 +40,10 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         .unwrap_or("/");
     let path = path.split(['?', '#']).next().unwrap_or(path);
     if path != "/webhooks/cal" {
-        return text(404, "not found");
+        return Ok(plain("not found", 404, None));
     }
     if req.method() != "POST" {
-        return text(405, "method not allowed");
+        return Ok(plain("method not allowed", 405, Some("POST")));
     }
     let buffer = JsFuture::from(req.array_buffer()?).await?;
     let body = Uint8Array::new(&buffer).to_vec();
