@@ -351,7 +351,8 @@ async fn run() -> String {
          `Intl` for zone offsets, so no worker carries a time-zone database; the receiver's \
          RFC 8785 digest is written in Rust for events whose numbers are all exact integers \
          (no number formatter needed) and uses the runtime's JSON for any other (npm \
-         `canonicalize`, bundled in its JS), so no worker links serde_json's `float_roundtrip` or an ECMAScript number formatter; \
+         `canonicalize`, bundled in its JS), so no worker links serde_json's `float_roundtrip` \
+         or an ECMAScript number formatter; \
          the admin worker reads path and query from the runtime's URL string, without the \
          `url` crate's IDNA tables. The size budget is 200 KB of gzipped wasm per worker.\n"
     );

@@ -111,7 +111,7 @@ async function table(n, rounds, targets) {
     rows.push([label, got.map(ms => ({ busy: mean(ms.map(m => m.busy)), wasm: mean(ms.map(m => m.wasm)), each: ms.map(m => m.busy) }))]);
   }
   for (const t of targets) t.session.close();
-  // A wasm column for each side that runs any (calhook's builds, not the anchors).
+  // A wasm column for each side that runs any (calhook's builds and the Rust port, not the TypeScript anchors).
   const withWasm = targets.map((_, i) => rows.some(([, cells]) => cells[i].wasm > 0));
   const [first, ...rest] = targets;
   const head = ['path', ...targets.map(t => `${t.label} µs/req`), ...rest.map(t => `${t.label} ÷ ${first.label}`),
