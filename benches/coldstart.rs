@@ -23,7 +23,7 @@ use support::*;
 
 const MODULES: [(&str, &str); 3] = [
     ("receiver", "build/index_bg.wasm"),
-    ("mailer", "consumer/build/index_bg.wasm"),
+    ("mailer", "mailer/build/index_bg.wasm"),
     ("admin", "admin/build/index_bg.wasm"),
 ];
 

@@ -275,9 +275,9 @@ async fn run() -> String {
     faulty.stop();
 
     let (rr, rg) = file_size("build/index_bg.wasm");
-    let (mr, mg) = file_size("consumer/build/index_bg.wasm");
+    let (mr, mg) = file_size("mailer/build/index_bg.wasm");
     let receiver_upload = dry_run_size("wrangler.toml");
-    let mailer_upload = dry_run_size("consumer/wrangler.toml");
+    let mailer_upload = dry_run_size("mailer/wrangler.toml");
     let (ar, ag) = file_size("admin/build/index_bg.wasm");
     let admin_upload = dry_run_size("admin/wrangler.toml");
 

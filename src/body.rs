@@ -1,12 +1,12 @@
 //! Reads the raw body once, refusing anything over the cap without buffering it.
 
-use crate::error::ReceiverError;
+use calhook_core::answer::ApiError;
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{ReadableStreamDefaultReader, Request};
 
-pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverError> {
+pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get("content-length")
@@ -14,12 +14,12 @@ pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverE
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(ReceiverError::BodyTooLarge { limit });
+        return Err(ApiError::BodyTooLarge { limit });
     }
     let Some(stream) = req.body() else {
         return Ok(Vec::new());
     };
-    let unreadable = |e: JsValue| ReceiverError::BodyUnreadable(format!("{e:?}"));
+    let unreadable = |e: JsValue| ApiError::BodyUnreadable(format!("{e:?}"));
     if declared.is_some() {
         // The runtime ends the body at its declared length, which is within
         // the cap: one read of the whole, no reader round trip per chunk.
@@ -47,7 +47,7 @@ pub async fn read_capped(req: &Request, limit: u64) -> Result<Vec<u8>, ReceiverE
             .unchecked_into();
         if body.len() as u64 + u64::from(bytes.length()) > limit {
             let _ = JsFuture::from(reader.cancel()).await;
-            return Err(ReceiverError::BodyTooLarge { limit });
+            return Err(ApiError::BodyTooLarge { limit });
         }
         let start = body.len();
         body.resize(start + bytes.length() as usize, 0);

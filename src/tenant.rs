@@ -9,32 +9,18 @@
 //! `MAX_CACHED_TENANTS` tenants. When D1 fails, an expired entry is used rather than
 //! refusing a tenant whose secrets were known a moment ago.
 
-use crate::sealing::SubtleKey;
+use calhook_core::answer::ApiError;
 use calhook_core::cache::{Cached, TtlCache};
-use calhook_core::settings::{NotifyEvents, SettingError, MAX_CACHED_TENANTS};
+use calhook_core::ingest::Tenant;
+use calhook_core::settings::{NotifyEvents, ReceiverSettings, SettingError, MAX_CACHED_TENANTS};
 use calhook_core::signature::WebhookSecrets;
 use calhook_core::store::tenants::{self, TenantRow};
-use calhook_core::tenants::{open, MasterKey, TenantError, TenantId};
+use calhook_core::tenants::TenantId;
+use calhook_platform::bindings::d1;
+use calhook_platform::sealing::{master_keys, MASTER_KEY, PREVIOUS_MASTER_KEY};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Date, Env};
-
-use crate::error::ReceiverError;
-use crate::settings::{text, Settings};
-use crate::store::d1;
-
-/// The Worker secret that seals tenants' webhook secrets.
-pub const MASTER_KEY: &str = "TENANT_SECRETS_KEY";
-/// During a master-key rotation: the previous key, still opening old rows.
-pub const PREVIOUS_MASTER_KEY: &str = "TENANT_SECRETS_KEY_PREVIOUS";
-
-/// A tenant ready to verify a webhook.
-pub struct Tenant {
-    pub id: TenantId,
-    /// `None`: it has no secret, and refuses every request.
-    pub secrets: Option<WebhookSecrets>,
-    pub notify: NotifyEvents,
-}
+use worker::Env;
 
 thread_local! {
     /// `None`: no such tenant, or disabled.
@@ -42,86 +28,50 @@ thread_local! {
 }
 
 /// Forgets a tenant in this isolate (after an admin change).
-pub fn forget(id: &str) {
+fn forget(id: &str) {
     CACHE.with(|c| c.borrow_mut().remove(id));
 }
 
 /// Forgets every tenant in this isolate (a tenant was created: its slug may be
 /// cached as unknown).
-pub fn forget_all() {
+fn forget_all() {
     CACHE.with(|c| *c.borrow_mut() = TtlCache::new(MAX_CACHED_TENANTS));
 }
 
-/// The master key, and the previous one during a rotation, imported into
-/// the runtime's WebCrypto.
-pub struct MasterKeys {
-    pub current: SubtleKey,
-    pub previous: Option<SubtleKey>,
-}
-
-/// Reads and imports `TENANT_SECRETS_KEY` (and `TENANT_SECRETS_KEY_PREVIOUS`).
-pub async fn master_keys(env: &Env) -> Result<MasterKeys, ReceiverError> {
-    let read = async |name: &'static str| -> Result<Option<SubtleKey>, ReceiverError> {
-        let Some(t) = text(env, name).filter(|t| !t.trim().is_empty()) else {
-            return Ok(None);
-        };
-        let key = MasterKey::from_hex(&t).map_err(|e| SettingError::Invalid {
-            name,
-            reason: e.to_string(),
-        })?;
-        let imported = SubtleKey::import(&key)
-            .await
-            .ok_or(ReceiverError::Unavailable {
-                what: "crypto.subtle",
-                detail: format!("importKey refused {name}"),
-            })?;
-        Ok(Some(imported))
+/// An admin change to a tenant (a forwarded `/admin/tenants…` request that
+/// succeeded) is effective at once in this isolate (other isolates see it
+/// within `TENANT_CACHE_SECONDS`).
+pub fn forget_changed(path: &str) {
+    let Some(rest) = path.strip_prefix("/admin/tenants") else {
+        return;
     };
-    let current = read(MASTER_KEY)
-        .await?
-        .ok_or(SettingError::Missing { name: MASTER_KEY })?;
-    let previous = read(PREVIOUS_MASTER_KEY).await?;
-    Ok(MasterKeys { current, previous })
-}
-
-impl MasterKeys {
-    /// Opens a sealed secret with the current key, else the previous one.
-    pub async fn open(&self, id: &TenantId, sealed: &str) -> Result<String, TenantError> {
-        match open(&self.current, id, sealed).await {
-            Err(_) => self.open_with_previous(id, sealed).await,
-            opened => opened,
-        }
-    }
-
-    /// Opens a sealed secret with the previous key (none: it does not open).
-    pub async fn open_with_previous(
-        &self,
-        id: &TenantId,
-        sealed: &str,
-    ) -> Result<String, TenantError> {
-        match &self.previous {
-            Some(previous) => open(previous, id, sealed).await,
-            None => Err(TenantError::DoesNotOpen),
-        }
+    match rest.trim_start_matches('/').split('/').next() {
+        // Created: its slug may be cached as unknown.
+        None | Some("") => forget_all(),
+        Some(id) => forget(id),
     }
 }
 
 /// The enabled tenant named `slug`, or 404.
-pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenant>, ReceiverError> {
+pub async fn find(
+    env: &Env,
+    settings: &ReceiverSettings,
+    slug: &str,
+) -> Result<Rc<Tenant>, ApiError> {
     let Ok(id) = TenantId::parse(slug) else {
-        return Err(ReceiverError::TenantNotFound);
+        return Err(ApiError::TenantNotFound);
     };
-    let now = Date::now().as_millis();
+    let now = calhook_platform::now_ms() as u64;
     let ttl_ms = settings.tenant_cache_seconds * 1000;
     let stale = match CACHE.with(|c| c.borrow().get(id.as_str(), now, ttl_ms)) {
-        Cached::Fresh(tenant) => return tenant.ok_or(ReceiverError::TenantNotFound),
+        Cached::Fresh(tenant) => return tenant.ok_or(ApiError::TenantNotFound),
         Cached::Stale(tenant) => Some(tenant),
         Cached::Missing => None,
     };
     let row = match tenants::get(&d1(env)?, id.as_str()).await {
         Ok(row) => row,
         // D1 down: what this isolate knew a moment ago beats refusing.
-        Err(_) if stale.is_some() => return stale.flatten().ok_or(ReceiverError::TenantNotFound),
+        Err(_) if stale.is_some() => return stale.flatten().ok_or(ApiError::TenantNotFound),
         Err(e) => return Err(e.into()),
     };
     let tenant = match row.filter(|r| r.enabled) {
@@ -134,7 +84,7 @@ pub async fn find(env: &Env, settings: &Settings, slug: &str) -> Result<Rc<Tenan
         c.borrow_mut()
             .insert(id.as_str(), now, ttl_ms, tenant.clone())
     });
-    tenant.ok_or(ReceiverError::TenantNotFound)
+    tenant.ok_or(ApiError::TenantNotFound)
 }
 
 /// Opens a stored tenant's secrets and reads its settings.
@@ -143,7 +93,7 @@ async fn ready(
     environment_notify: &NotifyEvents,
     id: TenantId,
     row: &TenantRow,
-) -> Result<Tenant, ReceiverError> {
+) -> Result<Tenant, ApiError> {
     let stored = row.secrets();
     let secrets = if stored.is_empty() {
         None

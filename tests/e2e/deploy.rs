@@ -11,7 +11,7 @@ pub fn trials() -> Vec<Trial> {
             dry_run("wrangler.toml", "receiver")
         }),
         Trial::test("deploy::mailer_dry_run_bundles_the_wasm", || {
-            dry_run("consumer/wrangler.toml", "mailer")
+            dry_run("mailer/wrangler.toml", "mailer")
         }),
         Trial::test("deploy::admin_dry_run_bundles_the_wasm", || {
             dry_run("admin/wrangler.toml", "admin")
@@ -32,7 +32,7 @@ pub fn trials() -> Vec<Trial> {
 /// mailer routes batches by.
 fn every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting() -> Result<(), Failed>
 {
-    let config: toml::Table = std::fs::read_to_string(root().join("consumer/wrangler.toml"))
+    let config: toml::Table = std::fs::read_to_string(root().join("mailer/wrangler.toml"))
         .unwrap()
         .parse()
         .unwrap();

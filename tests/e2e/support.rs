@@ -294,7 +294,7 @@ impl Stack {
     pub async fn start(opts: Options) -> Stack {
         for built in [
             "build/index.js",
-            "consumer/build/index.js",
+            "mailer/build/index.js",
             "admin/build/index.js",
         ] {
             assert!(
@@ -343,7 +343,7 @@ impl Stack {
         );
         let mailer_config = write_test_config(
             &dir.path().join("mailer"),
-            &root().join("consumer/wrangler.toml"),
+            &root().join("mailer/wrangler.toml"),
             &mailer_vars,
             &opts.mailer_unset,
             opts.edit_mailer,

@@ -24,10 +24,14 @@
 //! - [`tenants`]: tenant ids, sealed webhook secrets, settings resolution.
 
 pub mod admin;
+pub mod answer;
 pub mod cache;
 pub mod digest;
 pub mod event;
+pub mod fold;
 pub mod freshness;
+pub mod ingest;
+pub mod jobs;
 pub mod key;
 pub mod notification;
 pub mod queues;
@@ -35,6 +39,7 @@ pub mod recipients;
 #[cfg(feature = "render")]
 pub mod render;
 pub mod retry;
+pub mod routes;
 pub mod sendgrid;
 pub mod settings;
 pub mod signature;

@@ -1,0 +1,149 @@
+//! The HTTP edge's one error type (the receiver's and the admin worker's),
+//! mapped to a status, an outcome and a body exactly once, here.
+
+use crate::event::EnvelopeError;
+use crate::freshness::StaleEvent;
+use crate::settings::SettingError;
+use crate::signature::{SecretNotConfigured, SignatureError};
+use serde_json::{json, Value};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    #[error("method not allowed: use POST")]
+    MethodNotAllowed,
+    #[error("not found")]
+    NotFound,
+    /// No such tenant, or disabled: answered exactly as any unknown path.
+    #[error("not found")]
+    TenantNotFound,
+    #[error("this tenant has no webhook secret yet: every webhook is refused until one is added")]
+    TenantHasNoSecret,
+    #[error("conflict: {0}")]
+    AdminConflict(&'static str),
+    #[error("body is larger than MAX_BODY_BYTES ({limit} bytes)")]
+    BodyTooLarge { limit: u64 },
+    /// The runtime's error text is logged (`detail`), never answered.
+    #[error("could not read the request body")]
+    BodyUnreadable(String),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// Signed, but its `createdAt` is outside the replay window.
+    #[error(transparent)]
+    Stale(#[from] StaleEvent),
+    #[error("server misconfigured: {0}")]
+    SecretMissing(#[from] SecretNotConfigured),
+    /// The answer names the setting; its value (in the error) is only logged.
+    #[error("server misconfigured: {} is missing or invalid; the receiver's log says why", .0.name())]
+    Setting(#[from] SettingError),
+    #[error("server misconfigured: binding {binding} is missing ({detail})")]
+    BindingMissing {
+        binding: &'static str,
+        detail: String,
+    },
+    #[error("missing or wrong bearer token for the admin routes")]
+    AdminUnauthorized,
+    #[error("bad admin request: {0}")]
+    BadAdminRequest(&'static str),
+    #[error("{what} is unavailable; nothing was recorded, retry later")]
+    Unavailable { what: &'static str, detail: String },
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            MethodNotAllowed => 405,
+            NotFound | TenantNotFound => 404,
+            TenantHasNoSecret => 401,
+            AdminConflict(_) => 409,
+            BodyTooLarge { .. } => 413,
+            BodyUnreadable(_) | BadAdminRequest(_) => 400,
+            AdminUnauthorized => 401,
+            Signature(_) | Stale(_) => 401,
+            Envelope(_) => 400,
+            SecretMissing(_) | Setting(_) => 500,
+            BindingMissing { .. } | Unavailable { .. } => 503,
+        }
+    }
+
+    /// Refused before anything about the request was verified: what a flood
+    /// of forged requests produces (its log lines are rate-limited).
+    pub fn is_unverified_refusal(&self) -> bool {
+        use ApiError::*;
+        matches!(
+            self,
+            MethodNotAllowed
+                | NotFound
+                | TenantNotFound
+                | TenantHasNoSecret
+                | BodyTooLarge { .. }
+                | BodyUnreadable(_)
+                | Signature(_)
+                | AdminUnauthorized
+        )
+    }
+
+    /// Short machine-readable name used in logs and error bodies.
+    pub fn outcome(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            MethodNotAllowed => "method_not_allowed",
+            NotFound => "not_found",
+            TenantNotFound => "unknown_tenant",
+            TenantHasNoSecret => "no_secret",
+            AdminConflict(_) => "conflict",
+            BodyTooLarge { .. } => "too_large",
+            BodyUnreadable(_) => "unreadable_body",
+            AdminUnauthorized => "admin_unauthorized",
+            BadAdminRequest(_) => "bad_admin_request",
+            Signature(_) => "bad_signature",
+            Envelope(_) => "bad_envelope",
+            Stale(_) => "stale",
+            SecretMissing(_) | Setting(_) => "misconfigured",
+            BindingMissing { .. } => "binding_missing",
+            Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// Internal detail for the log line (never sent to the client).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::Unavailable { detail, .. }
+            | ApiError::BindingMissing { detail, .. }
+            | ApiError::BodyUnreadable(detail) => Some(detail.clone()),
+            ApiError::Setting(e) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The header that goes with the answer, if any.
+    pub fn header(&self) -> Option<(&'static str, &'static str)> {
+        match self {
+            ApiError::MethodNotAllowed => Some(("Allow", "POST")),
+            ApiError::Unavailable { .. } => Some(("Retry-After", "5")),
+            _ => None,
+        }
+    }
+
+    /// The JSON body answered: the message and outcome, never a `detail`.
+    pub fn body(&self) -> Value {
+        // An unknown tenant looks like any unknown path (the log has the slug).
+        let outcome = match self {
+            ApiError::TenantNotFound => "not_found",
+            _ => self.outcome(),
+        };
+        json!({ "error": self.to_string(), "outcome": outcome })
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Unavailable {
+            what: "D1",
+            detail: e.to_string(),
+        }
+    }
+}

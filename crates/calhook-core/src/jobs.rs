@@ -1,0 +1,136 @@
+//! The scheduled jobs' decisions, as functions of the cron expression, the
+//! settings, what a step did and the time: which job a tick runs, how many
+//! outbox pages follow the reminders, what the daily prune deletes, and the
+//! line each run logs. The admin worker only executes them.
+
+use serde_json::{json, Value};
+
+use crate::settings::OUTBOX_PAGES_PER_RUN;
+
+/// The cron expression of the daily prune; every other one is the minute job.
+pub const PRUNE_CRON: &str = "17 3 * * *";
+/// Queues take at most this many messages, and bytes, per `sendBatch`.
+pub const QUEUE_BATCH_MESSAGES: usize = 100;
+pub const QUEUE_BATCH_BYTES: usize = 240 * 1024;
+/// Reminders (and follow-ups) decided per run: with the outbox job after it
+/// (one page instead of two when reminders were sent), a run stays within the
+/// Free plan's 50 D1 queries: 2 + 3 × 5 here, at most 1 + 20 + 1 there.
+pub const REMINDERS_PER_RUN: u32 = 5;
+
+/// What one cron tick runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Every minute: due reminders, then the outbox.
+    Minute,
+    /// Daily: expired keys, old sent ledger rows, ended bookings.
+    Prune,
+}
+
+impl Job {
+    pub fn for_cron(expr: &str) -> Self {
+        match expr {
+            PRUNE_CRON => Job::Prune,
+            _ => Job::Minute,
+        }
+    }
+
+    /// The `job` of its log line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Minute => "outbox",
+            Job::Prune => "prune_expired_keys",
+        }
+    }
+}
+
+/// Outbox pages a minute run sends after its reminders: one when reminders
+/// were sent (their statements used the budget), else the full run.
+pub fn outbox_pages(reminders_sent: usize) -> u32 {
+    if reminders_sent > 0 {
+        1
+    } else {
+        OUTBOX_PAGES_PER_RUN
+    }
+}
+
+/// What the daily prune deletes: rows older than these times (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneHorizons {
+    /// Ledger rows of emails sent before it: by then the receiver would
+    /// accept the event again anyway.
+    pub sent_before_ms: i64,
+    /// Bookings that ended before it, with their timeline and reminders.
+    pub ended_before_ms: i64,
+}
+
+pub fn prune_horizons(now_ms: i64, ttl_seconds: u64, retention_days: u64) -> PruneHorizons {
+    PruneHorizons {
+        sent_before_ms: now_ms.saturating_sub((ttl_seconds * 1000) as i64),
+        ended_before_ms: now_ms.saturating_sub(retention_days as i64 * 86_400_000),
+    }
+}
+
+/// The minute job's log line: what the reminders and the outbox did, how
+/// much is left and how old the oldest row is.
+pub fn minute_line(
+    reminders: Result<(usize, usize), String>,
+    outbox_sent: usize,
+    outbox_error: Option<String>,
+    depth: Option<(i64, Option<i64>)>,
+) -> Value {
+    let mut line = json!({"sent": outbox_sent});
+    if let Some((count, oldest_age_seconds)) = depth {
+        line["remaining"] = count.into();
+        line["oldest_age_seconds"] = oldest_age_seconds.into();
+    }
+    if let Some(e) = outbox_error {
+        line["error"] = e.into();
+    }
+    line["reminders"] = match reminders {
+        Ok((sent, skipped)) => json!({"sent": sent, "skipped": skipped}),
+        Err(e) => json!({"error": e}),
+    };
+    line
+}
+
+/// Whether a job's line is logged as an error.
+pub fn failed(line: &Value) -> bool {
+    line.get("error").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daily_expression_prunes_and_every_other_sends() {
+        assert_eq!(Job::for_cron("17 3 * * *"), Job::Prune);
+        assert_eq!(Job::for_cron("* * * * *"), Job::Minute);
+        assert_eq!(Job::for_cron("*/5 * * * *"), Job::Minute);
+    }
+
+    #[test]
+    fn sent_reminders_leave_one_outbox_page_in_the_run() {
+        assert_eq!(outbox_pages(0), OUTBOX_PAGES_PER_RUN);
+        assert_eq!(outbox_pages(3), 1);
+    }
+
+    #[test]
+    fn the_prune_keeps_sent_rows_for_the_ttl_and_bookings_for_the_retention() {
+        let day = 86_400_000;
+        let h = prune_horizons(100 * day, 7 * 86_400, 90);
+        assert_eq!(h.sent_before_ms, 93 * day);
+        assert_eq!(h.ended_before_ms, 10 * day);
+        let early = prune_horizons(day, 7 * 86_400, 90);
+        assert_eq!(early.sent_before_ms, -6 * day, "never wraps around");
+    }
+
+    #[test]
+    fn a_failed_step_makes_the_line_an_error() {
+        let ok = minute_line(Ok((1, 0)), 2, None, Some((0, None)));
+        assert!(!failed(&ok));
+        assert_eq!(ok["reminders"]["sent"], 1);
+        let refused = minute_line(Ok((0, 0)), 0, Some("queue refused".into()), None);
+        assert!(failed(&refused));
+    }
+}

@@ -1,0 +1,79 @@
+//! The admin worker's settings: the scheduled jobs' and the operator API's.
+//! An invalid setting fails only what uses it (a job's log line, one route),
+//! never the whole worker.
+
+use super::{minutes_list, optional_minutes, SettingError, Vars, DEFAULT_REMINDER_OFFSETS};
+use super::{BOOKING_RETENTION_DAYS, IDEMPOTENCY_TTL_SECONDS, LOG_REFUSED_PER_MINUTE};
+use super::{OUTBOX_GRACE_SECONDS, OUTBOX_PAGE_SIZE, REDRIVE_PAGE_SIZE};
+
+/// `REMINDER_OFFSETS` in minutes (nearest first) and `FOLLOW_UP_AFTER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSchedule {
+    pub offsets: Vec<u32>,
+    pub follow_up_after: Option<u32>,
+}
+
+pub struct AdminSettings {
+    /// Keys and sent ledger rows older than this are pruned daily (invalid:
+    /// the default, so the prune never deletes early).
+    pub ttl_seconds: u64,
+    /// Ended bookings older than this are pruned (invalid: the default).
+    pub booking_retention_days: u64,
+    pub outbox_grace_seconds: Result<u64, SettingError>,
+    pub outbox_page_size: Result<u64, SettingError>,
+    pub redrive_page_size: Result<u64, SettingError>,
+    pub reminders: Result<ReminderSchedule, SettingError>,
+    pub log_refused_per_minute: u64,
+}
+
+impl AdminSettings {
+    pub fn read(vars: &impl Vars) -> Self {
+        let or_default = |n: super::Number| n.read(vars).unwrap_or(n.default);
+        Self {
+            ttl_seconds: or_default(IDEMPOTENCY_TTL_SECONDS),
+            booking_retention_days: or_default(BOOKING_RETENTION_DAYS),
+            outbox_grace_seconds: OUTBOX_GRACE_SECONDS.read(vars),
+            outbox_page_size: OUTBOX_PAGE_SIZE.read(vars),
+            redrive_page_size: REDRIVE_PAGE_SIZE.read(vars),
+            reminders: reminder_schedule(vars),
+            log_refused_per_minute: or_default(LOG_REFUSED_PER_MINUTE),
+        }
+    }
+}
+
+fn reminder_schedule(vars: &impl Vars) -> Result<ReminderSchedule, SettingError> {
+    Ok(ReminderSchedule {
+        offsets: minutes_list(
+            "REMINDER_OFFSETS",
+            vars.text("REMINDER_OFFSETS").as_deref(),
+            DEFAULT_REMINDER_OFFSETS,
+        )?,
+        follow_up_after: optional_minutes(
+            "FOLLOW_UP_AFTER",
+            vars.text("FOLLOW_UP_AFTER").as_deref(),
+        )?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_page_size_fails_only_the_outbox_job() {
+        let s = AdminSettings::read(&|name: &str| {
+            (name == "OUTBOX_PAGE_SIZE").then(|| "1000".to_owned())
+        });
+        assert_eq!(s.outbox_page_size.unwrap_err().name(), "OUTBOX_PAGE_SIZE");
+        assert!(s.reminders.is_ok());
+        assert_eq!(s.ttl_seconds, IDEMPOTENCY_TTL_SECONDS.default);
+    }
+
+    #[test]
+    fn an_invalid_ttl_prunes_with_the_default_never_earlier() {
+        let s = AdminSettings::read(&|name: &str| {
+            (name == "IDEMPOTENCY_TTL_SECONDS").then(|| "5".to_owned())
+        });
+        assert_eq!(s.ttl_seconds, IDEMPOTENCY_TTL_SECONDS.default);
+    }
+}

@@ -1,0 +1,342 @@
+//! One queue message → one email per recipient copy, each at most once → ack or retry.
+
+use calhook_core::fold::{Action, CopyOutcome, Tally};
+use calhook_core::notification::{Notification, NOTIFICATION_VERSION};
+use calhook_core::recipients::{self, Audience, Copy};
+use calhook_core::render::{render, render_for_attendee};
+use calhook_core::retry;
+use calhook_core::sendgrid::{self, classify, MailSend, SendOutcome};
+use calhook_core::settings::MailerSettings as Settings;
+use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
+use calhook_core::store::outbox;
+use calhook_platform::bindings::{D1_BINDING, DEAD_LETTER_BINDING};
+use calhook_platform::d1::D1;
+use calhook_platform::message_log::MessageLog;
+use calhook_platform::zones::IntlZones;
+use futures_util::future::{select, Either};
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    AbortController, Date, Delay, Env, Fetch, Headers, MessageExt, Method,
+    QueueRetryOptionsBuilder, RawMessage, Request, RequestInit,
+};
+
+use crate::tenant::{self, Mail};
+use crate::Delivery;
+
+pub async fn handle(d: Delivery, env: &Env, settings: &Settings) {
+    let mut log = MessageLog::new(d.message.id());
+    log.attempt = Some(d.attempts);
+    match process(&d, env, settings, &mut log).await {
+        Action::Ack => d.message.ack(),
+        Action::Retry { delay_seconds } => {
+            log.retry_in_seconds = Some(delay_seconds);
+            let options = QueueRetryOptionsBuilder::new()
+                .with_delay_seconds(delay_seconds as u32)
+                .build();
+            d.message.retry_with_options(&options);
+        }
+    }
+    log.emit();
+}
+
+async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut MessageLog) -> Action {
+    let raw = message_text(&d.message);
+    let notification = match serde_json::from_str::<Notification>(&raw) {
+        Ok(n) if n.v == NOTIFICATION_VERSION => n,
+        Ok(n) => {
+            return unusable(
+                env,
+                &raw,
+                log,
+                format!("unknown notification version {}", n.v),
+            )
+            .await
+        }
+        Err(e) => return unusable(env, &raw, log, format!("not a notification: {e}")).await,
+    };
+    let key = notification.key.to_string();
+    log.key = Some(key.clone());
+    log.trigger = Some(notification.trigger.clone());
+    let backoff = |retry_after: Option<u64>| Action::Retry {
+        delay_seconds: settings.retry_delay(d.attempts, retry_after),
+    };
+
+    // Without its settings the mailer cannot send anything: keep the message
+    // (retried with backoff, then dead-lettered) and say exactly what is missing.
+    if let Some(err) = settings.blocking_error() {
+        log.outcome = Some("misconfigured");
+        log.error = Some(err.to_string());
+        return backoff(None);
+    }
+    let db = match env.d1(D1_BINDING) {
+        Ok(db) => D1(db),
+        Err(e) => {
+            log.outcome = Some("misconfigured");
+            log.error = Some(format!("binding {D1_BINDING} is missing: {e}"));
+            return backoff(None);
+        }
+    };
+
+    // Whom and from whom: the tenant's settings, else the environment's.
+    let mail = match tenant::mail(&db, settings, notification.tenant.as_ref()).await {
+        Ok(m) => m,
+        Err(e) => {
+            log.outcome = Some("misconfigured");
+            log.error = Some(e.to_string());
+            return backoff(None);
+        }
+    };
+    let mut notification = notification;
+    notification.facts.fallback_zone = mail.zone.clone();
+    let plan = recipients::plan(&notification, &mail.to, mail.notify_attendees);
+    log.left_out = plan.left_out.iter().map(|l| l.as_str()).collect();
+    let mut tally = Tally::default();
+    for copy in &plan.copies {
+        match send_copy(
+            d,
+            &db,
+            settings,
+            &notification,
+            &mail,
+            &plan.reply_to,
+            copy,
+            &raw,
+            log,
+        )
+        .await
+        {
+            Ok(outcome) => tally.add(outcome),
+            Err(e) => {
+                // D1 is down: nothing can be sent safely; back off and keep the message.
+                log.outcome = Some("ledger_unavailable");
+                log.error = Some(e);
+                return backoff(None);
+            }
+        }
+    }
+    log.copies_sent = Some(tally.sent);
+    let verdict = tally.decide(
+        |retry_after| settings.retry_delay(d.attempts, retry_after),
+        settings.lease_seconds.max(retry::MIN_RETRY_DELAY_SECONDS),
+    );
+    log.outcome = Some(verdict.outcome);
+    if verdict.error.is_some() {
+        log.error = verdict.error;
+    }
+    if verdict.dead_letter {
+        dead_letter(env, &raw, log).await;
+    }
+    verdict.action
+}
+
+/// One copy: claimed in the ledger, sent, its result recorded. `Err`: the
+/// ledger is unavailable, and nothing was sent.
+#[allow(clippy::too_many_arguments)]
+async fn send_copy(
+    d: &Delivery,
+    db: &D1,
+    settings: &Settings,
+    notification: &Notification,
+    mail: &Mail,
+    reply_to: &Option<sendgrid::Mailbox>,
+    copy: &Copy,
+    raw: &str,
+    log: &mut MessageLog,
+) -> Result<CopyOutcome, String> {
+    let key = notification.key.as_str();
+    let now = Date::now().as_millis() as i64;
+    let token = format!("{:x}-{}", now, d.message.id());
+    let claim = ledger::claim(
+        db,
+        &copy.delivery_key,
+        key,
+        &notification.trigger,
+        &token,
+        now,
+        (settings.lease_seconds * 1000) as i64,
+    )
+    .await;
+    let lease = match claim.map_err(|e| e.to_string())? {
+        LedgerClaim::Claimed(lease) => lease,
+        LedgerClaim::AlreadySent => return Ok(CopyOutcome::AlreadySent),
+        LedgerClaim::AlreadyFailed => return Ok(CopyOutcome::AlreadyFailed),
+        LedgerClaim::Busy => return Ok(CopyOutcome::Busy),
+    };
+    let request = build_mail(notification, mail, reply_to, copy);
+    let (outcome, message_id) = match post(settings, &request).await {
+        Ok(answer) => {
+            log.sendgrid_status = Some(answer.status);
+            let outcome = classify(
+                answer.status,
+                answer.retry_after.as_deref(),
+                &answer.text,
+                now,
+            );
+            (outcome, answer.message_id)
+        }
+        Err(reason) => (
+            SendOutcome::Retry {
+                delay_seconds: None,
+                reason,
+            },
+            None,
+        ),
+    };
+    let status = log.sendgrid_status;
+    let finish = match &outcome {
+        SendOutcome::Sent => Finish::Sent {
+            status: status.unwrap_or(202),
+            message_id: message_id.as_deref(),
+            recipients: copy.to.len() as u32,
+        },
+        SendOutcome::Retry { reason, .. } => Finish::Retry {
+            status,
+            error: reason,
+        },
+        SendOutcome::Permanent { reason } => Finish::Failed {
+            status,
+            error: reason,
+            notification: raw,
+        },
+    };
+    // The message reached the mailer: the receiver's outbox row can go.
+    let forget = outbox::delivered_statement(key, raw);
+    let now = Date::now().as_millis() as i64;
+    match ledger::finish_with(db, &lease, finish, now, vec![forget]).await {
+        // Another consumer took the delivery over; its result stands.
+        Ok(Recorded::LostLease) => return Ok(CopyOutcome::LostLease),
+        // The email went out; a redelivery of this message is all that could repeat it.
+        Err(e) if outcome == SendOutcome::Sent => {
+            log.error = Some(format!("sent, but recording it failed: {e}"));
+        }
+        _ => {}
+    }
+    Ok(match outcome {
+        SendOutcome::Sent => CopyOutcome::Sent,
+        SendOutcome::Retry {
+            delay_seconds,
+            reason,
+        } => CopyOutcome::Retry {
+            delay_seconds,
+            reason,
+        },
+        SendOutcome::Permanent { reason } => CopyOutcome::Failed { reason },
+    })
+}
+
+/// A queue message's body as text: the receiver sends JSON strings; anything
+/// else (a message put on the queue by hand) is kept as its JSON form.
+pub(crate) fn message_text(message: &RawMessage) -> String {
+    let body = message.body();
+    body.as_string().unwrap_or_else(|| {
+        worker::js_sys::JSON::stringify(&body)
+            .map(String::from)
+            .unwrap_or_default()
+    })
+}
+
+/// A message that is not a notification this version can read: keep it in the
+/// dead-letter queue for a person to look at, and stop retrying it.
+async fn unusable(env: &Env, raw: &str, log: &mut MessageLog, reason: String) -> Action {
+    log.outcome = Some("unreadable");
+    log.error = Some(reason);
+    dead_letter(env, raw, log).await;
+    Action::Ack
+}
+
+async fn dead_letter(env: &Env, raw: &str, log: &mut MessageLog) {
+    let sent = match env.queue(DEAD_LETTER_BINDING) {
+        Ok(q) => q.send(raw.to_owned()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        let previous = log.error.take().unwrap_or_default();
+        log.error = Some(format!("{previous}; dead-lettering failed: {e}"));
+    }
+}
+
+fn build_mail(
+    n: &Notification,
+    sender: &Mail,
+    reply_to: &Option<sendgrid::Mailbox>,
+    copy: &Copy,
+) -> MailSend {
+    let email = match copy.audience {
+        Audience::Staff => render(n, &IntlZones),
+        Audience::Attendee(i) => render_for_attendee(n, i, &IntlZones),
+    };
+    let subject = match &sender.subject_prefix {
+        Some(prefix) => format!("{prefix}{}", email.subject),
+        None => email.subject,
+    };
+    let mut mail = MailSend::new(
+        copy.to.clone(),
+        sender.from.clone(),
+        reply_to.clone(),
+        subject,
+        email.text,
+        email.html,
+        n.key.as_str(),
+    );
+    mail.custom_args
+        .insert("delivery_key".to_owned(), copy.delivery_key.clone());
+    mail
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    message_id: Option<String>,
+    text: String,
+}
+
+/// POSTs to SendGrid, giving up after `SENDGRID_TIMEOUT_SECONDS` (shorter than
+/// the delivery lease, so no send outlives the lease that fences it).
+async fn post(settings: &Settings, mail: &MailSend) -> Result<Answer, String> {
+    let api_key = settings.api_key.as_deref().unwrap_or_default();
+    let request = (|| {
+        let headers = Headers::new();
+        headers.set("Authorization", &format!("Bearer {api_key}"))?;
+        headers.set("Content-Type", "application/json")?;
+        let body =
+            serde_json::to_string(mail).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        Request::new_with_init(
+            &format!("{}{}", settings.api_base, sendgrid::MAIL_SEND_PATH),
+            &init,
+        )
+    })()
+    .map_err(|e| format!("could not build the SendGrid request: {e}"))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    // The timeout's result is the answer; `select` returns when either is done.
+    let fetch = Fetch::Request(request);
+    let send = Box::pin(async move {
+        let mut response = fetch.send_with_signal(&signal).await?;
+        let status = response.status_code();
+        let header = |name| response.headers().get(name).ok().flatten();
+        let retry_after = header("retry-after");
+        let message_id = header("x-message-id");
+        let text = response.text().await.unwrap_or_default();
+        Ok::<_, worker::Error>(Answer {
+            status,
+            retry_after,
+            message_id,
+            text,
+        })
+    });
+    let timeout = Delay::from(std::time::Duration::from_secs(settings.timeout_seconds));
+    match select(send, timeout).await {
+        Either::Left((answer, _)) => answer.map_err(|e| format!("could not reach SendGrid: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!(
+                "SendGrid did not answer within SENDGRID_TIMEOUT_SECONDS ({} s)",
+                settings.timeout_seconds
+            ))
+        }
+    }
+}
