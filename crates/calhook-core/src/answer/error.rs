@@ -147,3 +147,57 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every status the HTTP edge answers, decided here once.
+    #[test]
+    fn each_error_has_its_status_and_outcome() {
+        let unavailable = ApiError::Unavailable {
+            what: "D1",
+            detail: "secret detail".into(),
+        };
+        let rows: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::TenantNotFound, 404, "unknown_tenant"),
+            (ApiError::TenantHasNoSecret, 401, "no_secret"),
+            (ApiError::AdminConflict("exists"), 409, "conflict"),
+            (ApiError::BodyTooLarge { limit: 1 }, 413, "too_large"),
+            (ApiError::BodyUnreadable("x".into()), 400, "unreadable_body"),
+            (
+                ApiError::Signature(SignatureError::Missing),
+                401,
+                "bad_signature",
+            ),
+            (ApiError::AdminUnauthorized, 401, "admin_unauthorized"),
+            (ApiError::BadAdminRequest("x"), 400, "bad_admin_request"),
+            (
+                ApiError::Setting(SettingError::Missing { name: "X" }),
+                500,
+                "misconfigured",
+            ),
+            (unavailable, 503, "unavailable"),
+        ];
+        for (err, status, outcome) in rows {
+            assert_eq!((err.status(), err.outcome()), (status, outcome), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_tenant_is_answered_as_any_unknown_path() {
+        assert_eq!(ApiError::TenantNotFound.body(), ApiError::NotFound.body());
+    }
+
+    #[test]
+    fn no_detail_is_ever_answered() {
+        let err = ApiError::Unavailable {
+            what: "D1",
+            detail: "SQLITE secret detail".into(),
+        };
+        assert!(!err.body().to_string().contains("secret detail"));
+        assert_eq!(err.detail().as_deref(), Some("SQLITE secret detail"));
+    }
+}

@@ -265,6 +265,25 @@ impl NotifyEvents {
     }
 }
 
+/// Where a worker's settings come from: its vars and secrets (`Env` in the
+/// workers, a map in tests). `None`: not set.
+pub trait Vars {
+    fn text(&self, name: &str) -> Option<String>;
+
+    /// The value, trimmed; `None` when unset or blank.
+    fn trimmed(&self, name: &str) -> Option<String> {
+        self.text(name)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars for F {
+    fn text(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,24 +358,5 @@ mod tests {
     fn notify_events_with_a_typo_is_refused() {
         let err = NotifyEvents::parse(Some("BOOKING_CREATD")).unwrap_err();
         assert!(err.to_string().contains("BOOKING_CREATD"));
-    }
-}
-
-/// Where a worker's settings come from: its vars and secrets (`Env` in the
-/// workers, a map in tests). `None`: not set.
-pub trait Vars {
-    fn text(&self, name: &str) -> Option<String>;
-
-    /// The value, trimmed; `None` when unset or blank.
-    fn trimmed(&self, name: &str) -> Option<String> {
-        self.text(name)
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Vars for F {
-    fn text(&self, name: &str) -> Option<String> {
-        self(name)
     }
 }

@@ -1,0 +1,245 @@
+//! The receiver's decision (`calhook_core::ingest`), one row each: what a
+//! verified event from Cal.com (its real shapes, `tests/fixtures/`) plans,
+//! and what each outcome of D1 and the queue answers.
+
+use calhook_core::answer::{Accepted, ApiError};
+use calhook_core::event::{parse, Envelope};
+use calhook_core::ingest::{self, Delivery, Plan, Settled, Tenant};
+use calhook_core::settings::{NotifyEvents, ReceiverSettings};
+use calhook_core::signature::WebhookSecrets;
+use calhook_core::store::kv::KvOutcome;
+use calhook_core::store::outbox::Recorded;
+use calhook_core::store::StoreError;
+use calhook_core::tenants::TenantId;
+use serde_json::Value;
+use std::path::Path;
+
+const SECRET: &str = "whsec-test-secret-0123456789";
+
+fn fixture(name: &str) -> Envelope {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(format!("{name}.json"));
+    parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn settings(vars: &[(&str, &str)]) -> ReceiverSettings {
+    let mut all = vec![
+        ("CAL_WEBHOOK_SECRET", SECRET),
+        // Fixtures carry fixed dates: replay checks get their own row.
+        ("MAX_EVENT_AGE_SECONDS", "0"),
+    ];
+    all.extend_from_slice(vars);
+    ReceiverSettings::read(&|name: &str| {
+        all.iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+}
+
+fn now() -> i64 {
+    1_780_000_000_000
+}
+
+fn plan(name: &str, s: &ReceiverSettings) -> Plan {
+    ingest::plan(&fixture(name), None, s, now()).unwrap()
+}
+
+fn answered(plan: Plan) -> Value {
+    match plan {
+        Plan::Answer(a) => a.body().clone(),
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+fn delivery(name: &str) -> Delivery {
+    match plan(name, &settings(&[])) {
+        Plan::Deliver(d) => *d,
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+}
+
+fn body(settled: &Settled) -> &Value {
+    settled.answer.as_ref().map(Accepted::body).unwrap()
+}
+
+fn down(what: &'static str) -> ApiError {
+    ApiError::Unavailable {
+        what,
+        detail: "down".into(),
+    }
+}
+
+fn d1_down() -> Result<Recorded, StoreError> {
+    Err(StoreError::Unavailable("D1 is down".into()))
+}
+
+#[test]
+fn a_ping_is_answered_pong_and_nothing_is_recorded() {
+    let body = answered(plan("ping", &settings(&[])));
+    assert_eq!(body["status"], "pong");
+}
+
+#[test]
+fn an_event_in_notify_events_is_claimed_and_queued_with_its_keys() {
+    let d = delivery("booking_created");
+    assert_eq!(d.trigger, "BOOKING_CREATED");
+    assert!(d.claim.as_str().starts_with("BOOKING_CREATED:"));
+    assert!(d.message.contains(d.key.as_str()));
+    assert!(!d.booking_updates.is_empty(), "the ledger learns of it");
+}
+
+#[test]
+fn an_event_left_out_of_notify_events_only_updates_the_booking_ledger() {
+    let s = settings(&[("NOTIFY_EVENTS", "BOOKING_CREATED")]);
+    match plan("booking_cancelled", &s) {
+        Plan::LedgerOnly { updates, answer } => {
+            assert!(updates.iter().all(|u| !u.emailed));
+            assert_eq!(answer.body()["status"], "ignored");
+            assert_eq!(answer.body()["reason"], "not in NOTIFY_EVENTS");
+        }
+        other => panic!("expected the ledger alone, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_event_left_out_that_the_ledger_does_not_track_is_only_answered() {
+    let s = settings(&[("NOTIFY_EVENTS", "BOOKING_CREATED")]);
+    let body = answered(plan("form_submitted", &s));
+    assert_eq!(body["reason"], "not in NOTIFY_EVENTS");
+}
+
+#[test]
+fn an_unknown_trigger_is_ignored_not_refused() {
+    let body =
+        br#"{"triggerEvent":"SOMETHING_NEW","createdAt":"2026-01-01T00:00:00.000Z","payload":{}}"#;
+    let envelope = parse(body).unwrap();
+    let plan = ingest::plan(&envelope, None, &settings(&[]), now()).unwrap();
+    assert_eq!(answered(plan)["status"], "ignored");
+}
+
+#[test]
+fn a_stale_event_is_refused_before_anything_is_recorded() {
+    let s = settings(&[("MAX_EVENT_AGE_SECONDS", "3600")]);
+    let err = ingest::plan(&fixture("booking_created"), None, &s, now()).unwrap_err();
+    assert_eq!((err.status(), err.outcome()), (401, "stale"));
+}
+
+#[test]
+fn a_tenants_keys_are_its_own_and_its_message_names_it() {
+    let tenant = Tenant {
+        id: TenantId::parse("acme").unwrap(),
+        secrets: None,
+        notify: NotifyEvents::parse(None).unwrap(),
+    };
+    let single = delivery("booking_created");
+    let Plan::Deliver(own) = ingest::plan(
+        &fixture("booking_created"),
+        Some(&tenant),
+        &settings(&[]),
+        now(),
+    )
+    .unwrap() else {
+        panic!("expected a delivery")
+    };
+    assert_ne!(own.claim, single.claim);
+    assert!(own.claim.as_str().starts_with("acme/"));
+    assert!(own.message.contains("\"tenant\":\"acme\""));
+}
+
+#[test]
+fn a_tenant_without_a_secret_refuses_and_never_falls_back_to_the_single_secret() {
+    let tenant = Tenant {
+        id: TenantId::parse("acme").unwrap(),
+        secrets: None,
+        notify: NotifyEvents::parse(None).unwrap(),
+    };
+    let s = settings(&[]);
+    let err = ingest::secrets(Some(&tenant), &s).unwrap_err();
+    assert_eq!(err.status(), 401);
+    let with = Tenant {
+        secrets: WebhookSecrets::from_list(vec![SECRET.into()]),
+        ..tenant
+    };
+    assert!(ingest::secrets(Some(&with), &s).is_ok());
+}
+
+#[test]
+fn the_single_route_without_cal_webhook_secret_is_misconfigured() {
+    let s = settings(&[("CAL_WEBHOOK_SECRET", "")]);
+    assert_eq!(ingest::secrets(None, &s).unwrap_err().status(), 500);
+}
+
+#[test]
+fn d1_new_and_queue_ok_answers_queued() {
+    let d = delivery("booking_created");
+    let settled = ingest::settle_d1(&d, Ok(Recorded::New), Some(Ok(())));
+    assert_eq!(body(&settled)["status"], "queued");
+    assert_eq!(body(&settled)["key"], d.key.as_str());
+    assert!(settled.note.is_none());
+}
+
+#[test]
+fn d1_duplicate_answers_duplicate_and_sends_nothing() {
+    let d = delivery("booking_created");
+    assert!(!ingest::sends_after(&Ok(Recorded::Duplicate)));
+    let settled = ingest::settle_d1(&d, Ok(Recorded::Duplicate), None);
+    assert_eq!(body(&settled)["status"], "duplicate");
+}
+
+#[test]
+fn d1_new_and_queue_refused_answers_accepted_for_the_outbox_cron() {
+    let d = delivery("booking_created");
+    assert!(ingest::sends_after(&Ok(Recorded::New)));
+    let settled = ingest::settle_d1(&d, Ok(Recorded::New), Some(Err(down("queue"))));
+    assert_eq!(body(&settled)["status"], "accepted");
+    assert!(settled.note.unwrap().contains("kept in the outbox"));
+}
+
+#[test]
+fn d1_down_and_queue_ok_answers_queued_unrecorded() {
+    let d = delivery("booking_created");
+    assert!(ingest::sends_after(&d1_down()));
+    let settled = ingest::settle_d1(&d, d1_down(), Some(Ok(())));
+    assert_eq!(body(&settled)["status"], "queued");
+    assert_eq!(body(&settled)["recorded"], false);
+    assert!(settled.note.unwrap().contains("D1 failed"));
+}
+
+#[test]
+fn d1_down_and_queue_refused_answers_503_and_logs_the_loss() {
+    let d = delivery("booking_created");
+    let settled = ingest::settle_d1(&d, d1_down(), Some(Err(down("queue"))));
+    let err = settled.answer.unwrap_err();
+    assert_eq!(err.status(), 503);
+    assert_eq!(err.header(), Some(("Retry-After", "5")));
+    assert!(settled.note.unwrap().starts_with("LOST"));
+}
+
+#[test]
+fn kv_duplicate_answers_duplicate() {
+    let d = delivery("booking_created");
+    let settled = ingest::settle_kv(&d, Ok(KvOutcome::Duplicate));
+    assert_eq!(body(&settled)["status"], "duplicate");
+}
+
+#[test]
+fn kv_failing_lets_the_event_through_to_the_mailers_ledger_and_says_so() {
+    let d = delivery("booking_created");
+    let outcome = KvOutcome::Queued {
+        read_error: Some(StoreError::Unavailable("kv".into())),
+        write_error: None,
+    };
+    let settled = ingest::settle_kv(&d, Ok(outcome));
+    assert_eq!(body(&settled)["status"], "queued");
+    assert!(settled.note.unwrap().contains("KV failed"));
+}
+
+#[test]
+fn kv_with_the_queue_refusing_answers_503() {
+    let d = delivery("booking_created");
+    let settled = ingest::settle_kv(&d, Err(down("queue")));
+    assert_eq!(settled.answer.unwrap_err().status(), 503);
+}
