@@ -26,7 +26,7 @@ mod support;
 mod client;
 mod report;
 
-use calhook_core::signature::sign;
+use calhook_core::inbound::signature::sign;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

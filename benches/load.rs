@@ -14,7 +14,7 @@ mod support;
 
 mod client;
 
-use calhook_core::signature::sign;
+use calhook_core::inbound::signature::sign;
 use sendgrid_standin::{Chaos, StandIn};
 use std::collections::HashMap;
 use std::fmt::Write as _;

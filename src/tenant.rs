@@ -10,11 +10,11 @@
 //! refusing a tenant whose secrets were known a moment ago.
 
 use calhook_core::answer::ApiError;
-use calhook_core::cache::{Cached, TtlCache};
+use calhook_core::inbound::signature::WebhookSecrets;
 use calhook_core::ingest::Tenant;
 use calhook_core::settings::{NotifyEvents, ReceiverSettings, SettingError, MAX_CACHED_TENANTS};
-use calhook_core::signature::WebhookSecrets;
 use calhook_core::store::tenants::{self, TenantRow};
+use calhook_core::tenants::cache::{Cached, TtlCache};
 use calhook_core::tenants::TenantId;
 use calhook_platform::bindings::d1;
 use calhook_platform::sealing::{master_keys, MASTER_KEY, PREVIOUS_MASTER_KEY};

@@ -4,10 +4,10 @@
 //! queue send follows. What each outcome answers is the core's decision.
 
 use calhook_core::answer::{Accepted, ApiError};
-use calhook_core::event;
+use calhook_core::inbound::event;
+use calhook_core::inbound::signature::SIGNATURE_HEADER;
 use calhook_core::ingest::{self, Delivery, Plan, Settled};
 use calhook_core::settings::{ReceiverSettings, StoreKind};
-use calhook_core::signature::SIGNATURE_HEADER;
 use calhook_core::store::outbox::{self, Accept};
 use calhook_core::store::{bookings, kv};
 use calhook_platform::bindings::{self, claim_token};

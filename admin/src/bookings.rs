@@ -7,7 +7,7 @@
 //!   `[from, to)` (ISO 8601 or ms; default now to 30 days ahead), soonest first
 
 use calhook_core::answer::{Accepted, ApiError};
-use calhook_core::freshness::event_time_ms;
+use calhook_core::inbound::freshness::event_time_ms;
 use calhook_core::store::{tenants, timeline};
 use calhook_core::tenants::split_ledger_uid;
 use calhook_platform::bindings::d1;

@@ -3,10 +3,10 @@
 //! notification that survives its own JSON round trip and fits a queue message.
 #![no_main]
 
-use calhook_core::event::parse;
-use calhook_core::key::derive;
-use calhook_core::notification::{Notification, MAX_NOTIFICATION_BYTES};
-use calhook_core::render::{only_template_tags, render};
+use calhook_core::inbound::event::parse;
+use calhook_core::inbound::identity::derive;
+use calhook_core::message::notification::{Notification, MAX_NOTIFICATION_BYTES};
+use calhook_core::message::render::{only_template_tags, render};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(back.key, n.key);
     assert_eq!(serde_json::to_string(&back).unwrap(), json, "does not round-trip");
     let n = back;
-    let email = render(&n, &calhook_core::zones::Tzdb);
+    let email = render(&n, &calhook_core::message::zones::Tzdb);
     assert!(only_template_tags(&email.html), "markup from input: {}", email.html);
     assert!(!email.subject.contains('\n'));
 });

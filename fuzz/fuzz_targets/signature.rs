@@ -2,7 +2,7 @@
 //! from a configured secret, whatever the header and body bytes are.
 #![no_main]
 
-use calhook_core::signature::{sign, WebhookSecrets};
+use calhook_core::inbound::signature::{sign, WebhookSecrets};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "fuzz-secret";

@@ -4,7 +4,7 @@
 //! retries goes to the dead-letter queue's own dead-letter queue), so a long
 //! D1 outage does not lose it.
 
-use calhook_core::notification::Notification;
+use calhook_core::message::notification::Notification;
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::store::dead_letters::{self, UNREADABLE_PREFIX};
 use calhook_platform::bindings::D1_BINDING;

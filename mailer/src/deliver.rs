@@ -1,11 +1,11 @@
 //! One queue message → one email per recipient copy, each at most once → ack or retry.
 
-use calhook_core::fold::{Action, CopyOutcome, Tally};
-use calhook_core::notification::{Notification, NOTIFICATION_VERSION};
-use calhook_core::recipients::{self, Audience, Copy};
-use calhook_core::render::{render, render_for_attendee};
-use calhook_core::retry;
-use calhook_core::sendgrid::{self, classify, MailSend, SendOutcome};
+use calhook_core::deliver::fold::{Action, CopyOutcome, Tally};
+use calhook_core::deliver::recipients::{self, Audience, Copy};
+use calhook_core::deliver::retry;
+use calhook_core::deliver::sendgrid::{self, classify, MailSend, SendOutcome};
+use calhook_core::message::notification::{Notification, NOTIFICATION_VERSION};
+use calhook_core::message::render::{render, render_for_attendee};
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
 use calhook_core::store::outbox;
@@ -39,50 +39,32 @@ pub async fn handle(d: Delivery, env: &Env, settings: &Settings) {
     log.emit();
 }
 
+/// What every copy of one message needs.
+struct Message<'a> {
+    d: &'a Delivery,
+    settings: &'a Settings,
+    db: D1,
+    notification: Notification,
+    mail: Mail,
+    raw: &'a str,
+}
+
 async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut MessageLog) -> Action {
     let raw = message_text(&d.message);
-    let notification = match serde_json::from_str::<Notification>(&raw) {
-        Ok(n) if n.v == NOTIFICATION_VERSION => n,
-        Ok(n) => {
-            return unusable(
-                env,
-                &raw,
-                log,
-                format!("unknown notification version {}", n.v),
-            )
-            .await
-        }
-        Err(e) => return unusable(env, &raw, log, format!("not a notification: {e}")).await,
+    let notification = match read(&raw) {
+        Ok(n) => n,
+        Err(reason) => return unusable(env, &raw, log, reason).await,
     };
-    let key = notification.key.to_string();
-    log.key = Some(key.clone());
+    log.key = Some(notification.key.to_string());
     log.trigger = Some(notification.trigger.clone());
-    let backoff = |retry_after: Option<u64>| Action::Retry {
+    let backoff = |retry_after| Action::Retry {
         delay_seconds: settings.retry_delay(d.attempts, retry_after),
     };
-
-    // Without its settings the mailer cannot send anything: keep the message
-    // (retried with backoff, then dead-lettered) and say exactly what is missing.
-    if let Some(err) = settings.blocking_error() {
-        log.outcome = Some("misconfigured");
-        log.error = Some(err.to_string());
-        return backoff(None);
-    }
-    let db = match env.d1(D1_BINDING) {
-        Ok(db) => D1(db),
-        Err(e) => {
+    let (db, mail) = match prepare(env, settings, &notification).await {
+        Ok(ready) => ready,
+        Err(error) => {
             log.outcome = Some("misconfigured");
-            log.error = Some(format!("binding {D1_BINDING} is missing: {e}"));
-            return backoff(None);
-        }
-    };
-
-    // Whom and from whom: the tenant's settings, else the environment's.
-    let mail = match tenant::mail(&db, settings, notification.tenant.as_ref()).await {
-        Ok(m) => m,
-        Err(e) => {
-            log.outcome = Some("misconfigured");
-            log.error = Some(e.to_string());
+            log.error = Some(error);
             return backoff(None);
         }
     };
@@ -90,21 +72,17 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
     notification.facts.fallback_zone = mail.zone.clone();
     let plan = recipients::plan(&notification, &mail.to, mail.notify_attendees);
     log.left_out = plan.left_out.iter().map(|l| l.as_str()).collect();
+    let m = Message {
+        d,
+        settings,
+        db,
+        notification,
+        mail,
+        raw: &raw,
+    };
     let mut tally = Tally::default();
     for copy in &plan.copies {
-        match send_copy(
-            d,
-            &db,
-            settings,
-            &notification,
-            &mail,
-            &plan.reply_to,
-            copy,
-            &raw,
-            log,
-        )
-        .await
-        {
+        match send_copy(&m, &plan.reply_to, copy, log).await {
             Ok(outcome) => tally.add(outcome),
             Err(e) => {
                 // D1 is down: nothing can be sent safely; back off and keep the message.
@@ -129,31 +107,53 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
     verdict.action
 }
 
-/// One copy: claimed in the ledger, sent, its result recorded. `Err`: the
-/// ledger is unavailable, and nothing was sent.
-#[allow(clippy::too_many_arguments)]
-async fn send_copy(
-    d: &Delivery,
-    db: &D1,
+/// The notification in a message, or why this version cannot read it.
+fn read(raw: &str) -> Result<Notification, String> {
+    match serde_json::from_str::<Notification>(raw) {
+        Ok(n) if n.v == NOTIFICATION_VERSION => Ok(n),
+        Ok(n) => Err(format!("unknown notification version {}", n.v)),
+        Err(e) => Err(format!("not a notification: {e}")),
+    }
+}
+
+/// The database and whom and from whom to mail (the tenant's settings, else
+/// the environment's). `Err`: what is missing; nothing can be sent without it.
+async fn prepare(
+    env: &Env,
     settings: &Settings,
     notification: &Notification,
-    mail: &Mail,
+) -> Result<(D1, Mail), String> {
+    if let Some(err) = settings.blocking_error() {
+        return Err(err.to_string());
+    }
+    let db = env
+        .d1(D1_BINDING)
+        .map(D1)
+        .map_err(|e| format!("binding {D1_BINDING} is missing: {e}"))?;
+    let mail = tenant::mail(&db, settings, notification.tenant.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((db, mail))
+}
+
+/// One copy: claimed in the ledger, sent, its result recorded. `Err`: the
+/// ledger is unavailable, and nothing was sent.
+async fn send_copy(
+    m: &Message<'_>,
     reply_to: &Option<sendgrid::Mailbox>,
     copy: &Copy,
-    raw: &str,
     log: &mut MessageLog,
 ) -> Result<CopyOutcome, String> {
-    let key = notification.key.as_str();
     let now = Date::now().as_millis() as i64;
-    let token = format!("{:x}-{}", now, d.message.id());
+    let token = format!("{:x}-{}", now, m.d.message.id());
     let claim = ledger::claim(
-        db,
+        &m.db,
         &copy.delivery_key,
-        key,
-        &notification.trigger,
+        m.notification.key.as_str(),
+        &m.notification.trigger,
         &token,
         now,
-        (settings.lease_seconds * 1000) as i64,
+        (m.settings.lease_seconds * 1000) as i64,
     )
     .await;
     let lease = match claim.map_err(|e| e.to_string())? {
@@ -162,31 +162,59 @@ async fn send_copy(
         LedgerClaim::AlreadyFailed => return Ok(CopyOutcome::AlreadyFailed),
         LedgerClaim::Busy => return Ok(CopyOutcome::Busy),
     };
-    let request = build_mail(notification, mail, reply_to, copy);
-    let (outcome, message_id) = match post(settings, &request).await {
+    let request = build_mail(&m.notification, &m.mail, reply_to, copy);
+    let (outcome, message_id) = match post(m.settings, &request).await {
         Ok(answer) => {
             log.sendgrid_status = Some(answer.status);
-            let outcome = classify(
-                answer.status,
-                answer.retry_after.as_deref(),
-                &answer.text,
-                now,
-            );
+            let retry_after = answer.retry_after.as_deref();
+            let outcome = classify(answer.status, retry_after, &answer.text, now);
             (outcome, answer.message_id)
         }
-        Err(reason) => (
-            SendOutcome::Retry {
-                delay_seconds: None,
-                reason,
-            },
-            None,
-        ),
+        Err(reason) => {
+            let delay_seconds = None;
+            (
+                SendOutcome::Retry {
+                    delay_seconds,
+                    reason,
+                },
+                None,
+            )
+        }
     };
-    let status = log.sendgrid_status;
-    let finish = match &outcome {
+    let finish = finish_for(
+        &outcome,
+        log.sendgrid_status,
+        message_id.as_deref(),
+        copy,
+        m.raw,
+    );
+    // The message reached the mailer: the receiver's outbox row can go.
+    let forget = outbox::delivered_statement(m.notification.key.as_str(), m.raw);
+    let now = Date::now().as_millis() as i64;
+    match ledger::finish_with(&m.db, &lease, finish, now, vec![forget]).await {
+        // Another consumer took the delivery over; its result stands.
+        Ok(Recorded::LostLease) => return Ok(CopyOutcome::LostLease),
+        // The email went out; a redelivery of this message is all that could repeat it.
+        Err(e) if outcome == SendOutcome::Sent => {
+            log.error = Some(format!("sent, but recording it failed: {e}"));
+        }
+        _ => {}
+    }
+    Ok(outcome.into())
+}
+
+/// What the ledger records for a copy SendGrid answered.
+fn finish_for<'a>(
+    outcome: &'a SendOutcome,
+    status: Option<u16>,
+    message_id: Option<&'a str>,
+    copy: &Copy,
+    raw: &'a str,
+) -> Finish<'a> {
+    match outcome {
         SendOutcome::Sent => Finish::Sent {
             status: status.unwrap_or(202),
-            message_id: message_id.as_deref(),
+            message_id,
             recipients: copy.to.len() as u32,
         },
         SendOutcome::Retry { reason, .. } => Finish::Retry {
@@ -198,30 +226,7 @@ async fn send_copy(
             error: reason,
             notification: raw,
         },
-    };
-    // The message reached the mailer: the receiver's outbox row can go.
-    let forget = outbox::delivered_statement(key, raw);
-    let now = Date::now().as_millis() as i64;
-    match ledger::finish_with(db, &lease, finish, now, vec![forget]).await {
-        // Another consumer took the delivery over; its result stands.
-        Ok(Recorded::LostLease) => return Ok(CopyOutcome::LostLease),
-        // The email went out; a redelivery of this message is all that could repeat it.
-        Err(e) if outcome == SendOutcome::Sent => {
-            log.error = Some(format!("sent, but recording it failed: {e}"));
-        }
-        _ => {}
     }
-    Ok(match outcome {
-        SendOutcome::Sent => CopyOutcome::Sent,
-        SendOutcome::Retry {
-            delay_seconds,
-            reason,
-        } => CopyOutcome::Retry {
-            delay_seconds,
-            reason,
-        },
-        SendOutcome::Permanent { reason } => CopyOutcome::Failed { reason },
-    })
 }
 
 /// A queue message's body as text: the receiver sends JSON strings; anything

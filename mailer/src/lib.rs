@@ -11,7 +11,7 @@ mod dead_letters;
 mod deliver;
 mod tenant;
 
-use calhook_core::queues::{role, QueueRole};
+use calhook_core::deliver::queues::{role, QueueRole};
 use calhook_core::settings::MailerSettings;
 use calhook_platform::vars::EnvVars;
 use serde_json::json;

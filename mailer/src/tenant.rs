@@ -3,13 +3,13 @@
 //! for a tenant that is not there is retried and then dead-lettered, never
 //! sent to the deployment's own recipients.
 
-use calhook_core::cache::{Cached, TtlCache};
-use calhook_core::sendgrid::Mailbox;
+use calhook_core::deliver::sendgrid::Mailbox;
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::settings::{SettingError, MAX_CACHED_TENANTS};
 use calhook_core::store::tenants;
 use calhook_core::store::StoreError;
-use calhook_core::tenant_settings::TenantMail;
+use calhook_core::tenants::cache::{Cached, TtlCache};
+use calhook_core::tenants::settings::TenantMail;
 use calhook_core::tenants::TenantId;
 use calhook_platform::d1::D1;
 use std::cell::RefCell;

@@ -116,12 +116,14 @@ async fn claims_the_native_key(numbers: &str) {
         .unwrap()
         .replace(r#""jcs":"@""#, &format!(r#""jcs":{numbers}"#));
     let bytes = text.into_bytes();
-    let envelope = calhook_core::event::parse(&bytes).expect("the body parses natively");
-    let native = calhook_core::key::derive(&envelope).unwrap().claim;
+    let envelope = calhook_core::inbound::event::parse(&bytes).expect("the body parses natively");
+    let native = calhook_core::inbound::identity::derive(&envelope)
+        .unwrap()
+        .claim;
     let (status, answer, _) = s
         .post_raw(
             bytes.clone(),
-            Some(&calhook_core::signature::sign(SECRET, &bytes)),
+            Some(&calhook_core::inbound::signature::sign(SECRET, &bytes)),
         )
         .await;
     assert_eq!(status, 200, "{answer}");

@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use crate::trial;
-use calhook_core::event::Trigger;
-use calhook_core::signature::sign;
+use calhook_core::inbound::event::Trigger;
+use calhook_core::inbound::signature::sign;
 use libtest_mimic::Trial;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -673,12 +673,13 @@ async fn a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once() 
     .await;
     // What a receiver that died right after its D1 write leaves behind.
     let bytes = body(&booking(&unique("crash")));
-    let envelope = calhook_core::event::parse(&bytes).unwrap();
-    let key = calhook_core::key::derive(&envelope).unwrap().claim;
-    let notification = serde_json::to_string(&calhook_core::notification::Notification::build(
-        &envelope,
-        key.clone(),
-    ))
+    let envelope = calhook_core::inbound::event::parse(&bytes).unwrap();
+    let key = calhook_core::inbound::identity::derive(&envelope)
+        .unwrap()
+        .claim;
+    let notification = serde_json::to_string(
+        &calhook_core::message::notification::Notification::build(&envelope, key.clone()),
+    )
     .unwrap()
     .replace('\'', "''");
     let now = now_ms();

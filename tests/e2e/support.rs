@@ -5,7 +5,7 @@
 //! `wrangler.toml` files with the test's settings as vars (so a developer's own
 //! `.dev.vars` never leaks in), its own persisted state, and free loopback ports.
 
-use calhook_core::signature::sign;
+use calhook_core::inbound::signature::sign;
 use reqwest::header::HeaderMap;
 use sendgrid_standin::{Captured, StandIn};
 use serde_json::Value;
@@ -69,8 +69,8 @@ pub fn fixture(trigger: &str) -> Value {
 
 /// The key a body claims in the receiver's idempotency store (as the core derives it).
 pub fn claim_key(v: &Value) -> String {
-    let envelope = calhook_core::event::parse(&body(v)).expect("a Cal.com envelope");
-    calhook_core::key::derive(&envelope)
+    let envelope = calhook_core::inbound::event::parse(&body(v)).expect("a Cal.com envelope");
+    calhook_core::inbound::identity::derive(&envelope)
         .expect("an event with a key")
         .claim
         .to_string()

@@ -20,7 +20,7 @@
 
 mod tenant;
 
-use calhook_core::signature::{sign, SIGNATURE_HEADER};
+use calhook_core::inbound::signature::{sign, SIGNATURE_HEADER};
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! Prints the email a fixture (or any body) turns into:
 //! `cargo run -p calhook-core --features render --example render -- BOOKING_CREATED [--html]`
 
-use calhook_core::{event::parse, key::derive, notification::Notification, render::render};
+use calhook_core::inbound::{event::parse, identity::derive};
+use calhook_core::message::{notification::Notification, render::render};
 
 fn main() {
     let arg = std::env::args()
@@ -25,7 +26,7 @@ fn main() {
     };
     let email = render(
         &Notification::build(&envelope, key),
-        &calhook_core::zones::Tzdb,
+        &calhook_core::message::zones::Tzdb,
     );
     println!(
         "Subject: {}\n\n{}",

@@ -16,12 +16,12 @@
 use serde_json::json;
 
 use crate::answer::{Accepted, ApiError};
-use crate::event::{Envelope, Event, Trigger};
-use crate::freshness;
-use crate::key::{self, IdempotencyKey};
-use crate::notification::Notification;
+use crate::inbound::event::{Envelope, Event, Trigger};
+use crate::inbound::freshness;
+use crate::inbound::identity::{self, IdempotencyKey};
+use crate::inbound::signature::WebhookSecrets;
+use crate::message::notification::Notification;
 use crate::settings::{NotifyEvents, ReceiverSettings};
-use crate::signature::WebhookSecrets;
 use crate::store::bookings::{self, BookingUpdate};
 use crate::store::claims::Repeat;
 use crate::store::kv::KvOutcome;
@@ -121,7 +121,7 @@ pub fn plan(
     let tenant_id = tenant.map(|t| &t.id);
     let notify = tenant.map_or(&settings.notify, |t| &t.notify);
     // A tenant's keys are its own: never a duplicate of another tenant's.
-    let identity = key::derive(envelope).map(|i| i.for_tenant(tenant_id));
+    let identity = identity::derive(envelope).map(|i| i.for_tenant(tenant_id));
     let notification_for = |key| {
         let mut n = Notification::build(envelope, key);
         n.tenant = tenant_id.cloned();

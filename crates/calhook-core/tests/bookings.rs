@@ -4,9 +4,9 @@
 
 mod support;
 
-use calhook_core::event::parse;
-use calhook_core::key::derive;
-use calhook_core::notification::Notification;
+use calhook_core::inbound::event::parse;
+use calhook_core::inbound::identity::derive;
+use calhook_core::message::notification::Notification;
 use calhook_core::store::bookings::{self, AttendeeRow, BookingRow, BookingUpdate};
 use serde_json::{json, Value};
 use support::*;

@@ -3,11 +3,11 @@
 //! formats), each with the email a person should get.
 #![cfg(feature = "tzdb")]
 
-use calhook_core::event::parse;
-use calhook_core::key::derive;
-use calhook_core::notification::Notification;
-use calhook_core::render::{render, RenderedEmail};
-use calhook_core::zones::Tzdb;
+use calhook_core::inbound::event::parse;
+use calhook_core::inbound::identity::derive;
+use calhook_core::message::notification::Notification;
+use calhook_core::message::render::{render, RenderedEmail};
+use calhook_core::message::zones::Tzdb;
 
 fn case(name: &str) -> RenderedEmail {
     let path = format!(

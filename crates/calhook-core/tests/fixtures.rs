@@ -1,9 +1,9 @@
 //! Every fixture in `tests/fixtures/` (one per Cal.com trigger) parses, gets the
 //! key its trigger calls for, and (with `render`) renders to a usable email.
 
-use calhook_core::event::{parse, Event, Trigger};
-use calhook_core::key::derive;
-use calhook_core::notification::Notification;
+use calhook_core::inbound::event::{parse, Event, Trigger};
+use calhook_core::inbound::identity::derive;
+use calhook_core::message::notification::Notification;
 use std::path::Path;
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
@@ -76,9 +76,9 @@ fn every_fixture_renders_an_email_with_a_subject_and_both_bodies() {
         let Some(key) = derive(&env).map(|id| id.notification_key(1_000)) else {
             continue;
         };
-        let email = calhook_core::render::render(
+        let email = calhook_core::message::render::render(
             &Notification::build(&env, key),
-            &calhook_core::zones::Tzdb,
+            &calhook_core::message::zones::Tzdb,
         );
         assert!(!email.subject.is_empty(), "{name}");
         assert!(!email.html.contains("rendering failed"), "{name}");

@@ -3,10 +3,10 @@
 //! and what each outcome of D1 and the queue answers.
 
 use calhook_core::answer::{Accepted, ApiError};
-use calhook_core::event::{parse, Envelope};
+use calhook_core::inbound::event::{parse, Envelope};
+use calhook_core::inbound::signature::WebhookSecrets;
 use calhook_core::ingest::{self, Delivery, Plan, Settled, Tenant};
 use calhook_core::settings::{NotifyEvents, ReceiverSettings};
-use calhook_core::signature::WebhookSecrets;
 use calhook_core::store::kv::KvOutcome;
 use calhook_core::store::outbox::Recorded;
 use calhook_core::store::StoreError;

@@ -1,11 +1,11 @@
 //! Property tests: the invariants behind "nothing let in, nothing sent twice",
 //! checked on generated input on every `cargo test`.
 
-use calhook_core::event::parse;
-use calhook_core::key::derive;
-use calhook_core::notification::{Notification, MAX_NOTIFICATION_BYTES};
+use calhook_core::inbound::event::parse;
+use calhook_core::inbound::identity::derive;
+use calhook_core::inbound::signature::{sign, WebhookSecrets};
+use calhook_core::message::notification::{Notification, MAX_NOTIFICATION_BYTES};
 use calhook_core::settings::DEFAULT_COPY_WINDOW_MS;
-use calhook_core::signature::{sign, WebhookSecrets};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -94,8 +94,8 @@ proptest! {
             "metadata": {"videoCallUrl": url}
         }});
         let env = parse(body.to_string().as_bytes()).unwrap();
-        let email = calhook_core::render::render(&Notification::build(&env, derive(&env).unwrap().notification_key(DEFAULT_COPY_WINDOW_MS)), &calhook_core::zones::Tzdb);
-        prop_assert!(calhook_core::render::only_template_tags(&email.html), "{}", email.html);
+        let email = calhook_core::message::render::render(&Notification::build(&env, derive(&env).unwrap().notification_key(DEFAULT_COPY_WINDOW_MS)), &calhook_core::message::zones::Tzdb);
+        prop_assert!(calhook_core::message::render::only_template_tags(&email.html), "{}", email.html);
         prop_assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
     }
 }
@@ -162,14 +162,14 @@ fn arb_integral_json(exact: bool) -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn integral_jcs_is_rfc_8785_for_exact_integers(v in arb_integral_json(true)) {
-        use calhook_core::digest::{integral_jcs, Canonicalizer, Jcs};
+        use calhook_core::inbound::digest::{integral_jcs, Canonicalizer, Jcs};
         let fast = integral_jcs(&v).expect("answers for exact integers");
         prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(Jcs.canonical(&v)).unwrap());
     }
 
     #[test]
     fn integral_jcs_never_answers_differently_from_rfc_8785(v in arb_integral_json(false)) {
-        use calhook_core::digest::{integral_jcs, Canonicalizer, Jcs};
+        use calhook_core::inbound::digest::{integral_jcs, Canonicalizer, Jcs};
         if let Some(fast) = integral_jcs(&v) {
             prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(Jcs.canonical(&v)).unwrap());
         }

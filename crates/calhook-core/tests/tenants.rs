@@ -163,9 +163,9 @@ fn an_update_replaces_the_settings_and_unset_fields_fall_back_to_the_environment
 
 // ------------------------------------------------------------ isolation
 
-use calhook_core::event::parse;
-use calhook_core::key::derive;
-use calhook_core::notification::Notification;
+use calhook_core::inbound::event::parse;
+use calhook_core::inbound::identity::derive;
+use calhook_core::message::notification::Notification;
 use calhook_core::store::bookings;
 use calhook_core::store::outbox::{self, Accept, Recorded};
 use calhook_core::store::reminders::{self, Kind};

@@ -3,14 +3,14 @@
 //! wrangler). JCS is defined as ECMAScript's `JSON.stringify` with sorted keys,
 //! so the runtime is the reference for numbers and strings, and this wasm
 //! carries no number formatter for it (serde_json_canonicalizer cost 27 KB
-//! gzip here). Native code uses `calhook_core::digest::Jcs`; the e2e tests
+//! gzip here). Native code uses `calhook_core::inbound::digest::Jcs`; the e2e tests
 //! prove both derive the same key.
 //!
 //! Values whose numbers are all exact integers (nearly every Cal.com event)
 //! are canonicalized in Rust first (`digest::integral_jcs`): the hand-over to
 //! the runtime was 7 % of a new event's CPU in this isolate.
 
-use calhook_core::digest::{integral_jcs, Canonicalizer};
+use calhook_core::inbound::digest::{integral_jcs, Canonicalizer};
 use serde_json::Value;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;

@@ -3,12 +3,12 @@
 //!
 //! The offset of `zone` at an instant is the wall-clock time Intl shows there
 //! minus the instant itself. Native tests get the same answers from chrono-tz
-//! (`calhook_core::zones::Tzdb`); the e2e tests render through this one.
+//! (`calhook_core::message::zones::Tzdb`); the e2e tests render through this one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use calhook_core::zones::ZoneOffsets;
+use calhook_core::message::zones::ZoneOffsets;
 use chrono::{DateTime, NaiveDate, Utc};
 use worker::js_sys::{Array, Object, Reflect};
 use worker::wasm_bindgen::prelude::wasm_bindgen;

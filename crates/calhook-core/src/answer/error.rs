@@ -1,10 +1,10 @@
 //! The HTTP edge's one error type (the receiver's and the admin worker's),
 //! mapped to a status, an outcome and a body exactly once, here.
 
-use crate::event::EnvelopeError;
-use crate::freshness::StaleEvent;
+use crate::inbound::event::EnvelopeError;
+use crate::inbound::freshness::StaleEvent;
+use crate::inbound::signature::{SecretNotConfigured, SignatureError};
 use crate::settings::SettingError;
-use crate::signature::{SecretNotConfigured, SignatureError};
 use serde_json::{json, Value};
 use thiserror::Error;
 

@@ -4,7 +4,7 @@
 use super::{SettingError, Vars, DEFAULT_DEAD_LETTER_QUEUE, DEFAULT_NOTIFICATIONS_QUEUE};
 use super::{DEFAULT_SENDGRID_API_BASE, RETRY_BASE_DELAY_SECONDS, RETRY_MAX_DELAY_SECONDS};
 use super::{SENDGRID_TIMEOUT_SECONDS, SEND_LEASE_SECONDS, TENANT_CACHE_SECONDS};
-use crate::sendgrid::Mailbox;
+use crate::deliver::sendgrid::Mailbox;
 
 pub struct MailerSettings {
     pub api_base: String,
@@ -105,7 +105,7 @@ impl MailerSettings {
 
     /// Delay before the next delivery of a message delivered `attempts` times.
     pub fn retry_delay(&self, attempts: u32, retry_after: Option<u64>) -> u64 {
-        crate::retry::delay_seconds(
+        crate::deliver::retry::delay_seconds(
             attempts,
             retry_after,
             self.retry_base_seconds,

@@ -1,7 +1,7 @@
 //! Named settings and limits, with their defaults. Each is a plain var in
 //! `wrangler.toml` (or a secret); the README's configuration table lists them all.
 
-use crate::event::Trigger;
+use crate::inbound::event::Trigger;
 
 mod admin;
 mod mailer;

@@ -2,7 +2,7 @@
 
 use super::{max_event_age, NotifyEvents, SettingError, Vars, LOG_REFUSED_PER_MINUTE};
 use super::{COPY_WINDOW_MS, IDEMPOTENCY_TTL_SECONDS, MAX_BODY_BYTES, TENANT_CACHE_SECONDS};
-use crate::signature::{SecretNotConfigured, WebhookSecrets};
+use crate::inbound::signature::{SecretNotConfigured, WebhookSecrets};
 
 /// Which store holds idempotency keys (`IDEMPOTENCY_STORE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

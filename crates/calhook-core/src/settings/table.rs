@@ -1,7 +1,7 @@
 //! Every setting in one table: its name, which workers read it, whether it is
 //! a secret, its default, its range and what it is for. The workers read
-//! numbers through the [`Number`]s below; `docs`'s configuration table is
-//! checked against [`SETTINGS`] by a test, so neither can drift.
+//! numbers through the [`Number`]s below; the README's configuration table
+//! is checked against [`SETTINGS`] by a test, so neither can drift.
 
 use super::*;
 
@@ -170,14 +170,14 @@ pub const SETTINGS: &[Setting] = &[
     secret("CAL_WEBHOOK_SECRET", &[Receiver]),
     secret("TENANT_SECRETS_KEY", &[Receiver, Admin]),
     secret("TENANT_SECRETS_KEY_PREVIOUS", &[Receiver, Admin]),
-    var("LOG_REFUSED_PER_MINUTE", &[Receiver], "60"),
+    var("LOG_REFUSED_PER_MINUTE", &[Receiver, Admin], "60"),
     var("TENANT_CACHE_SECONDS", &[Receiver, Mailer], "30"),
     secret("ADMIN_TOKEN", &[Admin]),
     var("REDRIVE_PAGE_SIZE", &[Admin], "10"),
     var("MAX_BODY_BYTES", &[Receiver], "1048576"),
     no_default("NOTIFY_EVENTS", &[Receiver, Admin]),
     var("IDEMPOTENCY_STORE", &[Receiver], "d1"),
-    var("IDEMPOTENCY_TTL_SECONDS", &[Receiver], "604800"),
+    var("IDEMPOTENCY_TTL_SECONDS", &[Receiver, Admin], "604800"),
     var("MAX_EVENT_AGE_SECONDS", &[Receiver], "86400"),
     var("COPY_WINDOW_MS", &[Receiver], "1000"),
     var("REMINDER_OFFSETS", &[Admin], DEFAULT_REMINDER_OFFSETS),

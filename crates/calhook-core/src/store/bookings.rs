@@ -20,9 +20,9 @@
 //! status (rank −1) that any real status replaces.
 
 use super::{Db, Param, Statement, StoreError};
-use crate::event::Trigger;
-use crate::freshness::event_time_ms;
-use crate::notification::{Notification, Party};
+use crate::inbound::event::Trigger;
+use crate::inbound::freshness::event_time_ms;
+use crate::message::notification::{Notification, Party};
 use crate::tenants::ledger_uid;
 use serde::{Deserialize, Serialize};
 

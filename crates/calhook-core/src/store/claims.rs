@@ -7,7 +7,7 @@
 
 use super::{Db, Param, Statement, StoreError};
 
-/// For triggers that repeat with identical payloads ([`crate::key`]): a
+/// For triggers that repeat with identical payloads ([`crate::inbound::identity`]): a
 /// delivery is a copy of the recorded one only when their signed `createdAt`s
 /// are at most `window_ms` apart; otherwise it is a new event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

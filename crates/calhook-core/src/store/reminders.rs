@@ -22,8 +22,8 @@
 //!   queue it once, and a queue failure leaves it for the outbox job.
 
 use super::{Db, Statement, StoreError};
-use crate::key::IdempotencyKey;
-use crate::notification::{
+use crate::inbound::identity::IdempotencyKey;
+use crate::message::notification::{
     Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION, REMINDER_TRIGGER,
 };
 use crate::tenants::{namespaced_key, split_ledger_uid};

@@ -7,17 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Most active secrets per tenant (a rotation needs two).
 pub const MAX_SECRETS: usize = 5;
 
-/// A tenant's settings; `None` falls back to the environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantSettings {
-    pub name: Option<String>,
-    pub email_to: Option<String>,
-    pub email_from: Option<String>,
-    pub notify_events: Option<String>,
-    pub notify_attendees: Option<bool>,
-    pub reminder_offsets: Option<String>,
-    pub time_zone: Option<String>,
-}
+pub use crate::tenants::settings::TenantSettings;
 
 /// A tenant as stored (secrets sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

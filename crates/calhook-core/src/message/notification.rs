@@ -1,8 +1,8 @@
 //! The queue message: a versioned, self-contained summary of one event with
 //! every fact the email needs, so the mailer never sees Cal.com's raw body.
 
-use crate::event::{Booking, Envelope, Event, Person, Trigger};
-use crate::key::IdempotencyKey;
+use crate::inbound::event::{Booking, Envelope, Event, Person, Trigger};
+use crate::inbound::identity::IdempotencyKey;
 use crate::tenants::TenantId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -601,7 +601,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::{event::parse, key::derive};
+    use crate::inbound::{event::parse, identity::derive};
 
     fn build(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();

@@ -3,10 +3,21 @@
 //! mailer ([`TenantSettings::mail`]). Every field left unset falls back to the
 //! deployment's environment value, then to its default.
 
-use crate::sendgrid::Mailbox;
+use crate::deliver::sendgrid::Mailbox;
 use crate::settings::{minutes_list, NotifyEvents, SettingError, DEFAULT_REMINDER_OFFSETS};
-use crate::store::tenants::TenantSettings;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A tenant's settings; `None` falls back to the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub name: Option<String>,
+    pub email_to: Option<String>,
+    pub email_from: Option<String>,
+    pub notify_events: Option<String>,
+    pub notify_attendees: Option<bool>,
+    pub reminder_offsets: Option<String>,
+    pub time_zone: Option<String>,
+}
 
 /// Longest display name (it becomes the subject prefix).
 pub const MAX_NAME_CHARS: usize = 80;
@@ -265,9 +276,9 @@ mod tests {
             ..TenantSettings::default()
         };
         let mine = s.notify_events(&env).unwrap();
-        assert!(mine.includes(&crate::event::Trigger::BookingCancelled));
-        assert!(!mine.includes(&crate::event::Trigger::BookingCreated));
+        assert!(mine.includes(&crate::inbound::event::Trigger::BookingCancelled));
+        assert!(!mine.includes(&crate::inbound::event::Trigger::BookingCreated));
         let fallback = TenantSettings::default().notify_events(&env).unwrap();
-        assert!(fallback.includes(&crate::event::Trigger::BookingCreated));
+        assert!(fallback.includes(&crate::inbound::event::Trigger::BookingCreated));
     }
 }

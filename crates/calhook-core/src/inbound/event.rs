@@ -5,7 +5,7 @@
 //! unknown fields are ignored and unknown trigger names parse to
 //! [`Trigger::Unknown`] so that new Cal.com triggers are accepted, not refused.
 
-use crate::digest::{Canonicalizer, ContentDigest};
+use crate::inbound::digest::{Canonicalizer, ContentDigest};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use thiserror::Error;
@@ -395,7 +395,7 @@ pub struct FormSubmission {
 /// Parses a verified body, digesting it with serde_json_canonicalizer.
 #[cfg(feature = "jcs")]
 pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
-    parse_with(body, &crate::digest::Jcs)
+    parse_with(body, &crate::inbound::digest::Jcs)
 }
 
 /// Parses a verified body; `jcs` gives the canonical JSON its digest hashes.

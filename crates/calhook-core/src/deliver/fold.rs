@@ -120,6 +120,24 @@ impl Tally {
     }
 }
 
+impl From<crate::deliver::sendgrid::SendOutcome> for CopyOutcome {
+    /// What SendGrid's classified answer means for the copy.
+    fn from(outcome: crate::deliver::sendgrid::SendOutcome) -> Self {
+        use crate::deliver::sendgrid::SendOutcome;
+        match outcome {
+            SendOutcome::Sent => CopyOutcome::Sent,
+            SendOutcome::Retry {
+                delay_seconds,
+                reason,
+            } => CopyOutcome::Retry {
+                delay_seconds,
+                reason,
+            },
+            SendOutcome::Permanent { reason } => CopyOutcome::Failed { reason },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

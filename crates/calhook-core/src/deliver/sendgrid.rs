@@ -189,7 +189,8 @@ const MAX_REASON_LEN: usize = 500;
 /// Classifies SendGrid's answer. `retry_after`: the header's value (seconds or
 /// an HTTP date), read against `now_ms`.
 pub fn classify(status: u16, retry_after: Option<&str>, body: &str, now_ms: i64) -> SendOutcome {
-    let delay_seconds = retry_after.and_then(|r| crate::retry::retry_after_seconds(r, now_ms));
+    let delay_seconds =
+        retry_after.and_then(|r| crate::deliver::retry::retry_after_seconds(r, now_ms));
     match status {
         200..=299 => SendOutcome::Sent,
         429 => SendOutcome::Retry {

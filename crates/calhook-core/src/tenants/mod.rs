@@ -19,6 +19,9 @@
 //! - [`resolve`]: a tenant's field, else the deployment's environment value,
 //!   else the default.
 
+pub mod cache;
+pub mod settings;
+
 use thiserror::Error;
 
 /// Why a tenant id, key or sealed secret is refused.
@@ -66,10 +69,7 @@ impl std::fmt::Display for TenantId {
 /// A key (claim, notification, reminder) as the tenant owns it: `<tenant>/<key>`;
 /// unchanged on the single-tenant route.
 pub fn namespaced_key(tenant: Option<&TenantId>, key: &str) -> String {
-    match tenant {
-        Some(t) => format!("{t}/{key}"),
-        None => key.to_owned(),
-    }
+    crate::inbound::identity::namespaced(tenant, key)
 }
 
 /// A Cal.com booking uid as the ledger stores it: `<tenant>/<uid>` for a

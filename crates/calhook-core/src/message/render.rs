@@ -4,8 +4,8 @@
 //! turn it into text and HTML. The HTML template escapes every value, and only
 //! http(s) URLs ever become links.
 
-use crate::notification::{Facts, Notification, Party};
-use crate::zones::{Zone, ZoneOffsets};
+use crate::message::notification::{Facts, Notification, Party};
+use crate::message::zones::{Zone, ZoneOffsets};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
@@ -452,7 +452,7 @@ fn link_row(label: &str, value: &str, url: &str) -> Row {
 }
 
 /// "Where" and "Join": one row when the location is the meeting link itself.
-fn push_location(rows: &mut Vec<Row>, f: &crate::notification::Facts) {
+fn push_location(rows: &mut Vec<Row>, f: &crate::message::notification::Facts) {
     match (&f.location, &f.meeting_url) {
         (Some(loc), Some(url)) if loc == url => rows.push(link_row("Where", loc, url)),
         (Some(loc), Some(url)) => {
@@ -602,8 +602,8 @@ fn one_line(text: &str) -> String {
 #[cfg(all(test, feature = "tzdb"))]
 mod tests {
     use super::*;
-    use crate::zones::Tzdb;
-    use crate::{event::parse, key::derive};
+    use crate::inbound::{event::parse, identity::derive};
+    use crate::message::zones::Tzdb;
 
     fn render(n: &Notification) -> RenderedEmail {
         super::render(n, &Tzdb)
@@ -621,8 +621,8 @@ mod tests {
     #[test]
     fn a_reminder_says_how_soon_the_booking_starts() {
         let mut n = notification(CREATED);
-        n.trigger = crate::notification::REMINDER_TRIGGER.into();
-        n.facts.reminder = Some(crate::notification::Reminder { minutes: 60 });
+        n.trigger = crate::message::notification::REMINDER_TRIGGER.into();
+        n.facts.reminder = Some(crate::message::notification::Reminder { minutes: 60 });
         let e = render(&n);
         assert!(
             e.subject.starts_with("Reminder: 30 Min Meeting"),
@@ -646,7 +646,7 @@ mod tests {
 
     #[test]
     fn reminder_offsets_read_as_words() {
-        use crate::notification::Reminder;
+        use crate::message::notification::Reminder;
         let words = |m| Reminder { minutes: m }.in_words();
         assert_eq!(
             [words(60), words(1440), words(90), words(2880), words(1)],

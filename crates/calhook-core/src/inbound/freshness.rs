@@ -14,7 +14,7 @@
 //! - AFTER_HOSTS/GUESTS_CAL_VIDEO_NO_SHOW: run as delayed tasks;
 //! - PING, and anything without `createdAt`.
 
-use crate::event::{Envelope, Trigger};
+use crate::inbound::event::{Envelope, Trigger};
 use chrono::DateTime;
 use thiserror::Error;
 
@@ -104,7 +104,7 @@ pub fn event_time_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::parse;
+    use crate::inbound::event::parse;
 
     const DAY: u64 = 24 * 3600;
     /// 2026-11-20T09:30:00Z

@@ -8,8 +8,8 @@
 //! What is left out is reported (without the address) for the log line.
 //! Each attendee gets a copy of their own, a separate email with their own view.
 
-use crate::notification::Notification;
-use crate::sendgrid::{is_valid_address, Mailbox};
+use crate::deliver::sendgrid::{is_valid_address, Mailbox};
+use crate::message::notification::Notification;
 use crate::store::ledger::delivery_key;
 use std::collections::HashSet;
 
@@ -95,7 +95,7 @@ pub fn plan(n: &Notification, staff: &[Mailbox], notify_attendees: bool) -> Plan
     });
 
     // A follow-up is staff work; attendees get reminders, not follow-ups.
-    if notify_attendees && n.trigger != crate::notification::FOLLOW_UP_TRIGGER {
+    if notify_attendees && n.trigger != crate::message::notification::FOLLOW_UP_TRIGGER {
         for (i, a) in n.facts.attendees.iter().enumerate() {
             let Some(email) = a.email.as_deref().map(str::trim) else {
                 left_out.push(LeftOut::AttendeeWithoutAddress);
@@ -135,7 +135,7 @@ pub fn plan(n: &Notification, staff: &[Mailbox], notify_attendees: bool) -> Plan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notification::{Facts, Party};
+    use crate::message::notification::{Facts, Party};
 
     fn notification(organizer: &str, attendees: &[&str]) -> Notification {
         serde_json::from_value(serde_json::json!({

@@ -20,7 +20,7 @@
 //! So the identity is a mix:
 //! 1. **Claim key** `TRIGGER:entity:digest`: the entity (booking uid, OOO
 //!    entry, …) keeps keys readable and per-booking; the digest is RFC 8785
-//!    canonical JSON of the payload, hashed ([`crate::digest`]), without the
+//!    canonical JSON of the payload, hashed ([`crate::inbound::digest`]), without the
 //!    per-delivery `createdAt`. Copies share it; events that changed anything
 //!    do not. A body hash would not do (createdAt, key order, white space).
 //! 2. **Copy window** for repeatable triggers only: a delivery with the claim
@@ -34,8 +34,8 @@
 //!    never share one; copies almost always do, which keeps the ledger a
 //!    second line of defence when D1 was down at the receiver.
 
-use crate::event::{Booking, Envelope, Event};
-use crate::freshness::event_time_ms;
+use crate::inbound::event::{Booking, Envelope, Event};
+use crate::inbound::freshness::event_time_ms;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -61,6 +61,15 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
+/// A key (claim, notification, reminder) as its tenant owns it:
+/// `<tenant>/<key>`; unchanged on the single-tenant route.
+pub fn namespaced<T: std::fmt::Display>(tenant: Option<&T>, key: &str) -> String {
+    match tenant {
+        Some(t) => format!("{t}/{key}"),
+        None => key.to_owned(),
+    }
+}
+
 /// Which deliveries are one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventIdentity {
@@ -74,9 +83,9 @@ pub struct EventIdentity {
 impl EventIdentity {
     /// The identity as `tenant` owns it (`<tenant>/<claim>`): two tenants
     /// forwarding one booking never suppress each other's email.
-    pub fn for_tenant(self, tenant: Option<&crate::tenants::TenantId>) -> Self {
+    pub fn for_tenant<T: std::fmt::Display>(self, tenant: Option<&T>) -> Self {
         Self {
-            claim: IdempotencyKey(crate::tenants::namespaced_key(tenant, self.claim.as_str())),
+            claim: IdempotencyKey(namespaced(tenant, self.claim.as_str())),
             ..self
         }
     }
@@ -163,7 +172,7 @@ fn shorten(part: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::parse;
+    use crate::inbound::event::parse;
     use serde_json::{json, Value};
 
     const WINDOW: u64 = 1_000;
