@@ -15,8 +15,8 @@
 
 use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::signature::MIN_SECRET_CHARS;
+use calhook_core::settings::tenant::SettingsPatch;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
-use calhook_core::tenants::settings::SettingsPatch;
 use calhook_core::tenants::{open, seal, TenantId};
 use calhook_platform::bindings::d1;
 use calhook_platform::sealing::{master_keys, SubtleKey};

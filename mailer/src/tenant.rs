@@ -4,12 +4,12 @@
 //! sent to the deployment's own recipients.
 
 use calhook_core::deliver::sendgrid::Mailbox;
+use calhook_core::settings::tenant::TenantMail;
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::settings::{SettingError, MAX_CACHED_TENANTS};
 use calhook_core::store::tenants;
 use calhook_core::store::StoreError;
 use calhook_core::tenants::cache::{Cached, TtlCache};
-use calhook_core::tenants::settings::TenantMail;
 use calhook_core::tenants::TenantId;
 use calhook_platform::d1::D1;
 use std::cell::RefCell;

@@ -10,8 +10,20 @@
 
 use crate::deliver::sendgrid::{is_valid_address, Mailbox};
 use crate::message::notification::Notification;
-use crate::store::ledger::delivery_key;
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+
+/// The key of one delivery of a notification: the notification key for the
+/// staff email, a suffix per attendee copy (stable across redeliveries).
+pub fn delivery_key(notification_key: &str, attendee_email: Option<&str>) -> String {
+    match attendee_email {
+        None => notification_key.to_owned(),
+        Some(email) => {
+            let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+            format!("{notification_key}#attendee:{}", hex::encode(&digest[..6]))
+        }
+    }
+}
 
 /// Who one email goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]

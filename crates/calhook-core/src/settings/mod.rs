@@ -7,6 +7,7 @@ mod admin;
 mod mailer;
 mod receiver;
 mod table;
+pub mod tenant;
 
 pub use admin::AdminSettings;
 pub use mailer::MailerSettings;

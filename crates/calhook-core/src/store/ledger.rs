@@ -18,19 +18,8 @@
 
 use super::{Db, Param, Statement, StoreError};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-/// The key of one delivery of a notification: the notification key for the
-/// staff email, a suffix per attendee copy (stable across redeliveries).
-pub fn delivery_key(notification_key: &str, attendee_email: Option<&str>) -> String {
-    match attendee_email {
-        None => notification_key.to_owned(),
-        Some(email) => {
-            let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-            format!("{notification_key}#attendee:{}", hex::encode(&digest[..6]))
-        }
-    }
-}
+pub use crate::deliver::recipients::delivery_key;
 
 /// This consumer's hold on a delivery, proven by its token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Most active secrets per tenant (a rotation needs two).
 pub const MAX_SECRETS: usize = 5;
 
-pub use crate::tenants::settings::TenantSettings;
+pub use crate::settings::tenant::TenantSettings;
 
 /// A tenant as stored (secrets sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,7 +20,6 @@
 //!   else the default.
 
 pub mod cache;
-pub mod settings;
 
 use thiserror::Error;
 
