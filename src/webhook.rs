@@ -95,12 +95,14 @@ async fn through_d1(env: &Env, settings: &ReceiverSettings, d: &Delivery, now: i
                 .iter()
                 .flat_map(|u| bookings::statements(u, now))
                 .collect();
-            outbox::record_with(&db, accept, also).await
+            outbox::record_with(&db, accept, also)
+                .await
+                .map_err(ApiError::from)
         }
-        Err(e) => Err(calhook_core::store::StoreError::Unavailable(e.to_string())),
+        Err(e) => Err(e),
     };
     let sent = match ingest::sends_after(&recorded) {
-        true => Some(send(env, d.message.clone()).await),
+        true => Some(send(env, &d.message).await),
         false => None,
     };
     ingest::settle_d1(d, recorded, sent)
@@ -129,7 +131,7 @@ async fn through_kv(
                 d.claim.as_str(),
                 d.repeat,
                 settings.ttl_seconds,
-                async || send(env, d.message.clone()).await,
+                async || send(env, &d.message).await,
             )
             .await
         }

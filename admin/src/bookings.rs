@@ -35,7 +35,13 @@ pub async fn show(req: &Request, env: &Env, uid: &str) -> Result<Accepted, ApiEr
     if uid.is_empty() || uid.matches('/').count() > 1 {
         return Err(ApiError::NotFound);
     }
-    let mut offsets = crate::settings::get(env).reminders.clone()?.offsets;
+    let settings = crate::settings::get(env);
+    let mut offsets = settings
+        .reminders
+        .as_ref()
+        .map_err(Clone::clone)?
+        .offsets
+        .clone();
     let db = d1(env)?;
     if let (Some(tenant), _) = split_ledger_uid(uid) {
         if let Some(row) = tenants::get(&db, tenant.as_str()).await? {

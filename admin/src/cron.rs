@@ -23,11 +23,8 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
             let reminders = send_reminders(&db, env, &settings, now_ms).await;
             let pages = jobs::outbox_pages(*reminders.as_ref().map(|(sent, _)| sent).unwrap_or(&0));
             let (sent, error) = send_outbox(&db, env, &settings, now_ms, pages).await;
-            let depth = outbox::depth(&db)
-                .await
-                .ok()
-                .map(|d| (d.count, d.oldest_age_seconds(now_ms)));
-            jobs::minute_line(reminders, sent, error, depth)
+            let depth = outbox::depth(&db).await.ok();
+            jobs::minute_line(reminders, sent, error, depth, now_ms)
         }
         (Err(e), _) => json!({"error": e.to_string()}),
     };
@@ -79,11 +76,11 @@ async fn send_reminders(
     settings: &AdminSettings,
     now_ms: i64,
 ) -> Result<(usize, usize), String> {
-    let schedule = settings.reminders.clone().map_err(|e| e.to_string())?;
-    let (offsets, follow_up) = (schedule.offsets, schedule.follow_up_after);
+    let schedule = settings.reminders.as_ref().map_err(|e| e.to_string())?;
+    let (offsets, follow_up) = (&schedule.offsets, schedule.follow_up_after);
     async {
         let mut decisions = reminders::decide(
-            reminders::due_reminders(db, now_ms, &offsets, REMINDERS_PER_RUN)
+            reminders::due_reminders(db, now_ms, offsets, REMINDERS_PER_RUN)
                 .await
                 .map_err(|e| e.to_string())?,
             Kind::Reminder,

@@ -26,7 +26,8 @@ pub const DELETE_PATH: &str = "/admin/dead-letters/delete";
 pub const OUTBOX_PATH: &str = "/admin/outbox";
 
 fn page_size(env: &Env) -> Result<u32, ApiError> {
-    Ok(crate::settings::get(env).redrive_page_size.clone()? as u32)
+    let size = crate::settings::get(env).redrive_page_size.clone()?;
+    Ok(size as u32)
 }
 
 pub async fn list(req: &Request, env: &Env) -> Result<Accepted, ApiError> {

@@ -26,7 +26,6 @@ use crate::store::bookings::{self, BookingUpdate};
 use crate::store::claims::Repeat;
 use crate::store::kv::KvOutcome;
 use crate::store::outbox::Recorded;
-use crate::store::StoreError;
 use crate::tenants::TenantId;
 
 /// A tenant ready to verify a webhook (its secrets opened).
@@ -197,7 +196,7 @@ impl Delivery {
 
 /// Whether the queue send follows a D1 record with this outcome: not for a
 /// duplicate, which was queued by its first delivery.
-pub fn sends_after(recorded: &Result<Recorded, StoreError>) -> bool {
+pub fn sends_after(recorded: &Result<Recorded, ApiError>) -> bool {
     !matches!(recorded, Ok(Recorded::Duplicate))
 }
 
@@ -205,7 +204,7 @@ pub fn sends_after(recorded: &Result<Recorded, StoreError>) -> bool {
 /// queue send (`sent` is `None` when it was not tried).
 pub fn settle_d1(
     d: &Delivery,
-    recorded: Result<Recorded, StoreError>,
+    recorded: Result<Recorded, ApiError>,
     sent: Option<Result<(), ApiError>>,
 ) -> Settled {
     match (recorded, sent) {
@@ -240,7 +239,7 @@ pub fn settle_d1(
         },
         (Err(d1), None) => Settled {
             note: None,
-            answer: Err(d1.into()),
+            answer: Err(d1),
         },
     }
 }

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::settings::OUTBOX_PAGES_PER_RUN;
+use crate::store::outbox::Depth;
 
 /// The cron expression of the daily prune; every other one is the minute job.
 pub const PRUNE_CRON: &str = "17 3 * * *";
@@ -76,12 +77,13 @@ pub fn minute_line(
     reminders: Result<(usize, usize), String>,
     outbox_sent: usize,
     outbox_error: Option<String>,
-    depth: Option<(i64, Option<i64>)>,
+    depth: Option<Depth>,
+    now_ms: i64,
 ) -> Value {
     let mut line = json!({"sent": outbox_sent});
-    if let Some((count, oldest_age_seconds)) = depth {
-        line["remaining"] = count.into();
-        line["oldest_age_seconds"] = oldest_age_seconds.into();
+    if let Some(depth) = depth {
+        line["remaining"] = depth.count.into();
+        line["oldest_age_seconds"] = depth.oldest_age_seconds(now_ms).into();
     }
     if let Some(e) = outbox_error {
         line["error"] = e.into();
@@ -127,10 +129,14 @@ mod tests {
 
     #[test]
     fn a_failed_step_makes_the_line_an_error() {
-        let ok = minute_line(Ok((1, 0)), 2, None, Some((0, None)));
+        let empty = Depth {
+            count: 0,
+            oldest_created_at: None,
+        };
+        let ok = minute_line(Ok((1, 0)), 2, None, Some(empty), 0);
         assert!(!failed(&ok));
         assert_eq!(ok["reminders"]["sent"], 1);
-        let refused = minute_line(Ok((0, 0)), 0, Some("queue refused".into()), None);
+        let refused = minute_line(Ok((0, 0)), 0, Some("queue refused".into()), None, 0);
         assert!(failed(&refused));
     }
 }

@@ -72,8 +72,8 @@ fn down(what: &'static str) -> ApiError {
     }
 }
 
-fn d1_down() -> Result<Recorded, StoreError> {
-    Err(StoreError::Unavailable("D1 is down".into()))
+fn d1_down() -> Result<Recorded, ApiError> {
+    Err(StoreError::Unavailable("D1 is down".into()).into())
 }
 
 #[test]

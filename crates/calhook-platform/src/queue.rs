@@ -22,7 +22,7 @@ fn queue_unavailable(e: worker::Error) -> ApiError {
 }
 
 /// Puts one notification (JSON text) on the queue.
-pub async fn send(env: &Env, message: String) -> Result<(), ApiError> {
+pub async fn send(env: &Env, message: &str) -> Result<(), ApiError> {
     queue(env)?.send(message).await.map_err(queue_unavailable)
 }
 
