@@ -22,7 +22,7 @@ pub async fn keep(d: Delivery, env: &Env, settings: &Settings) {
         .as_ref()
         .map(|n| n.key.to_string())
         .unwrap_or_else(|| format!("{UNREADABLE_PREFIX}{}", d.message.id()));
-    let trigger = parsed.as_ref().map(|n| n.trigger.clone());
+    let trigger = parsed.as_ref().map(|n| n.trigger.to_string());
     let stored = match env.d1(D1_BINDING) {
         Ok(db) => dead_letters::keep(
             &D1(db),

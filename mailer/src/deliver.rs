@@ -56,7 +56,7 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
         Err(reason) => return unusable(env, &raw, log, reason).await,
     };
     log.key = Some(notification.key.to_string());
-    log.trigger = Some(notification.trigger.clone());
+    log.trigger = Some(notification.trigger.to_string());
     let backoff = |retry_after| Action::Retry {
         delay_seconds: settings.retry_delay(d.attempts, retry_after),
     };
@@ -150,7 +150,7 @@ async fn send_copy(
         &m.db,
         &copy.delivery_key,
         m.notification.key.as_str(),
-        &m.notification.trigger,
+        m.notification.trigger.as_str(),
         &token,
         now,
         (m.settings.lease_seconds * 1000) as i64,

@@ -538,7 +538,7 @@ fn a_follow_up_goes_after_the_end_but_not_for_cancellations_or_no_shows() {
     assert_eq!(due.len(), 1);
     let decisions = reminders::decide(due, Kind::FollowUp);
     assert_eq!(
-        decisions[0].notification.as_ref().unwrap().trigger,
+        decisions[0].notification.as_ref().unwrap().trigger.as_str(),
         "BOOKING_FOLLOW_UP"
     );
     block_on(reminders::claim(&db, &decisions, "f", end)).unwrap();

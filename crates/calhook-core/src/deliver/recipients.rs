@@ -9,7 +9,7 @@
 //! Each attendee gets a copy of their own, a separate email with their own view.
 
 use crate::deliver::sendgrid::{is_valid_address, Mailbox};
-use crate::message::notification::Notification;
+use crate::message::notification::{Kind, Notification};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
@@ -107,7 +107,7 @@ pub fn plan(n: &Notification, staff: &[Mailbox], notify_attendees: bool) -> Plan
     });
 
     // A follow-up is staff work; attendees get reminders, not follow-ups.
-    if notify_attendees && n.trigger != crate::message::notification::FOLLOW_UP_TRIGGER {
+    if notify_attendees && n.trigger != Kind::FollowUp {
         for (i, a) in n.facts.attendees.iter().enumerate() {
             let Some(email) = a.email.as_deref().map(str::trim) else {
                 left_out.push(LeftOut::AttendeeWithoutAddress);

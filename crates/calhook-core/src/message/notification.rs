@@ -24,6 +24,62 @@ pub const REMINDER_TRIGGER: &str = "BOOKING_REMINDER";
 /// The trigger of calhook's own follow-up after a booking ended (staff only).
 pub const FOLLOW_UP_TRIGGER: &str = "BOOKING_FOLLOW_UP";
 
+/// What a notification is about: an event Cal.com sent, or calhook's own
+/// reminder or follow-up. Matched on, never compared as text, so a new kind
+/// fails to compile wherever it needs a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Event(Trigger),
+    Reminder,
+    FollowUp,
+}
+
+impl Kind {
+    pub fn parse(name: &str) -> Self {
+        match name {
+            REMINDER_TRIGGER => Kind::Reminder,
+            FOLLOW_UP_TRIGGER => Kind::FollowUp,
+            other => Kind::Event(Trigger::parse(other)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Event(trigger) => trigger.as_str(),
+            Kind::Reminder => REMINDER_TRIGGER,
+            Kind::FollowUp => FOLLOW_UP_TRIGGER,
+        }
+    }
+
+    /// The Cal.com trigger, for an event.
+    pub fn trigger(&self) -> Option<&Trigger> {
+        match self {
+            Kind::Event(trigger) => Some(trigger),
+            Kind::Reminder | Kind::FollowUp => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// On the wire (message v1) a kind is its name, as before it was typed.
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(Kind::parse(&name))
+    }
+}
+
 /// Ever smaller (characters per field, items per list) until the message fits.
 const SHEDDING_STEPS: &[(usize, usize)] = &[(500, 10), (200, 5), (80, 1), (20, 0)];
 
@@ -32,7 +88,9 @@ pub struct Notification {
     pub v: u32,
     /// The idempotency key; also the notification's id in the mailer's ledger.
     pub key: IdempotencyKey,
-    pub trigger: String,
+    /// What it is about (`"trigger"` on the wire: Cal.com's trigger name, or
+    /// [`REMINDER_TRIGGER`] / [`FOLLOW_UP_TRIGGER`]).
+    pub trigger: Kind,
     /// The tenant whose webhook it came through (`None`: the single-tenant
     /// route); the mailer takes its recipients and sender from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,7 +290,7 @@ impl Notification {
         Self {
             v: NOTIFICATION_VERSION,
             key,
-            trigger: envelope.trigger.as_str().to_owned(),
+            trigger: Kind::Event(envelope.trigger.clone()),
             tenant: None,
             created_at: envelope
                 .created_at
@@ -598,6 +656,20 @@ mod tests {
         assert_eq!(price("0", Some("EUR")), None);
         assert_eq!(price("4999", Some("XYZ")).as_deref(), Some("4999 XYZ"));
         assert_eq!(price("4999", None).as_deref(), Some("4999 (minor units)"));
+    }
+
+    #[test]
+    fn a_kind_is_its_name_on_the_wire_as_in_message_v1() {
+        for (kind, name) in [
+            (Kind::Event(Trigger::BookingCreated), "BOOKING_CREATED"),
+            (Kind::Reminder, REMINDER_TRIGGER),
+            (Kind::FollowUp, FOLLOW_UP_TRIGGER),
+            (Kind::Event(Trigger::Unknown("NEW_ONE".into())), "NEW_ONE"),
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Kind>(&json).unwrap(), kind);
+        }
     }
 
     use super::*;

@@ -4,7 +4,8 @@
 //! turn it into text and HTML. The HTML template escapes every value, and only
 //! http(s) URLs ever become links.
 
-use crate::message::notification::{Facts, Notification, Party};
+use crate::inbound::event::Trigger;
+use crate::message::notification::{Facts, Kind, Notification, Party};
 use crate::message::zones::{Zone, ZoneOffsets};
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -175,7 +176,7 @@ pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
                 let mut s = person(a);
                 match a.no_show {
                     Some(true) => s.push_str(" (no-show)"),
-                    Some(false) if n.trigger.contains("NO_SHOW") => s.push_str(" (attended)"),
+                    Some(false) if is_no_show(&n.trigger) => s.push_str(" (attended)"),
                     _ => {}
                 }
                 s
@@ -184,13 +185,13 @@ pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
             .join("; ");
         rows.push(row(label, list));
     }
-    let reason_label = if n.trigger == "BOOKING_REJECTED" {
+    let reason_label = if is(&n.trigger, Trigger::BookingRejected) {
         "Rejection reason"
     } else {
         "Reason"
     };
     push_opt(&mut rows, reason_label, &f.reason);
-    let actor_label = if n.trigger == "BOOKING_RESCHEDULED" {
+    let actor_label = if is(&n.trigger, Trigger::BookingRescheduled) {
         "Rescheduled by"
     } else {
         "Cancelled by"
@@ -219,8 +220,8 @@ pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
 
     let summary = summary(n, organizer_tz);
     // A seat is news about one attendee: the subject names them.
-    let (headline, subject_head) = match (&f.seat, n.trigger.as_str()) {
-        (Some(seat), "BOOKING_CANCELLED") => (
+    let (headline, subject_head) = match (&f.seat, n.trigger.trigger()) {
+        (Some(seat), Some(Trigger::BookingCancelled)) => (
             "Seat cancelled",
             format!("Seat cancelled: {} on", seat_holder(seat)),
         ),
@@ -242,7 +243,7 @@ pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
         summary,
         accent,
         rows,
-        trigger: n.trigger.clone(),
+        trigger: n.trigger.to_string(),
         key: n.key.to_string(),
     }
 }
@@ -272,13 +273,13 @@ pub fn attendee_view(n: &Notification, attendee: usize, zones: &dyn ZoneOffsets)
     let me = f.attendees.get(attendee);
     let my_tz = zone(me, zones);
     let organizer_tz = organizer_zone(f, zones);
-    let (headline, accent) = match n.trigger.as_str() {
-        "BOOKING_CREATED" => ("Booking confirmed", "#15803d"),
-        "BOOKING_RESCHEDULED" => ("Booking moved", "#b45309"),
-        "BOOKING_CANCELLED" => ("Booking cancelled", "#b91c1c"),
-        "BOOKING_REQUESTED" => ("Booking requested", "#b45309"),
-        "BOOKING_REJECTED" => ("Booking declined", "#b91c1c"),
-        other => headline(other),
+    let (headline, accent) = match n.trigger.trigger() {
+        Some(Trigger::BookingCreated) => ("Booking confirmed", "#15803d"),
+        Some(Trigger::BookingRescheduled) => ("Booking moved", "#b45309"),
+        Some(Trigger::BookingCancelled) => ("Booking cancelled", "#b91c1c"),
+        Some(Trigger::BookingRequested) => ("Booking requested", "#b45309"),
+        Some(Trigger::BookingRejected) => ("Booking declined", "#b91c1c"),
+        _ => headline(&n.trigger),
     };
     let title = title(n);
     let host = f
@@ -291,17 +292,23 @@ pub fn attendee_view(n: &Notification, attendee: usize, zones: &dyn ZoneOffsets)
         .and_then(|a| a.name.as_deref())
         .map(|name| format!("Hi {},", one_line(name)))
         .unwrap_or_else(|| "Hello,".to_owned());
-    let what = match (n.trigger.as_str(), &at) {
-        ("BOOKING_CREATED", Some(at)) => format!("your booking with {host} on {at} is confirmed."),
-        ("BOOKING_REQUESTED", Some(at)) => {
+    let what = match (&n.trigger, &at) {
+        (Kind::Event(Trigger::BookingCreated), Some(at)) => {
+            format!("your booking with {host} on {at} is confirmed.")
+        }
+        (Kind::Event(Trigger::BookingRequested), Some(at)) => {
             format!("your request for {at} is waiting for {host} to confirm it.")
         }
-        ("BOOKING_RESCHEDULED", Some(at)) => format!("your booking with {host} is now on {at}."),
-        ("BOOKING_CANCELLED", Some(at)) => {
+        (Kind::Event(Trigger::BookingRescheduled), Some(at)) => {
+            format!("your booking with {host} is now on {at}.")
+        }
+        (Kind::Event(Trigger::BookingCancelled), Some(at)) => {
             format!("your booking with {host} on {at} is cancelled.")
         }
-        ("BOOKING_REJECTED", Some(at)) => format!("{host} could not accept your request for {at}."),
-        ("BOOKING_REMINDER", Some(at)) => format!(
+        (Kind::Event(Trigger::BookingRejected), Some(at)) => {
+            format!("{host} could not accept your request for {at}.")
+        }
+        (Kind::Reminder, Some(at)) => format!(
             "a reminder: your booking with {host} starts in {}, on {at}.",
             f.reminder.map(|r| r.in_words()).unwrap_or_default()
         ),
@@ -321,7 +328,10 @@ pub fn attendee_view(n: &Notification, attendee: usize, zones: &dyn ZoneOffsets)
     if let Some(o) = &f.organizer {
         rows.push(row("Host", person(o)));
     }
-    if matches!(n.trigger.as_str(), "BOOKING_CANCELLED" | "BOOKING_REJECTED") {
+    if matches!(
+        n.trigger.trigger(),
+        Some(Trigger::BookingCancelled | Trigger::BookingRejected)
+    ) {
         push_opt(&mut rows, "Reason", &f.reason);
     }
     push_opt(&mut rows, "Price", &f.price);
@@ -337,41 +347,65 @@ pub fn attendee_view(n: &Notification, attendee: usize, zones: &dyn ZoneOffsets)
         summary: format!("{hello} {what}"),
         accent,
         rows,
-        trigger: n.trigger.clone(),
+        trigger: n.trigger.to_string(),
         key: n.key.to_string(),
     }
 }
 
-fn headline(trigger: &str) -> (&'static str, &'static str) {
+fn headline(kind: &Kind) -> (&'static str, &'static str) {
     const GREEN: &str = "#15803d";
     const RED: &str = "#b91c1c";
     const AMBER: &str = "#b45309";
     const BLUE: &str = "#1d4ed8";
+    use Trigger::*;
+    let trigger = match kind {
+        Kind::Reminder => return ("Reminder", BLUE),
+        Kind::FollowUp => return ("Follow up", BLUE),
+        Kind::Event(trigger) => trigger,
+    };
     match trigger {
-        "BOOKING_CREATED" => ("New booking", GREEN),
-        "BOOKING_RESCHEDULED" => ("Rescheduled", AMBER),
-        "BOOKING_CANCELLED" => ("Cancelled", RED),
-        "BOOKING_REQUESTED" => ("Needs confirmation", AMBER),
-        "BOOKING_REJECTED" => ("Rejected", RED),
-        "BOOKING_PAYMENT_INITIATED" => ("Payment started", BLUE),
-        "BOOKING_PAID" => ("Paid", GREEN),
-        "BOOKING_NO_SHOW_UPDATED" => ("No-show updated", AMBER),
-        "BOOKING_LOCATION_UPDATED" => ("Location changed", AMBER),
-        "BOOKING_REASSIGNED" => ("Reassigned", AMBER),
-        "MEETING_STARTED" => ("Meeting started", BLUE),
-        "MEETING_ENDED" => ("Meeting ended", BLUE),
-        "INSTANT_MEETING" | "INSTANT_MEETING_ACCEPTED" => ("Instant meeting", BLUE),
-        "AFTER_HOSTS_CAL_VIDEO_NO_SHOW" => ("Host did not join", RED),
-        "AFTER_GUESTS_CAL_VIDEO_NO_SHOW" => ("Guests did not join", RED),
-        "RECORDING_READY" => ("Recording ready", BLUE),
-        "RECORDING_TRANSCRIPTION_GENERATED" => ("Transcript ready", BLUE),
-        "OOO_CREATED" => ("Out of office", BLUE),
-        "FORM_SUBMITTED" | "FORM_SUBMITTED_NO_EVENT" => ("Form submitted", BLUE),
-        "ROUTING_FORM_FALLBACK_HIT" => ("Routing fallback", AMBER),
-        "BOOKING_REMINDER" => ("Reminder", BLUE),
-        "BOOKING_FOLLOW_UP" => ("Follow up", BLUE),
-        _ => ("Cal.com event", BLUE),
+        BookingCreated => ("New booking", GREEN),
+        BookingRescheduled => ("Rescheduled", AMBER),
+        BookingCancelled => ("Cancelled", RED),
+        BookingRequested => ("Needs confirmation", AMBER),
+        BookingRejected => ("Rejected", RED),
+        BookingPaymentInitiated => ("Payment started", BLUE),
+        BookingPaid => ("Paid", GREEN),
+        BookingNoShowUpdated => ("No-show updated", AMBER),
+        BookingLocationUpdated => ("Location changed", AMBER),
+        BookingReassigned => ("Reassigned", AMBER),
+        MeetingStarted => ("Meeting started", BLUE),
+        MeetingEnded => ("Meeting ended", BLUE),
+        InstantMeeting | InstantMeetingAccepted => ("Instant meeting", BLUE),
+        AfterHostsCalVideoNoShow => ("Host did not join", RED),
+        AfterGuestsCalVideoNoShow => ("Guests did not join", RED),
+        RecordingReady => ("Recording ready", BLUE),
+        RecordingTranscriptionGenerated => ("Transcript ready", BLUE),
+        OooCreated => ("Out of office", BLUE),
+        FormSubmitted | FormSubmittedNoEvent => ("Form submitted", BLUE),
+        RoutingFormFallbackHit => ("Routing fallback", AMBER),
+        WrongAssignmentReport
+        | CalendarEntryRejected
+        | DelegationCredentialError
+        | Ping
+        | Unknown(_) => ("Cal.com event", BLUE),
     }
+}
+
+/// A no-show was recorded or cleared (attendees are marked either way).
+fn is_no_show(kind: &Kind) -> bool {
+    matches!(
+        kind.trigger(),
+        Some(
+            Trigger::BookingNoShowUpdated
+                | Trigger::AfterHostsCalVideoNoShow
+                | Trigger::AfterGuestsCalVideoNoShow
+        )
+    )
+}
+
+fn is(kind: &Kind, trigger: Trigger) -> bool {
+    kind.trigger() == Some(&trigger)
 }
 
 fn title(n: &Notification) -> String {
@@ -394,7 +428,7 @@ fn title(n: &Notification) -> String {
     if let Some(uid) = &f.booking_uid {
         return format!("Booking {uid}");
     }
-    n.trigger.clone()
+    n.trigger.to_string()
 }
 
 fn summary(n: &Notification, tz: Zone) -> String {
@@ -408,27 +442,28 @@ fn summary(n: &Notification, tz: Zone) -> String {
     let at = f.start.map(|s| day_time(s, tz));
     let seat_holder = f.seat.as_ref().map(seat_holder);
     let soon = f.reminder.map(|r| r.in_words()).unwrap_or_default();
-    match (n.trigger.as_str(), at) {
-        ("BOOKING_REMINDER", Some(at)) => format!("Starts in {soon}: {at}."),
-        ("BOOKING_FOLLOW_UP", Some(at)) => {
+    use Trigger::*;
+    match (&n.trigger, at) {
+        (Kind::Reminder, Some(at)) => format!("Starts in {soon}: {at}."),
+        (Kind::FollowUp, Some(at)) => {
             format!("This booking on {at} ended {soon} ago: time to follow up.")
         }
-        ("BOOKING_CREATED", Some(at)) if seat_holder.is_some() => {
+        (Kind::Event(BookingCreated), Some(at)) if seat_holder.is_some() => {
             format!("{} took a seat on {at}.", seat_holder.unwrap_or_default())
         }
-        ("BOOKING_CANCELLED", Some(at)) if seat_holder.is_some() => format!(
+        (Kind::Event(BookingCancelled), Some(at)) if seat_holder.is_some() => format!(
             "{} gave up their seat on {at}; the booking stays on for the others.",
             seat_holder.unwrap_or_default()
         ),
-        ("BOOKING_CREATED", Some(at)) if !who.is_empty() => format!("{who} booked {at}."),
-        ("BOOKING_REQUESTED", Some(at)) if !who.is_empty() => {
+        (Kind::Event(BookingCreated), Some(at)) if !who.is_empty() => format!("{who} booked {at}."),
+        (Kind::Event(BookingRequested), Some(at)) if !who.is_empty() => {
             format!("{who} asked for {at}. Confirm or reject it in Cal.com.")
         }
-        ("BOOKING_RESCHEDULED", Some(at)) => match f.previous_start {
+        (Kind::Event(BookingRescheduled), Some(at)) => match f.previous_start {
             Some(prev) => format!("Moved from {} to {at}.", day_time(prev, tz)),
             None => format!("Now {at}."),
         },
-        ("BOOKING_CANCELLED", Some(at)) => format!("The booking on {at} is off."),
+        (Kind::Event(BookingCancelled), Some(at)) => format!("The booking on {at} is off."),
         _ => f.message.clone().unwrap_or_default(),
     }
 }
@@ -621,7 +656,7 @@ mod tests {
     #[test]
     fn a_reminder_says_how_soon_the_booking_starts() {
         let mut n = notification(CREATED);
-        n.trigger = crate::message::notification::REMINDER_TRIGGER.into();
+        n.trigger = Kind::Reminder;
         n.facts.reminder = Some(crate::message::notification::Reminder { minutes: 60 });
         let e = render(&n);
         assert!(

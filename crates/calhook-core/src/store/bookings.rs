@@ -108,7 +108,10 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
     let Some(uid) = f.booking_uid.as_deref().map(in_ledger) else {
         return Vec::new();
     };
-    let trigger = Trigger::parse(&n.trigger);
+    // calhook's own reminders and follow-ups change no booking.
+    let Some(trigger) = n.trigger.trigger() else {
+        return Vec::new();
+    };
     let at_ms = n
         .created_at
         .as_deref()
@@ -121,7 +124,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
             .collect()
     };
     use Trigger::*;
-    let (status, has_facts, attendees) = match &trigger {
+    let (status, has_facts, attendees) = match trigger {
         BookingRequested => (Some(Status::Requested), true, everyone(Some(true))),
         BookingCreated => match &f.seat {
             // A seat is booked on an accepted booking; only its attendee is news.
@@ -176,7 +179,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
         .previous_booking_uid
         .as_deref()
         .map(in_ledger)
-        .filter(|_| trigger == BookingRescheduled);
+        .filter(|_| *trigger == BookingRescheduled);
     let organizer = |field: fn(&Party) -> Option<String>| {
         f.organizer.as_ref().and_then(field).filter(|_| has_facts)
     };
@@ -197,7 +200,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
         rescheduled_to: None,
         attendees,
         key: n.key.to_string(),
-        trigger: n.trigger.clone(),
+        trigger: n.trigger.to_string(),
         emailed: true,
     };
     let mut out = vec![main];
@@ -219,7 +222,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
             rescheduled_to: Some(uid),
             attendees: Vec::new(),
             key: n.key.to_string(),
-            trigger: n.trigger.clone(),
+            trigger: n.trigger.to_string(),
             emailed: true,
         });
     }

@@ -24,7 +24,8 @@
 use super::{Db, Statement, StoreError};
 use crate::inbound::identity::IdempotencyKey;
 use crate::message::notification::{
-    Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION, REMINDER_TRIGGER,
+    self, Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION,
+    REMINDER_TRIGGER,
 };
 use crate::tenants::{namespaced_key, split_ledger_uid};
 use chrono::DateTime;
@@ -50,6 +51,14 @@ impl Kind {
         match self {
             Kind::Reminder => REMINDER_TRIGGER,
             Kind::FollowUp => FOLLOW_UP_TRIGGER,
+        }
+    }
+
+    /// What the notification it sends is about.
+    pub fn notification_kind(self) -> notification::Kind {
+        match self {
+            Kind::Reminder => notification::Kind::Reminder,
+            Kind::FollowUp => notification::Kind::FollowUp,
         }
     }
 }
@@ -195,7 +204,7 @@ fn notification(d: &Decision) -> Notification {
     Notification {
         v: NOTIFICATION_VERSION,
         key: IdempotencyKey::new(d.key()),
-        trigger: d.kind.trigger().to_owned(),
+        trigger: d.kind.notification_kind(),
         tenant: tenant.clone(),
         created_at: None,
         facts: Facts {
