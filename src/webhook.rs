@@ -79,8 +79,8 @@ pub async fn handle(
 async fn through_d1(env: &Env, settings: &ReceiverSettings, d: &Delivery, now: i64) -> Settled {
     let token = claim_token(now as u64);
     let accept = Accept {
-        key: d.claim.as_str(),
-        notification_key: d.key.as_str(),
+        key: &d.claim,
+        notification_key: &d.key,
         repeat: d.repeat,
         trigger: &d.trigger,
         token: &token,
@@ -128,7 +128,7 @@ async fn through_kv(
         Ok(store) => {
             kv::deliver_once(
                 &store,
-                d.claim.as_str(),
+                &d.claim,
                 d.repeat,
                 settings.ttl_seconds,
                 async || send(env, &d.message).await,

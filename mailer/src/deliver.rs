@@ -149,7 +149,7 @@ async fn send_copy(
     let claim = ledger::claim(
         &m.db,
         &copy.delivery_key,
-        m.notification.key.as_str(),
+        &m.notification.key,
         m.notification.trigger.as_str(),
         &token,
         now,
@@ -189,7 +189,7 @@ async fn send_copy(
         m.raw,
     );
     // The message reached the mailer: the receiver's outbox row can go.
-    let forget = outbox::delivered_statement(m.notification.key.as_str(), m.raw);
+    let forget = outbox::delivered_statement(&m.notification.key, m.raw);
     let now = Date::now().as_millis() as i64;
     match ledger::finish_with(&m.db, &lease, finish, now, vec![forget]).await {
         // Another consumer took the delivery over; its result stands.
@@ -284,7 +284,7 @@ fn build_mail(
         n.key.as_str(),
     );
     mail.custom_args
-        .insert("delivery_key".to_owned(), copy.delivery_key.clone());
+        .insert("delivery_key".to_owned(), copy.delivery_key.to_string());
     mail
 }
 

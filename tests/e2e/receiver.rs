@@ -674,19 +674,21 @@ async fn a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once() 
     // What a receiver that died right after its D1 write leaves behind.
     let bytes = body(&booking(&unique("crash")));
     let envelope = calhook_core::inbound::event::parse(&bytes).unwrap();
-    let key = calhook_core::inbound::identity::derive(&envelope)
+    let identity = calhook_core::inbound::identity::derive(&envelope).unwrap();
+    // A booking's claim key is its notification key (no copy window).
+    let (key, notification_key) = (identity.claim.clone(), identity.notification_key(1_000));
+    let notification =
+        serde_json::to_string(&calhook_core::message::notification::Notification::build(
+            &envelope,
+            notification_key.clone(),
+        ))
         .unwrap()
-        .claim;
-    let notification = serde_json::to_string(
-        &calhook_core::message::notification::Notification::build(&envelope, key.clone()),
-    )
-    .unwrap()
-    .replace('\'', "''");
+        .replace('\'', "''");
     let now = now_ms();
     s.sql(&format!(
         "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) \
          VALUES ('{key}', 'done', 'dead', 'BOOKING_CREATED', 0, {}, {now}); \
-         INSERT INTO outbox (key, trigger, notification, created_at) VALUES ('{key}', 'BOOKING_CREATED', '{notification}', {now})",
+         INSERT INTO outbox (key, trigger, notification, created_at) VALUES ('{notification_key}', 'BOOKING_CREATED', '{notification}', {now})",
         now + 600_000
     ));
     // Cal.com's copy of the event (if it ever came) is a duplicate ...

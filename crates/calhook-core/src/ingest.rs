@@ -18,8 +18,9 @@ use serde_json::json;
 use crate::answer::{Accepted, ApiError};
 use crate::inbound::event::{Envelope, Event, Trigger};
 use crate::inbound::freshness;
-use crate::inbound::identity::{self, IdempotencyKey};
+use crate::inbound::identity;
 use crate::inbound::signature::WebhookSecrets;
+use crate::keys::{ClaimKey, NotificationKey};
 use crate::message::notification::Notification;
 use crate::settings::{NotifyEvents, ReceiverSettings};
 use crate::store::bookings::{self, BookingUpdate};
@@ -78,9 +79,9 @@ pub enum Plan {
 #[derive(Debug)]
 pub struct Delivery {
     /// Decides duplicates (`TRIGGER:entity:digest`, the tenant's own).
-    pub claim: IdempotencyKey,
+    pub claim: ClaimKey,
     /// Names this notification: the outbox row and the mailer's ledger.
-    pub key: IdempotencyKey,
+    pub key: NotificationKey,
     pub repeat: Option<Repeat>,
     pub trigger: String,
     /// The queue message (notification v1), as JSON text.

@@ -15,7 +15,7 @@
 //!    ledger, bookings, reminders, dead letters, tenants, KV).
 //! 6. [`jobs`]: what the scheduled runs send, remind and prune.
 //!
-//! Beside the flow: [`tenants`] (ids, sealed secrets, per-tenant settings),
+//! Beside the flow: [`keys`] (one type per stored key), [`tenants`] (ids, sealed secrets, per-tenant settings),
 //! [`settings`] (one table of every setting, read per worker), [`routes`]
 //! (the paths the workers share) and [`admin`] (the operator's token).
 
@@ -25,6 +25,7 @@ pub mod deliver;
 pub mod inbound;
 pub mod ingest;
 pub mod jobs;
+pub mod keys;
 pub mod message;
 pub mod routes;
 pub mod settings;

@@ -9,12 +9,29 @@ use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored
 use calhook_core::store::kv::{self, KvOutcome};
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded as Finished};
 use calhook_core::store::outbox::{self, Accept, Recorded};
+use calhook_core::store::{ClaimKey, DeliveryKey, NotificationKey};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use support::*;
 
 const KEY: &str = "BOOKING_CREATED:booking:u1";
+/// `KEY` as each kind of key (in these tests the notification is its claim's).
+static CLAIM: LazyLock<ClaimKey> = LazyLock::new(|| ck(KEY));
+static NOTIFICATION: LazyLock<NotificationKey> = LazyLock::new(|| nk(KEY));
 const LEASE: i64 = 60_000;
+
+fn ck(key: &str) -> ClaimKey {
+    ClaimKey::new(key)
+}
+
+fn nk(key: &str) -> NotificationKey {
+    NotificationKey::new(key)
+}
+
+fn dk(key: &str) -> DeliveryKey {
+    DeliveryKey::new(key)
+}
 const TTL: i64 = 7 * 24 * 3_600_000;
 
 fn state(db: &Sqlite, key: &str) -> Option<String> {
@@ -39,9 +56,17 @@ async fn consume(
     finish_at: i64,
     sent: bool,
 ) {
-    let claim = ledger::claim(db, KEY, KEY, "BOOKING_CREATED", who, claim_at, LEASE)
-        .await
-        .unwrap();
+    let claim = ledger::claim(
+        db,
+        &dk(KEY),
+        &nk(KEY),
+        "BOOKING_CREATED",
+        who,
+        claim_at,
+        LEASE,
+    )
+    .await
+    .unwrap();
     let LedgerClaim::Claimed(lease) = claim else {
         w.note(format!("{who}:{claim:?}"));
         return;
@@ -123,15 +148,16 @@ fn a_stale_writer_whose_lease_ran_out_cannot_undo_the_new_holders_send() {
 fn a_finish_with_a_lost_lease_changes_nothing() {
     let db = Sqlite::migrated();
     block_on(async {
-        let LedgerClaim::Claimed(a) = ledger::claim(&db, KEY, KEY, "T", "a", 0, LEASE)
+        let LedgerClaim::Claimed(a) = ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "a", 0, LEASE)
             .await
             .unwrap()
         else {
             panic!()
         };
-        let LedgerClaim::Claimed(b) = ledger::claim(&db, KEY, KEY, "T", "b", LEASE + 1, LEASE)
-            .await
-            .unwrap()
+        let LedgerClaim::Claimed(b) =
+            ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "b", LEASE + 1, LEASE)
+                .await
+                .unwrap()
         else {
             panic!("an expired lease is taken over")
         };
@@ -164,14 +190,14 @@ fn a_finish_with_a_lost_lease_changes_nothing() {
 fn a_live_lease_makes_other_consumers_busy_and_terminal_states_are_reported() {
     let db = Sqlite::migrated();
     block_on(async {
-        let LedgerClaim::Claimed(a) = ledger::claim(&db, KEY, KEY, "T", "a", 0, LEASE)
+        let LedgerClaim::Claimed(a) = ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "a", 0, LEASE)
             .await
             .unwrap()
         else {
             panic!()
         };
         assert_eq!(
-            ledger::claim(&db, KEY, KEY, "T", "b", 1, LEASE)
+            ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "b", 1, LEASE)
                 .await
                 .unwrap(),
             LedgerClaim::Busy
@@ -189,7 +215,7 @@ fn a_live_lease_makes_other_consumers_busy_and_terminal_states_are_reported() {
         .await
         .unwrap();
         assert_eq!(
-            ledger::claim(&db, KEY, KEY, "T", "b", 3, LEASE)
+            ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "b", 3, LEASE)
                 .await
                 .unwrap(),
             LedgerClaim::AlreadyFailed
@@ -202,11 +228,17 @@ fn a_transient_failure_is_claimed_again_and_counts_attempts() {
     let db = Sqlite::migrated();
     block_on(async {
         for attempt in 1..=3 {
-            let LedgerClaim::Claimed(l) =
-                ledger::claim(&db, KEY, KEY, "T", &format!("t{attempt}"), attempt, LEASE)
-                    .await
-                    .unwrap()
-            else {
+            let LedgerClaim::Claimed(l) = ledger::claim(
+                &db,
+                &dk(KEY),
+                &nk(KEY),
+                "T",
+                &format!("t{attempt}"),
+                attempt,
+                LEASE,
+            )
+            .await
+            .unwrap() else {
                 panic!()
             };
             assert_eq!(l.attempts, attempt as u32);
@@ -225,7 +257,7 @@ fn a_transient_failure_is_claimed_again_and_counts_attempts() {
             ledger::finish(&db, &l, f, attempt).await.unwrap();
         }
         assert_eq!(
-            ledger::claim(&db, KEY, KEY, "T", "x", 9, LEASE)
+            ledger::claim(&db, &dk(KEY), &nk(KEY), "T", "x", 9, LEASE)
                 .await
                 .unwrap(),
             LedgerClaim::AlreadySent
@@ -239,7 +271,7 @@ fn a_transient_failure_is_claimed_again_and_counts_attempts() {
 fn failed_and_dead_lettered(db: &Sqlite) {
     block_on(async {
         let LedgerClaim::Claimed(l) =
-            ledger::claim(db, KEY, KEY, "BOOKING_CREATED", "t0", 0, LEASE)
+            ledger::claim(db, &dk(KEY), &nk(KEY), "BOOKING_CREATED", "t0", 0, LEASE)
                 .await
                 .unwrap()
         else {
@@ -429,10 +461,10 @@ fn a_new_failure_arriving_during_redrive_stays_listed() {
 #[test]
 fn redrive_reopens_only_the_failed_attendee_copy() {
     let db = Sqlite::migrated();
-    let attendee = ledger::delivery_key(KEY, Some("grace@example.org"));
+    let attendee = ledger::delivery_key(&NOTIFICATION, Some("grace@example.org"));
     block_on(async {
-        for (key, ok) in [(KEY.to_owned(), true), (attendee.clone(), false)] {
-            let LedgerClaim::Claimed(l) = ledger::claim(&db, &key, KEY, "T", "t", 0, LEASE)
+        for (key, ok) in [(dk(KEY), true), (attendee.clone(), false)] {
+            let LedgerClaim::Claimed(l) = ledger::claim(&db, &key, &nk(KEY), "T", "t", 0, LEASE)
                 .await
                 .unwrap()
             else {
@@ -467,7 +499,7 @@ fn redrive_reopens_only_the_failed_attendee_copy() {
         );
     });
     assert_eq!(state(&db, KEY).as_deref(), Some("sent"));
-    assert_eq!(state(&db, &attendee).as_deref(), Some("pending"));
+    assert_eq!(state(&db, attendee.as_str()).as_deref(), Some("pending"));
 }
 
 #[test]
@@ -591,8 +623,8 @@ fn an_unreadable_dead_letter_can_be_deleted_but_not_redriven() {
 
 fn accept<'a>(token: &'a str, notification: &'a str, now: i64) -> Accept<'a> {
     Accept {
-        key: KEY,
-        notification_key: KEY,
+        key: &CLAIM,
+        notification_key: &NOTIFICATION,
         repeat: None,
         trigger: "BOOKING_CREATED",
         token,
@@ -610,7 +642,7 @@ async fn receive(db: &Stepping<'_>, w: &World, who: &str, now: i64) {
     match outbox::record(db, accept(who, who, now)).await.unwrap() {
         Recorded::New => {
             w.queued.borrow_mut().push(who.to_owned());
-            outbox::delivered(db, KEY, who).await.unwrap();
+            outbox::delivered(db, &nk(KEY), who).await.unwrap();
         }
         Recorded::Duplicate => w.note(format!("{who}:duplicate")),
     }
@@ -664,7 +696,9 @@ fn an_expired_key_is_a_new_event_again() {
         outbox::record(&db, accept("t1", "first", 100))
             .await
             .unwrap();
-        outbox::delivered(&db, KEY, "first").await.unwrap();
+        outbox::delivered(&db, &NOTIFICATION, "first")
+            .await
+            .unwrap();
         let later = 100 + TTL;
         assert_eq!(
             outbox::record(&db, accept("t2", "again", later))
@@ -698,7 +732,7 @@ fn a_claim_left_in_flight_by_an_older_version_is_taken_over_once_its_lease_passe
 /// A repeatable trigger's delivery (no-show, location, form …), sent at `sent_at`.
 fn repeat_accept<'a>(
     token: &'a str,
-    notification_key: &'a str,
+    notification_key: &'a NotificationKey,
     sent_at: i64,
     now: i64,
 ) -> Accept<'a> {
@@ -716,10 +750,10 @@ fn repeat_accept<'a>(
 fn a_repeat_outside_the_copy_window_is_a_new_event_with_its_own_outbox_row() {
     let db = Sqlite::migrated();
     block_on(async {
-        let first = outbox::record(&db, repeat_accept("t1", "k@0", 0, 10))
+        let first = outbox::record(&db, repeat_accept("t1", &nk("k@0"), 0, 10))
             .await
             .unwrap();
-        let again = outbox::record(&db, repeat_accept("t2", "k@5000", 5_200, 5_300))
+        let again = outbox::record(&db, repeat_accept("t2", &nk("k@5000"), 5_200, 5_300))
             .await
             .unwrap();
         assert_eq!((first, again), (Recorded::New, Recorded::New));
@@ -741,10 +775,10 @@ fn a_copy_within_the_window_is_a_duplicate_whichever_arrives_first() {
     for (first, second) in [(1_000, 1_004), (1_004, 1_000), (1_000, 2_000)] {
         let db = Sqlite::migrated();
         block_on(async {
-            outbox::record(&db, repeat_accept("t1", "k@a", first, 10))
+            outbox::record(&db, repeat_accept("t1", &nk("k@a"), first, 10))
                 .await
                 .unwrap();
-            let r = outbox::record(&db, repeat_accept("t2", "k@b", second, 20))
+            let r = outbox::record(&db, repeat_accept("t2", &nk("k@b"), second, 20))
                 .await
                 .unwrap();
             assert_eq!(r, Recorded::Duplicate, "{first} then {second}");
@@ -768,13 +802,18 @@ fn a_once_only_trigger_merges_whatever_its_created_at() {
 
 async fn receive_repeat(db: &Stepping<'_>, w: &World, who: &str, sent_at: i64) {
     let notification_key = format!("{KEY}@{}", sent_at - sent_at % 1_000);
-    match outbox::record(db, repeat_accept(who, &notification_key, sent_at, sent_at))
-        .await
-        .unwrap()
+    match outbox::record(
+        db,
+        repeat_accept(who, &nk(&notification_key), sent_at, sent_at),
+    )
+    .await
+    .unwrap()
     {
         Recorded::New => {
             w.queued.borrow_mut().push(notification_key.clone());
-            outbox::delivered(db, &notification_key, who).await.unwrap();
+            outbox::delivered(db, &nk(&notification_key), who)
+                .await
+                .unwrap();
         }
         Recorded::Duplicate => w.note(format!("{who}:duplicate")),
     }
@@ -828,29 +867,31 @@ fn kv_tells_a_repeat_from_a_copy_by_when_cal_com_sent_it() {
         })
     };
     assert!(matches!(
-        block_on(kv::deliver_once(&store, KEY, at(0), 3600, async || Ok::<
-            (),
-            (),
-        >(
-            ()
-        ))),
+        block_on(kv::deliver_once(
+            &store,
+            &ck(KEY),
+            at(0),
+            3600,
+            async || Ok::<(), ()>(())
+        )),
         Ok(KvOutcome::Queued { .. })
     ));
     store.now_ms.set(1_500);
     assert_eq!(
-        block_on(kv::deliver_once(&store, KEY, at(3), 3600, async || Ok::<
-            (),
-            (),
-        >(
-            ()
-        ))),
+        block_on(kv::deliver_once(
+            &store,
+            &ck(KEY),
+            at(3),
+            3600,
+            async || Ok::<(), ()>(())
+        )),
         Ok(KvOutcome::Duplicate)
     );
     store.now_ms.set(9_000);
     assert!(matches!(
         block_on(kv::deliver_once(
             &store,
-            KEY,
+            &CLAIM,
             at(8_000),
             3600,
             async || Ok::<(), ()>(())
@@ -891,7 +932,7 @@ fn the_hot_path_and_the_cron_racing_queue_the_event_at_least_once_and_clean_up()
             |db, w| {
                 boxed(async move {
                     w.queued.borrow_mut().push("hot".into());
-                    outbox::delivered(db, KEY, "n").await.unwrap();
+                    outbox::delivered(db, &nk(KEY), "n").await.unwrap();
                 })
             },
             // The cron: reads due rows, queues them, deletes them.
@@ -934,9 +975,10 @@ fn the_cron_takes_the_oldest_first_a_page_at_a_time_and_counts_refusals() {
     block_on(async {
         for i in 0..5 {
             let key = format!("k{i}");
+            let (claim, notification) = (ck(&key), nk(&key));
             let a = Accept {
-                key: &key,
-                notification_key: &key,
+                key: &claim,
+                notification_key: &notification,
                 repeat: None,
                 trigger: "T",
                 token: &key,
@@ -1030,7 +1072,7 @@ fn pruning_deletes_expired_keys_and_old_sent_deliveries_only() {
 fn kv_writes_each_event_once_so_its_one_write_per_second_limit_never_bites() {
     let store = RateLimitedKv::default();
     let mut sends = 0;
-    let outcome = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
+    let outcome = block_on(kv::deliver_once(&store, &ck(KEY), None, 3600, async || {
         sends += 1;
         Ok::<(), ()>(())
     }))
@@ -1050,7 +1092,7 @@ fn kv_writes_each_event_once_so_its_one_write_per_second_limit_never_bites() {
     );
     // A retry 200 ms later, within the same second, is a duplicate (a read, no write).
     store.now_ms.set(200);
-    let again = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
+    let again = block_on(kv::deliver_once(&store, &ck(KEY), None, 3600, async || {
         sends += 1;
         Ok::<(), ()>(())
     }))
@@ -1064,8 +1106,8 @@ fn kv_refusing_a_write_fails_open_to_the_ledger_instead_of_losing_the_event() {
     let store = RateLimitedKv::default();
     // Two copies of one event read before either wrote (two locations at once).
     let both = round_robin(
-        kv::deliver_once(&store, KEY, None, 3600, async || Ok::<(), ()>(())),
-        kv::deliver_once(&store, KEY, None, 3600, async || Ok::<(), ()>(())),
+        kv::deliver_once(&store, &ck(KEY), None, 3600, async || Ok::<(), ()>(())),
+        kv::deliver_once(&store, &ck(KEY), None, 3600, async || Ok::<(), ()>(())),
     );
     // Both were queued (the mailer's ledger sends one email); the second write was refused, not fatal.
     assert!(matches!(both.0, Ok(KvOutcome::Queued { .. })));
@@ -1082,7 +1124,7 @@ fn kv_refusing_a_write_fails_open_to_the_ledger_instead_of_losing_the_event() {
 #[test]
 fn kv_records_nothing_when_the_queue_refused_the_event() {
     let store = RateLimitedKv::default();
-    let r = block_on(kv::deliver_once(&store, KEY, None, 3600, async || {
+    let r = block_on(kv::deliver_once(&store, &ck(KEY), None, 3600, async || {
         Err::<(), _>("queue down")
     }));
     assert_eq!(r, Err("queue down"));
@@ -1116,8 +1158,8 @@ fn redriving_an_empty_page_runs_no_batch() {
 fn claimed(db: &Sqlite, token: &str) -> ledger::Lease {
     match block_on(ledger::claim(
         db,
-        "copy-1",
-        KEY,
+        &dk("copy-1"),
+        &NOTIFICATION,
         "BOOKING_CREATED",
         token,
         10,
@@ -1135,7 +1177,7 @@ fn the_mailers_first_write_forgets_the_receivers_outbox_row() {
     let db = Sqlite::migrated();
     block_on(outbox::record(&db, accept("t1", "{\"n\":1}", 0))).unwrap();
     let lease = claimed(&db, "m1");
-    let forget = outbox::delivered_statement(KEY, "{\"n\":1}");
+    let forget = outbox::delivered_statement(&nk(KEY), "{\"n\":1}");
     let done = block_on(ledger::finish_with(
         &db,
         &lease,
@@ -1159,7 +1201,7 @@ fn another_version_of_the_outbox_row_is_kept() {
     let db = Sqlite::migrated();
     block_on(outbox::record(&db, accept("t1", "newer", 0))).unwrap();
     assert!(
-        !block_on(outbox::delivered(&db, KEY, "older")).unwrap(),
+        !block_on(outbox::delivered(&db, &NOTIFICATION, "older")).unwrap(),
         "an older message of the same key"
     );
     assert_eq!(outbox_rows(&db)[0]["notification"], "newer");
@@ -1180,7 +1222,7 @@ fn the_outbox_row_is_forgotten_even_by_a_mailer_that_lost_its_lease() {
             error: "timeout",
         },
         20,
-        vec![outbox::delivered_statement(KEY, "n")],
+        vec![outbox::delivered_statement(&nk(KEY), "n")],
     ))
     .unwrap();
     assert_eq!(done, Finished::LostLease);

@@ -199,8 +199,8 @@ fn receive(db: &Sqlite, tenant: Option<&str>, body: &[u8], token: &str) -> (Reco
         .flat_map(|u| bookings::statements(u, 5))
         .collect();
     let accept = Accept {
-        key: identity.claim.as_str(),
-        notification_key: key.as_str(),
+        key: &identity.claim,
+        notification_key: &key,
         repeat: None,
         trigger: "BOOKING_CREATED",
         token,

@@ -9,18 +9,25 @@
 //! Each attendee gets a copy of their own, a separate email with their own view.
 
 use crate::deliver::sendgrid::{is_valid_address, Mailbox};
+use crate::keys::{DeliveryKey, NotificationKey};
 use crate::message::notification::{Kind, Notification};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
 /// The key of one delivery of a notification: the notification key for the
 /// staff email, a suffix per attendee copy (stable across redeliveries).
-pub fn delivery_key(notification_key: &str, attendee_email: Option<&str>) -> String {
+pub fn delivery_key(
+    notification_key: &NotificationKey,
+    attendee_email: Option<&str>,
+) -> DeliveryKey {
     match attendee_email {
-        None => notification_key.to_owned(),
+        None => DeliveryKey::new(notification_key.as_str()),
         Some(email) => {
             let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-            format!("{notification_key}#attendee:{}", hex::encode(&digest[..6]))
+            DeliveryKey::new(format!(
+                "{notification_key}#attendee:{}",
+                hex::encode(&digest[..6])
+            ))
         }
     }
 }
@@ -36,7 +43,7 @@ pub enum Audience {
 /// One email to send, with its own delivery in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copy {
-    pub delivery_key: String,
+    pub delivery_key: DeliveryKey,
     pub audience: Audience,
     pub to: Vec<Mailbox>,
 }
@@ -86,7 +93,7 @@ pub fn plan(n: &Notification, staff: &[Mailbox], notify_attendees: bool) -> Plan
             left_out.push(LeftOut::StaffRepeated);
         }
     }
-    let key = n.key.as_str();
+    let key = &n.key;
     let mut copies = vec![Copy {
         delivery_key: delivery_key(key, None),
         audience: Audience::Staff,

@@ -36,30 +36,8 @@
 
 use crate::inbound::event::{Booking, Envelope, Event};
 use crate::inbound::freshness::event_time_ms;
+use crate::keys::{ClaimKey, NotificationKey};
 use sha2::{Digest, Sha256};
-use std::fmt;
-
-/// The key an event claims in the idempotency store; also the notification's id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// A key calhook makes itself (reminders), not derived from a Cal.com event.
-    pub(crate) fn new(key: String) -> Self {
-        Self(key)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A key (claim, notification, reminder) as its tenant owns it:
 /// `<tenant>/<key>`; unchanged on the single-tenant route.
@@ -74,7 +52,7 @@ pub fn namespaced<T: std::fmt::Display>(tenant: Option<&T>, key: &str) -> String
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventIdentity {
     /// `TRIGGER:entity:digest`, claimed in the idempotency store.
-    pub claim: IdempotencyKey,
+    pub claim: ClaimKey,
     /// Repeatable triggers only: Cal.com's signed `createdAt` (ms since the
     /// epoch). `None`: any delivery with this claim key is a copy.
     pub sent_at_ms: Option<i64>,
@@ -85,19 +63,19 @@ impl EventIdentity {
     /// forwarding one booking never suppress each other's email.
     pub fn for_tenant<T: std::fmt::Display>(self, tenant: Option<&T>) -> Self {
         Self {
-            claim: IdempotencyKey(namespaced(tenant, self.claim.as_str())),
+            claim: ClaimKey::new(namespaced(tenant, self.claim.as_str())),
             ..self
         }
     }
 
     /// The notification's id: the claim key, plus the copy window `sent_at`
     /// falls in for repeatable triggers.
-    pub fn notification_key(&self, copy_window_ms: u64) -> IdempotencyKey {
+    pub fn notification_key(&self, copy_window_ms: u64) -> NotificationKey {
         match self.sent_at_ms {
-            None => self.claim.clone(),
+            None => NotificationKey::new(self.claim.as_str()),
             Some(at) => {
                 let window = copy_window_ms.max(1) as i64;
-                IdempotencyKey(format!("{}@{}", self.claim, at - at.rem_euclid(window)))
+                NotificationKey::new(format!("{}@{}", self.claim, at - at.rem_euclid(window)))
             }
         }
     }
@@ -134,7 +112,7 @@ pub fn derive(envelope: &Envelope) -> Option<EventIdentity> {
         Event::Other(_) => None,
     }
     .unwrap_or_else(|| "content".to_owned());
-    let claim = IdempotencyKey(format!(
+    let claim = ClaimKey::new(format!(
         "{}:{}:{}",
         envelope.trigger.as_str(),
         shorten(&entity),
@@ -351,7 +329,10 @@ mod tests {
     fn a_repeatable_event_without_created_at_merges_like_a_once_only_one() {
         let v = json!({"triggerEvent": "BOOKING_NO_SHOW_UPDATED", "payload": {"bookingUid": "b"}});
         assert_eq!(identity(&v).sent_at_ms, None);
-        assert_eq!(identity(&v).notification_key(WINDOW), identity(&v).claim);
+        assert_eq!(
+            identity(&v).notification_key(WINDOW).as_str(),
+            identity(&v).claim.as_str()
+        );
     }
 
     #[test]

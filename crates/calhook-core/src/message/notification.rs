@@ -2,7 +2,7 @@
 //! every fact the email needs, so the mailer never sees Cal.com's raw body.
 
 use crate::inbound::event::{Booking, Envelope, Event, Person, Trigger};
-use crate::inbound::identity::IdempotencyKey;
+use crate::keys::NotificationKey;
 use crate::tenants::TenantId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ const SHEDDING_STEPS: &[(usize, usize)] = &[(500, 10), (200, 5), (80, 1), (20, 0
 pub struct Notification {
     pub v: u32,
     /// The idempotency key; also the notification's id in the mailer's ledger.
-    pub key: IdempotencyKey,
+    pub key: NotificationKey,
     /// What it is about (`"trigger"` on the wire: Cal.com's trigger name, or
     /// [`REMINDER_TRIGGER`] / [`FOLLOW_UP_TRIGGER`]).
     pub trigger: Kind,
@@ -235,7 +235,7 @@ pub struct Answer {
 
 impl Notification {
     /// Builds the message for an event that has a key.
-    pub fn build(envelope: &Envelope, key: IdempotencyKey) -> Self {
+    pub fn build(envelope: &Envelope, key: NotificationKey) -> Self {
         let facts = match &envelope.event {
             Event::Booking(b) => booking_facts(&envelope.trigger, b),
             Event::NoShowUpdated(n) => Facts {

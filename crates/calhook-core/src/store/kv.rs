@@ -10,7 +10,7 @@
 //! therefore fail open (queue anyway) instead of refusing the event.
 
 use super::claims::Repeat;
-use super::StoreError;
+use super::{ClaimKey, StoreError};
 
 /// How entries are named in the namespace (shared with earlier versions).
 pub fn entry_key(key: &str) -> String {
@@ -51,12 +51,12 @@ pub enum KvOutcome {
 /// nothing is written then.
 pub async fn deliver_once<E>(
     kv: &impl Kv,
-    key: &str,
+    key: &ClaimKey,
     repeat: Option<Repeat>,
     ttl_seconds: u64,
     send: impl AsyncFnOnce() -> Result<(), E>,
 ) -> Result<KvOutcome, E> {
-    let entry = entry_key(key);
+    let entry = entry_key(key.as_str());
     let read_error = match kv.get(&entry).await {
         Ok(Some(value)) if is_done_for(&value, repeat) => return Ok(KvOutcome::Duplicate),
         Ok(_) => None,

@@ -16,7 +16,7 @@
 //! A `finish` whose token is no longer the row's changes nothing: the writer
 //! lost its lease to another consumer, whose result stands.
 
-use super::{Db, Param, Statement, StoreError};
+use super::{Db, DeliveryKey, NotificationKey, Param, Statement, StoreError};
 use serde::Deserialize;
 
 pub use crate::deliver::recipients::delivery_key;
@@ -24,7 +24,7 @@ pub use crate::deliver::recipients::delivery_key;
 /// This consumer's hold on a delivery, proven by its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub key: String,
+    pub key: DeliveryKey,
     pub token: String,
     /// Sends attempted for this delivery, this one included.
     pub attempts: u32,
@@ -45,8 +45,8 @@ pub enum LedgerClaim {
 /// Claims a delivery for `lease_ms`.
 pub async fn claim(
     db: &impl Db,
-    key: &str,
-    notification_key: &str,
+    key: &DeliveryKey,
+    notification_key: &NotificationKey,
     trigger: &str,
     token: &str,
     now_ms: i64,
@@ -73,8 +73,8 @@ pub async fn claim(
                 OR (deliveries.state = 'sending' AND deliveries.lease_until <= ?6) \
              RETURNING attempts, claim_token",
             vec![
-                key.into(),
-                notification_key.into(),
+                key.as_str().into(),
+                notification_key.as_str().into(),
                 trigger.into(),
                 (now_ms + lease_ms).into(),
                 token.into(),
@@ -92,7 +92,7 @@ pub async fn claim(
     let existing: Option<Existing> = db
         .first(Statement::new(
             "SELECT state FROM deliveries WHERE key = ?1",
-            vec![key.into()],
+            vec![key.as_str().into()],
         ))
         .await?;
     Ok(match existing.map(|e| e.state).as_deref() {

@@ -13,6 +13,7 @@
 //!   whose lease ran out changes nothing;
 //! - times are milliseconds since the Unix epoch, passed in (no clock here).
 
+pub use crate::keys::{ClaimKey, DeliveryKey, NotificationKey};
 pub mod bookings;
 pub mod claims;
 pub mod dead_letters;

@@ -20,6 +20,7 @@
 //! before the queue took it, and only in the version that was delivered.
 
 use super::claims::Repeat;
+use super::{ClaimKey, NotificationKey};
 use super::{Db, Param, Statement, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -36,9 +37,9 @@ pub enum Recorded {
 #[derive(Debug, Clone, Copy)]
 pub struct Accept<'a> {
     /// The claim key (`TRIGGER:entity:digest`).
-    pub key: &'a str,
+    pub key: &'a ClaimKey,
     /// The notification's id: the outbox row and the mailer's ledger.
-    pub notification_key: &'a str,
+    pub notification_key: &'a NotificationKey,
     /// Repeatable triggers: when Cal.com sent it, and the copy window.
     pub repeat: Option<Repeat>,
     pub trigger: &'a str,
@@ -82,7 +83,7 @@ pub async fn record_with(
                     OR (?7 IS NOT NULL AND idempotency_keys.event_at IS NOT NULL \
                         AND abs(?6 - idempotency_keys.event_at) > ?7)",
                 vec![
-                    a.key.into(),
+                    a.key.as_str().into(),
                     a.token.into(),
                     a.trigger.into(),
                     (a.now_ms + a.ttl_ms).into(),
@@ -99,12 +100,12 @@ pub async fn record_with(
                  ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
                    notification = excluded.notification, created_at = excluded.created_at, attempts = 0",
                 vec![
-                    a.notification_key.into(),
+                    a.notification_key.as_str().into(),
                     a.trigger.into(),
                     a.notification.into(),
                     a.now_ms.into(),
                     a.token.into(),
-                    a.key.into(),
+                    a.key.as_str().into(),
                 ],
             ),
         ];
@@ -119,15 +120,19 @@ pub async fn record_with(
 /// The mailer received this notification (its key and exact text): forget
 /// its outbox row. Another version of the row (an event recorded anew under
 /// the same key) is kept.
-pub fn delivered_statement(key: &str, notification: &str) -> Statement {
+pub fn delivered_statement(key: &NotificationKey, notification: &str) -> Statement {
     Statement::new(
         "DELETE FROM outbox WHERE key = ?1 AND notification = ?2",
-        vec![key.into(), notification.into()],
+        vec![key.as_str().into(), notification.into()],
     )
 }
 
 /// [`delivered_statement`] on its own; `false` if the row was not there.
-pub async fn delivered(db: &impl Db, key: &str, notification: &str) -> Result<bool, StoreError> {
+pub async fn delivered(
+    db: &impl Db,
+    key: &NotificationKey,
+    notification: &str,
+) -> Result<bool, StoreError> {
     Ok(db.run(delivered_statement(key, notification)).await? == 1)
 }
 

@@ -22,7 +22,7 @@
 //!   queue it once, and a queue failure leaves it for the outbox job.
 
 use super::{Db, Statement, StoreError};
-use crate::inbound::identity::IdempotencyKey;
+use crate::keys::NotificationKey;
 use crate::message::notification::{
     self, Facts, Notification, Party, Reminder, FOLLOW_UP_TRIGGER, NOTIFICATION_VERSION,
     REMINDER_TRIGGER,
@@ -203,7 +203,7 @@ fn notification(d: &Decision) -> Notification {
     let (tenant, uid) = split_ledger_uid(&due.uid);
     Notification {
         v: NOTIFICATION_VERSION,
-        key: IdempotencyKey::new(d.key()),
+        key: NotificationKey::new(d.key()),
         trigger: d.kind.notification_kind(),
         tenant: tenant.clone(),
         created_at: None,
