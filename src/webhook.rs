@@ -7,7 +7,7 @@ use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::event;
 use calhook_core::inbound::signature::SIGNATURE_HEADER;
 use calhook_core::ingest::{self, Delivery, Plan, Settled};
-use calhook_core::settings::{ReceiverSettings, StoreKind};
+use calhook_core::settings::StoreKind;
 use calhook_core::store::outbox::{self, Accept};
 use calhook_core::store::{bookings, kv};
 use calhook_platform::bindings::{self, claim_token};
@@ -28,7 +28,8 @@ pub async fn handle(
     tenant: Option<&str>,
 ) -> Result<Accepted, ApiError> {
     let settings = crate::settings::get(env)?;
-    // Found (or refused) before the body is read: an unknown tenant costs nothing.
+    // Found (or refused) before the body is read; a refused route is answered
+    // after it, exactly as a wrong signature (`ingest::secrets`).
     let tenant = match tenant {
         Some(slug) => {
             log.tenant(slug);
@@ -36,10 +37,12 @@ pub async fn handle(
         }
         None => None,
     };
-    let secrets = ingest::secrets(tenant.as_deref(), &settings)?;
     let body = read_capped(req, settings.max_body_bytes).await?;
     let signature = req.headers().get(SIGNATURE_HEADER).ok().flatten();
+    let route = tenant.as_ref().map(|t| t.as_deref().map_err(|why| *why));
+    let secrets = ingest::secrets(route, &settings, signature.as_deref())?;
     secrets.verify(signature.as_deref(), &body)?;
+    let tenant = tenant.and_then(Result::ok);
 
     let envelope = event::parse_with(&body, &RuntimeJcs)?;
     log.event(
@@ -64,8 +67,8 @@ pub async fn handle(
         Plan::Deliver(delivery) => {
             log.key(delivery.key.as_str());
             let settled = match settings.store {
-                StoreKind::D1 => through_d1(env, &settings, &delivery, now).await,
-                StoreKind::Kv => through_kv(env, ctx, &settings, *delivery, now).await,
+                StoreKind::D1 => through_d1(env, &delivery, now).await,
+                StoreKind::Kv => through_kv(env, ctx, *delivery, now).await,
             };
             if let Some(note) = settled.note {
                 log.note(note);
@@ -76,7 +79,7 @@ pub async fn handle(
 }
 
 /// One D1 round trip (claim, outbox row, ledger), then the queue send.
-async fn through_d1(env: &Env, settings: &ReceiverSettings, d: &Delivery, now: i64) -> Settled {
+async fn through_d1(env: &Env, d: &Delivery, now: i64) -> Settled {
     let token = claim_token(now as u64);
     let accept = Accept {
         key: &d.claim,
@@ -86,7 +89,7 @@ async fn through_d1(env: &Env, settings: &ReceiverSettings, d: &Delivery, now: i
         token: &token,
         notification: &d.message,
         now_ms: now,
-        ttl_ms: (settings.ttl_seconds * 1000) as i64,
+        ttl_ms: d.key_ttl_ms,
     };
     let recorded = match bindings::d1(env) {
         Ok(db) => {
@@ -110,13 +113,7 @@ async fn through_d1(env: &Env, settings: &ReceiverSettings, d: &Delivery, now: i
 
 /// KV holds the key: read, queue, write once. The ledger is D1's, written
 /// off the response path.
-async fn through_kv(
-    env: &Env,
-    ctx: &Context,
-    settings: &ReceiverSettings,
-    d: Delivery,
-    now: i64,
-) -> Settled {
+async fn through_kv(env: &Env, ctx: &Context, d: Delivery, now: i64) -> Settled {
     let env2 = env.clone();
     let updates = d.booking_updates.clone();
     ctx.wait_until(async move {
@@ -130,7 +127,7 @@ async fn through_kv(
                 &store,
                 &d.claim,
                 d.repeat,
-                settings.ttl_seconds,
+                (d.key_ttl_ms / 1000) as u64,
                 async || send(env, &d.message).await,
             )
             .await

@@ -2,7 +2,8 @@
 //! every minute due reminders and the outbox are sent, daily expired keys and
 //! old ledger rows are pruned. What each run does is `calhook_core::jobs`'s.
 
-use calhook_core::jobs::{self, Job, QUEUE_BATCH_BYTES, QUEUE_BATCH_MESSAGES, REMINDERS_PER_RUN};
+use calhook_core::deliver::batches;
+use calhook_core::jobs::{self, Job, OutboxRun, REMINDERS_PER_RUN};
 use calhook_core::settings::AdminSettings;
 use calhook_core::store::outbox::{self, Pending};
 use calhook_core::store::reminders::{self, Kind};
@@ -17,14 +18,22 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
     let job = Job::for_cron(cron);
     let settings = crate::settings::get(env);
     let mut line = match (d1(env), job) {
-        (Ok(db), Job::Prune) => prune(&db, &settings, now_ms).await,
+        (Ok(db), Job::Prune) => {
+            let mut line = prune(&db, &settings, now_ms).await;
+            // Repairs any tenant copy in TENANTS_KV that drifted from D1.
+            line["tenant_copies_written"] = match crate::tenants::sync_replica(env).await {
+                Ok(n) => n.into(),
+                Err(e) => format!("not repaired: {e}").into(),
+            };
+            line
+        }
         (Ok(db), Job::Minute) => {
             // Reminders first: what they could not queue waits in the outbox.
             let reminders = send_reminders(&db, env, &settings, now_ms).await;
             let pages = jobs::outbox_pages(*reminders.as_ref().map(|(sent, _)| sent).unwrap_or(&0));
-            let (sent, error) = send_outbox(&db, env, &settings, now_ms, pages).await;
+            let run = send_outbox(&db, env, &settings, now_ms, pages).await;
             let depth = outbox::depth(&db).await.ok();
-            jobs::minute_line(reminders, sent, error, depth, now_ms)
+            jobs::minute_line(reminders, run, depth, now_ms)
         }
         (Err(e), _) => json!({"error": e.to_string()}),
     };
@@ -37,34 +46,44 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
     }
 }
 
-/// Sends what the outbox holds after the grace period, oldest first, a page
-/// at a time: how many it sent, and the error that stopped it.
+/// Sends what the outbox holds after the grace period, a page at a time
+/// (`outbox::due`'s order), until a page is short or the queue refuses.
 async fn send_outbox(
     db: &D1,
     env: &Env,
     settings: &AdminSettings,
     now_ms: i64,
     pages: u32,
-) -> (usize, Option<String>) {
-    let (grace, page) = match (&settings.outbox_grace_seconds, &settings.outbox_page_size) {
-        (Ok(g), Ok(p)) => (*g as i64, *p as u32),
-        (Err(e), _) | (_, Err(e)) => return (0, Some(e.to_string())),
+) -> OutboxRun {
+    let mut run = OutboxRun::default();
+    let (grace, page, max_refusals) = match (
+        &settings.outbox_grace_seconds,
+        &settings.outbox_page_size,
+        &settings.outbox_max_refusals,
+    ) {
+        (Ok(g), Ok(p), Ok(m)) => (*g as i64, *p as u32, *m as i64),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            run.error = Some(e.to_string());
+            return run;
+        }
     };
-    let mut sent = 0;
     for _ in 0..pages {
         let due = match outbox::due(db, now_ms - grace * 1000, page).await {
             Ok(due) => due,
-            Err(e) => return (sent, Some(e.to_string())),
+            Err(e) => {
+                run.error = Some(e.to_string());
+                return run;
+            }
         };
-        match send_page(db, env, &due).await {
-            Ok(n) => sent += n,
-            Err(e) => return (sent, Some(e)),
+        if let Err(e) = send_page(db, env, &due, max_refusals, now_ms, &mut run).await {
+            run.error = Some(e);
+            return run;
         }
         if due.len() < page as usize {
             break;
         }
     }
-    (sent, None)
+    run
 }
 
 /// Reminders and follow-ups due now (decided by `calhook_core::store::reminders`):
@@ -110,11 +129,20 @@ async fn send_reminders(
         if claimed.is_empty() {
             return Ok((0, skipped));
         }
-        let messages = claimed.iter().map(|(_, m)| m.clone()).collect();
-        send_batch(env, messages)
-            .await
-            .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
-        let queued: Vec<Pending> = claimed
+        // One too large for the queue stays in the outbox, which sets it aside.
+        let split = batches::split(claimed.iter().map(|(_, m)| (m.as_str(), false)));
+        let mut queued_rows = Vec::with_capacity(claimed.len());
+        for range in split.batches {
+            let messages = claimed[range.clone()]
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect();
+            send_batch(env, messages)
+                .await
+                .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
+            queued_rows.extend(&claimed[range]);
+        }
+        let queued: Vec<Pending> = queued_rows
             .iter()
             .map(|(key, _)| Pending {
                 key: key.clone(),
@@ -125,25 +153,53 @@ async fn send_reminders(
             })
             .collect();
         let _ = outbox::sent_rows(db, &queued).await;
-        Ok((claimed.len(), skipped))
+        Ok((queued.len(), skipped))
     }
     .await
 }
 
-async fn send_page(db: &D1, env: &Env, due: &[Pending]) -> Result<usize, String> {
-    let mut sent = 0;
-    for batch in outbox::batches(due, QUEUE_BATCH_MESSAGES, QUEUE_BATCH_BYTES) {
+/// Sends one page in batches within the queue's limits (`deliver::batches`).
+/// A row too large for the queue, or refused `max_refusals` times, is set
+/// aside in the dead letters; the first refused batch ends the run.
+async fn send_page(
+    db: &D1,
+    env: &Env,
+    due: &[Pending],
+    max_refusals: i64,
+    now_ms: i64,
+    run: &mut OutboxRun,
+) -> Result<(), String> {
+    let split = batches::split(
+        due.iter()
+            .map(|r| (r.notification.as_str(), r.attempts > 0)),
+    );
+    let too_large: Vec<&Pending> = split.too_large.iter().map(|&i| &due[i]).collect();
+    outbox::set_aside(db, &too_large, jobs::TOO_LARGE_FOR_THE_QUEUE, now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    run.set_aside += too_large.len();
+    for range in split.batches {
+        let batch = &due[range];
         let messages = batch.iter().map(|r| r.notification.clone()).collect();
         if let Err(e) = send_batch(env, messages).await {
+            let error = format!("queue refused the outbox: {e}");
             let _ = outbox::refused(db, batch).await;
-            return Err(format!("queue refused the outbox: {e}"));
+            let spent: Vec<&Pending> = batch
+                .iter()
+                .filter(|r| r.attempts + 1 >= max_refusals)
+                .collect();
+            let reason = jobs::refused_reason(max_refusals, &error);
+            if outbox::set_aside(db, &spent, &reason, now_ms).await.is_ok() {
+                run.set_aside += spent.len();
+            }
+            return Err(error);
         }
         outbox::sent_rows(db, batch)
             .await
             .map_err(|e| e.to_string())?;
-        sent += batch.len();
+        run.sent += batch.len();
     }
-    Ok(sent)
+    Ok(())
 }
 
 /// Deletes idempotency keys whose TTL has passed (claims ignore them already;

@@ -2,7 +2,8 @@
 //!
 //! - `GET  /admin/dead-letters[?limit=&after=]`  newest first, with a cursor
 //! - `POST /admin/dead-letters/redrive`  `{"key": "…"}`, or `{"all": true}` a page at a time
-//!   (`"after"`: the `next` cursor of the previous answer)
+//!   (`"after"`: the `next` cursor of the previous answer); a page is queued in
+//!   batches within `sendBatch`'s limits (100 messages, 256 KB encoded)
 //! - `POST /admin/dead-letters/delete`   `{"key": "…"}` (unreadable ones too)
 //! - `GET  /admin/outbox[?older_than_minutes=N]`  events recorded but not yet queued
 //!
@@ -10,8 +11,10 @@
 //! `calhook_core::store::dead_letters`; this module moves its decisions to the queue.
 
 use calhook_core::answer::{Accepted, ApiError};
+use calhook_core::deliver::batches;
 use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored};
 use calhook_platform::bindings::d1;
+use calhook_platform::d1::D1;
 use calhook_platform::queue::send_batch;
 use calhook_platform::url::query_pairs;
 use serde::Deserialize;
@@ -99,23 +102,41 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ApiError> 
             .map(|(r, _)| r)
             .collect()
     };
-    let queue = pick(Redrive::Queue);
-    if !queue.is_empty() {
-        send_batch(env, queue.iter().map(|r| r.notification.clone()).collect()).await?;
-        dead_letters::forget(&db, &queue).await?;
-    }
+    let (queued, too_large) = queue_all(&db, env, pick(Redrive::Queue)).await?;
     let keys = |rows: Vec<&Stored>| -> Value { rows.iter().map(|r| r.key.clone()).collect() };
     Ok(Accepted::json(
         200,
         json!({
             "status": "redriven",
-            "count": queue.len(),
-            "keys": keys(queue),
+            "count": queued.len(),
+            "keys": keys(queued),
+            "too_large": keys(too_large),
             "resolved": keys(pick(Redrive::Resolved)),
             "busy": keys(pick(Redrive::Busy)),
             "next": next,
         }),
     ))
+}
+
+/// Queues `rows` in batches within the queue's limits, forgetting each batch's
+/// dead letters once queued. A refusal answers 503 after forgetting what was
+/// queued before it; what is left stays listed. Rows too large for a queue
+/// message stay listed too, and are returned apart.
+async fn queue_all<'a>(
+    db: &D1,
+    env: &Env,
+    rows: Vec<&'a Stored>,
+) -> Result<(Vec<&'a Stored>, Vec<&'a Stored>), ApiError> {
+    let split = batches::split(rows.iter().map(|r| (r.notification.as_str(), false)));
+    let too_large = split.too_large.iter().map(|&i| rows[i]).collect();
+    let mut queued = Vec::with_capacity(rows.len());
+    for range in split.batches {
+        let batch = &rows[range];
+        send_batch(env, batch.iter().map(|r| r.notification.clone()).collect()).await?;
+        dead_letters::forget(db, batch).await?;
+        queued.extend_from_slice(batch);
+    }
+    Ok((queued, too_large))
 }
 
 pub async fn delete(mut req: Request, env: &Env) -> Result<Accepted, ApiError> {

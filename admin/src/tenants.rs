@@ -9,6 +9,10 @@
 //! - `DELETE /admin/tenants/{id}/secrets/{secret}`   by id
 //! - `POST   /admin/tenants/{id}/disable` | `enable`
 //! - `POST   /admin/tenants/reencrypt`               seal every secret under the current key
+//! - `POST   /admin/tenants/replicate`               rewrite every drifted copy in `TENANTS_KV`
+//!
+//! Every change is copied to `TENANTS_KV` ([`calhook_core::tenants::replica`]),
+//! where the webhook route reads a tenant when D1 is down.
 //!
 //! Secrets are sealed here ([`calhook_core::tenants::seal`]) and never
 //! answered, logged or stored in clear. Validation is the core's.
@@ -17,8 +21,8 @@ use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::signature::MIN_SECRET_CHARS;
 use calhook_core::settings::tenant::SettingsPatch;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
-use calhook_core::tenants::{open, seal, TenantId};
-use calhook_platform::bindings::d1;
+use calhook_core::tenants::{open, replica, seal, TenantId};
+use calhook_platform::bindings::{d1, tenants_kv};
 use calhook_platform::sealing::{master_keys, SubtleKey};
 use serde_json::{json, Map, Value};
 use worker::{Env, Method, Request};
@@ -39,6 +43,7 @@ pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Accepted, 
         (Method::Get, []) => list(env).await,
         (Method::Post, []) => create(body(&mut req).await?, env).await,
         (Method::Post, ["reencrypt"]) => reencrypt(env).await,
+        (Method::Post, ["replicate"]) => replicate_all(env).await,
         (Method::Get, [id]) => show(env, &tenant_id(id)?).await,
         (Method::Patch, [id]) => update(env, &tenant_id(id)?, body(&mut req).await?).await,
         (Method::Post, [id, "secrets"]) => {
@@ -199,6 +204,7 @@ async fn create(mut fields: Map<String, Value>, env: &Env) -> Result<Accepted, A
     let row = tenants::get(&db, id.as_str())
         .await?
         .ok_or(ApiError::NotFound)?;
+    copy(env, &row).await;
     Ok(Accepted::json(201, view(env, &row)))
 }
 
@@ -221,6 +227,7 @@ async fn update(
     if !tenants::update(&db, id.as_str(), &row.settings, now()).await? {
         return Err(ApiError::NotFound);
     }
+    replicate(env, id).await;
     show(env, id).await
 }
 
@@ -242,6 +249,7 @@ async fn add_secret(
             )),
         };
     }
+    replicate(env, id).await;
     Ok(Accepted::json(
         201,
         json!({"status": "added", "tenant": id, "secret_id": stored.id}),
@@ -252,6 +260,7 @@ async fn remove_secret(env: &Env, id: &TenantId, secret: &str) -> Result<Accepte
     if !tenants::remove_secret(&d1(env)?, id.as_str(), secret, now()).await? {
         return Err(ApiError::NotFound);
     }
+    replicate(env, id).await;
     Ok(Accepted::json(
         200,
         json!({"status": "removed", "tenant": id, "secret_id": secret}),
@@ -262,6 +271,7 @@ async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted
     if !tenants::set_enabled(&d1(env)?, id.as_str(), enabled, now()).await? {
         return Err(ApiError::NotFound);
     }
+    replicate(env, id).await;
     Ok(Accepted::json(
         200,
         json!({"status": if enabled { "enabled" } else { "disabled" }, "tenant": id}),
@@ -300,6 +310,7 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ApiError> {
             changed.push(row.id.clone());
         }
     }
+    let _ = sync_replica(env).await;
     Ok(Accepted::json(
         200,
         json!({
@@ -311,6 +322,48 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ApiError> {
             // Changed by someone meanwhile: run it again.
             "changed_meanwhile": changed,
         }),
+    ))
+}
+
+/// Copies tenant `id`'s row, as D1 now has it, to `TENANTS_KV`.
+async fn replicate(env: &Env, id: &TenantId) {
+    if let Ok(Some(row)) = async {
+        tenants::get(&d1(env)?, id.as_str())
+            .await
+            .map_err(ApiError::from)
+    }
+    .await
+    {
+        copy(env, &row).await;
+    }
+}
+
+/// Writes one copy. A failure is logged, not answered: D1 has the change,
+/// and the daily job (or `POST /admin/tenants/replicate`) repairs the copy.
+async fn copy(env: &Env, row: &TenantRow) {
+    let written = match tenants_kv(env) {
+        Ok(kv) => replica::write(&kv, row).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        worker::console_error!(
+            "{}",
+            json!({"svc": crate::SERVICE, "tenant": row.id, "replica": "not written", "error": e.to_string(), "detail": e.detail()})
+        );
+    }
+}
+
+/// Rewrites every copy that drifted from D1: how many were written.
+pub async fn sync_replica(env: &Env) -> Result<usize, ApiError> {
+    let rows = tenants::list(&d1(env)?).await?;
+    Ok(replica::sync(&tenants_kv(env)?, &rows).await?)
+}
+
+async fn replicate_all(env: &Env) -> Result<Accepted, ApiError> {
+    let written = sync_replica(env).await?;
+    Ok(Accepted::json(
+        200,
+        json!({"status": "replicated", "written": written}),
     ))
 }
 

@@ -72,7 +72,7 @@ async fn lookup(
 ) -> Result<TenantMail, TenantMailError> {
     let now = Date::now().as_millis();
     let ttl_ms = settings.tenant_cache_seconds * 1000;
-    let found = match CACHE.with(|c| c.borrow().get(id.as_str(), now, ttl_ms)) {
+    let found = match CACHE.with(|c| c.borrow_mut().get(id.as_str(), now, ttl_ms)) {
         Cached::Fresh(m) => m,
         Cached::Stale(_) | Cached::Missing => {
             let m = match tenants::get(db, id.as_str()).await? {

@@ -39,6 +39,10 @@ pub fn trials() -> Vec<Trial> {
             attendees_get_their_own_copy_when_enabled,
         ),
         trial(
+            "mailer::an_attendee_named_with_a_comma_gets_a_copy_sendgrid_would_not_drop",
+            an_attendee_named_with_a_comma_gets_a_copy_sendgrid_would_not_drop,
+        ),
+        trial(
             "mailer::a_staff_address_among_the_attendees_still_gets_its_one_email",
             a_staff_address_among_the_attendees_still_gets_its_one_email,
         ),
@@ -346,6 +350,38 @@ async fn attendees_get_their_own_copy_when_enabled() {
     assert!(staff
         .content("text/plain")
         .contains("Attendees: Grace Hopper"));
+}
+
+async fn an_attendee_named_with_a_comma_gets_a_copy_sendgrid_would_not_drop() {
+    // SendGrid accepts a to.name with ',' or ';' and then drops that copy; the
+    // stand-in refuses it, so this passes only if the name is made sendable.
+    let s = Stack::start(Options {
+        mailer_vars: vec![("NOTIFY_ATTENDEES", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    let mut event = fixture_for("BOOKING_CREATED", &unique("comma"));
+    event["payload"]["attendees"][0]["name"] = "Hopper, Grace; Rear Admiral".into();
+    let (_, answer) = s.send(&event).await;
+    let key = key_of(&answer);
+    let emails = poll(
+        "the staff email and the attendee's copy",
+        Duration::from_secs(45),
+        || {
+            let e = s.emails_for(&key);
+            async move { (e.len() >= 2).then_some(e) }
+        },
+    )
+    .await;
+    let copy = emails
+        .iter()
+        .find(|e| e.body["personalizations"][0]["to"][0]["email"] == "grace@example.org")
+        .expect("the attendee's copy");
+    assert_eq!(
+        copy.body["personalizations"][0]["to"][0]["name"],
+        "Hopper Grace Rear Admiral"
+    );
+    assert_eq!(s.standin.request_count(), 2, "nothing refused on the way");
 }
 
 async fn a_staff_address_among_the_attendees_still_gets_its_one_email() {

@@ -9,6 +9,7 @@ mod admin;
 mod bookings;
 mod deploy;
 mod identity;
+mod loss;
 mod mailer;
 mod receiver;
 mod support;
@@ -74,6 +75,7 @@ fn main() {
     trials.extend(identity::trials());
     trials.extend(bookings::trials());
     trials.extend(tenants::trials());
+    trials.extend(loss::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

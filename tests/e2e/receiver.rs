@@ -704,12 +704,17 @@ async fn a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once() 
 
 fn with_kv(config: &mut toml::Table) {
     let kv: toml::Value = toml::from_str::<toml::Table>(
-        "kv_namespaces = [{ binding = \"IDEMPOTENCY_KV\", id = \"00000000000000000000000000000001\" }]",
+        "kv = { binding = \"IDEMPOTENCY_KV\", id = \"00000000000000000000000000000001\" }",
     )
     .unwrap()
-    .remove("kv_namespaces")
+    .remove("kv")
     .unwrap();
-    config.insert("kv_namespaces".into(), kv);
+    config
+        .entry("kv_namespaces")
+        .or_insert_with(|| toml::Value::Array(Vec::new()))
+        .as_array_mut()
+        .unwrap()
+        .push(kv);
 }
 
 async fn kv_store_queues_once_and_reports_duplicates() {

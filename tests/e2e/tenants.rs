@@ -32,6 +32,10 @@ pub fn trials() -> Vec<Trial> {
             a_disabled_unknown_or_secretless_tenant_records_nothing,
         ),
         trial(
+            "tenants::with_d1_down_a_tenants_first_request_is_verified_from_its_kv_copy",
+            with_d1_down_a_tenants_first_request_is_verified_from_its_kv_copy,
+        ),
+        trial(
             "tenants::webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets",
             webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets,
         ),
@@ -309,27 +313,39 @@ async fn a_disabled_unknown_or_secretless_tenant_records_nothing() {
         .await;
     assert_eq!(status, 200);
 
+    create(&s, json!({"id": "globex", "secret": GLOBEX_SECRET})).await;
     let booking = fixture_for("BOOKING_CREATED", &unique("off"));
-    let (status, answer) = s.send_to("/webhooks/cal/acme", &booking, ACME_SECRET).await;
-    assert_eq!(status, 404, "{answer}");
-    assert_eq!(
-        answer["outcome"], "not_found",
-        "looks like any unknown path"
-    );
-    let (status, unknown) = s
-        .send_to("/webhooks/cal/nobody", &booking, ACME_SECRET)
+    // What a known, enabled tenant answers a wrong signature ...
+    let (status, wrong) = s
+        .send_to("/webhooks/cal/globex", &booking, ACME_SECRET)
         .await;
+    assert_eq!(status, 401, "{wrong}");
+    assert_eq!(wrong["outcome"], "bad_signature");
+    // ... is what a disabled, an unknown and a secretless tenant answer, even
+    // signed right: nobody can tell which tenants exist.
+    for (path, secret) in [
+        ("/webhooks/cal/acme", ACME_SECRET),
+        ("/webhooks/cal/nobody", ACME_SECRET),
+        ("/webhooks/cal/initech", ACME_SECRET),
+        ("/webhooks/cal/Not-A-Slug!", ACME_SECRET),
+    ] {
+        let answer = s.send_to(path, &booking, secret).await;
+        assert_eq!(answer, (401, wrong.clone()), "{path}");
+    }
+    // Without a signature header, too: the same answer as a known tenant's.
+    let unsigned = |path: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}{path}", s.base))
+            .header("content-type", "application/json")
+            .body(body(&booking))
+            .send()
+    };
+    let known = unsigned("/webhooks/cal/globex").await.unwrap();
+    let (known_status, known_body) = (known.status(), known.text().await.unwrap());
+    let unknown = unsigned("/webhooks/cal/nobody").await.unwrap();
     assert_eq!(
-        (status, &unknown),
-        (404, &answer),
-        "disabled and unknown look alike"
-    );
-    // A tenant with no secret fails closed, whatever the signature.
-    let (status, answer) = s.send_to("/webhooks/cal/initech", &booking, "").await;
-    assert_eq!(
-        (status, answer["outcome"].as_str()),
-        (401, Some("no_secret")),
-        "{answer}"
+        (unknown.status(), unknown.text().await.unwrap()),
+        (known_status, known_body)
     );
 
     for table in ["idempotency_keys", "outbox", "bookings"] {
@@ -337,8 +353,12 @@ async fn a_disabled_unknown_or_secretless_tenant_records_nothing() {
         let rows = s.sql(&format!("SELECT {column} FROM {table}"));
         assert!(rows.is_empty(), "{table}: {rows:?}");
     }
-    s.wait_for_log("the slug logged", Duration::from_secs(10), |l| {
+    s.wait_for_log("why, logged", Duration::from_secs(10), |l| {
         l.contains("\"tenant\":\"nobody\"") && l.contains("unknown_tenant")
+    })
+    .await;
+    s.wait_for_log("why, logged", Duration::from_secs(10), |l| {
+        l.contains("\"tenant\":\"acme\"") && l.contains("tenant_disabled")
     })
     .await;
 
@@ -347,6 +367,42 @@ async fn a_disabled_unknown_or_secretless_tenant_records_nothing() {
         .await;
     let (status, answer) = s.send_to("/webhooks/cal/acme", &booking, ACME_SECRET).await;
     assert_eq!(status, 200, "{answer}");
+}
+
+async fn with_d1_down_a_tenants_first_request_is_verified_from_its_kv_copy() {
+    // The receiver has no D1 at all (the admin worker and the mailer do): a
+    // fresh isolate has nothing cached, so only the copy in TENANTS_KV can
+    // verify the request. Cal.com never retries: a 503 here is an event lost.
+    let s = Stack::start(Options {
+        receiver_vars: vars(MASTER_KEY, "30"),
+        edit_receiver: Some(|config| {
+            config.remove("d1_databases");
+        }),
+        ..Options::default()
+    })
+    .await;
+    create(&s, json!({"id": "acme", "secret": ACME_SECRET})).await;
+    let booking = fixture_for("BOOKING_CREATED", &unique("d1down"));
+    let (status, answer) = s.send_to("/webhooks/cal/acme", &booking, ACME_SECRET).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "queued", "{answer}");
+    let key = answer["key"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_for_email(&key).await.len(), 1);
+    // The copy verifies as D1 would: a wrong secret and an unknown slug are refused.
+    let (status, _) = s
+        .send_to("/webhooks/cal/acme", &booking, GLOBEX_SECRET)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = s
+        .send_to("/webhooks/cal/nobody", &booking, ACME_SECRET)
+        .await;
+    assert_eq!(status, 401);
+    // A change reaches the copy: disabled, the tenant is refused too.
+    s.admin(Method::POST, "/admin/tenants/acme/disable", TOKEN, None)
+        .await;
+    let again = fixture_for("BOOKING_CREATED", &unique("d1down"));
+    let (status, answer) = s.send_to("/webhooks/cal/acme", &again, ACME_SECRET).await;
+    assert_eq!(status, 401, "{answer}");
 }
 
 async fn a_master_key_rotation_reencrypts_every_secret() {

@@ -19,7 +19,7 @@ use crate::answer::{Accepted, ApiError};
 use crate::inbound::event::{Envelope, Event, Trigger};
 use crate::inbound::freshness;
 use crate::inbound::identity;
-use crate::inbound::signature::WebhookSecrets;
+use crate::inbound::signature::{refusal, WebhookSecrets};
 use crate::keys::{ClaimKey, NotificationKey};
 use crate::message::notification::Notification;
 use crate::settings::{NotifyEvents, ReceiverSettings};
@@ -27,7 +27,7 @@ use crate::store::bookings::{self, BookingUpdate};
 use crate::store::claims::Repeat;
 use crate::store::kv::KvOutcome;
 use crate::store::outbox::Recorded;
-use crate::tenants::TenantId;
+use crate::tenants::{TenantId, TenantRefusal};
 
 /// A tenant ready to verify a webhook (its secrets opened).
 pub struct Tenant {
@@ -38,13 +38,24 @@ pub struct Tenant {
 }
 
 /// The secrets that verify a request: the tenant's on its route, else
-/// `CAL_WEBHOOK_SECRET`. Never falls back from one to the other.
+/// `CAL_WEBHOOK_SECRET`. Never falls back from one to the other. A tenant
+/// route that can verify nothing is refused as a wrong signature would be
+/// (the request's `signature` header decides which).
 pub fn secrets<'a>(
-    tenant: Option<&'a Tenant>,
+    tenant: Option<Result<&'a Tenant, TenantRefusal>>,
     settings: &'a ReceiverSettings,
+    signature: Option<&str>,
 ) -> Result<&'a WebhookSecrets, ApiError> {
+    let refused = |why| ApiError::TenantRefused {
+        why,
+        answered: refusal(signature),
+    };
     match tenant {
-        Some(t) => t.secrets.as_ref().ok_or(ApiError::TenantHasNoSecret),
+        Some(Ok(t)) => t
+            .secrets
+            .as_ref()
+            .ok_or_else(|| refused(TenantRefusal::NoSecret)),
+        Some(Err(why)) => Err(refused(why)),
         None => settings.secrets.as_ref().map_err(|e| e.clone().into()),
     }
 }
@@ -83,6 +94,9 @@ pub struct Delivery {
     /// Names this notification: the outbox row and the mailer's ledger.
     pub key: NotificationKey,
     pub repeat: Option<Repeat>,
+    /// How long the claim is kept: the TTL, and for a trigger exempt from the
+    /// age check at least the TTL past its meeting (`freshness::key_expiry_ms`).
+    pub key_ttl_ms: i64,
     pub trigger: String,
     /// The queue message (notification v1), as JSON text.
     pub message: String,
@@ -158,6 +172,11 @@ pub fn plan(
         }),
         claim: identity.claim,
         key,
+        key_ttl_ms: freshness::key_expiry_ms(
+            envelope,
+            now_ms,
+            (settings.ttl_seconds * 1000) as i64,
+        ) - now_ms,
         trigger: trigger.to_owned(),
         message,
         booking_updates: bookings::updates(&notification, now_ms),

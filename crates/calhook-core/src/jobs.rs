@@ -10,9 +10,6 @@ use crate::store::outbox::Depth;
 
 /// The cron expression of the daily prune; every other one is the minute job.
 pub const PRUNE_CRON: &str = "17 3 * * *";
-/// Queues take at most this many messages, and bytes, per `sendBatch`.
-pub const QUEUE_BATCH_MESSAGES: usize = 100;
-pub const QUEUE_BATCH_BYTES: usize = 240 * 1024;
 /// Reminders (and follow-ups) decided per run: with the outbox job after it
 /// (one page instead of two when reminders were sent), a run stays within the
 /// Free plan's 50 D1 queries: 2 + 3 × 5 here, at most 1 + 20 + 1 there.
@@ -71,21 +68,42 @@ pub fn prune_horizons(now_ms: i64, ttl_seconds: u64, retention_days: u64) -> Pru
     }
 }
 
+/// What the minute job's outbox step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxRun {
+    pub sent: usize,
+    /// Rows moved to the dead letters (too large, or refused too often).
+    pub set_aside: usize,
+    /// What stopped the run early.
+    pub error: Option<String>,
+}
+
+/// The dead-letter reason of a row no queue message can carry.
+pub const TOO_LARGE_FOR_THE_QUEUE: &str =
+    "too large for a queue message (over 128 KB encoded); never queued";
+
+/// The dead-letter reason of a row the queue refused `times` times.
+pub fn refused_reason(times: i64, last_error: &str) -> String {
+    format!("the queue refused it {times} times (OUTBOX_MAX_REFUSALS); last: {last_error}")
+}
+
 /// The minute job's log line: what the reminders and the outbox did, how
 /// much is left and how old the oldest row is.
 pub fn minute_line(
     reminders: Result<(usize, usize), String>,
-    outbox_sent: usize,
-    outbox_error: Option<String>,
+    outbox: OutboxRun,
     depth: Option<Depth>,
     now_ms: i64,
 ) -> Value {
-    let mut line = json!({"sent": outbox_sent});
+    let mut line = json!({"sent": outbox.sent});
+    if outbox.set_aside > 0 {
+        line["set_aside"] = outbox.set_aside.into();
+    }
     if let Some(depth) = depth {
         line["remaining"] = depth.count.into();
         line["oldest_age_seconds"] = depth.oldest_age_seconds(now_ms).into();
     }
-    if let Some(e) = outbox_error {
+    if let Some(e) = outbox.error {
         line["error"] = e.into();
     }
     line["reminders"] = match reminders {
@@ -133,10 +151,20 @@ mod tests {
             count: 0,
             oldest_created_at: None,
         };
-        let ok = minute_line(Ok((1, 0)), 2, None, Some(empty), 0);
+        let sent = OutboxRun {
+            sent: 2,
+            ..OutboxRun::default()
+        };
+        let ok = minute_line(Ok((1, 0)), sent, Some(empty), 0);
         assert!(!failed(&ok));
         assert_eq!(ok["reminders"]["sent"], 1);
-        let refused = minute_line(Ok((0, 0)), 0, Some("queue refused".into()), None, 0);
-        assert!(failed(&refused));
+        let refused = OutboxRun {
+            set_aside: 1,
+            error: Some("queue refused".into()),
+            ..OutboxRun::default()
+        };
+        let line = minute_line(Ok((0, 0)), refused, None, 0);
+        assert!(failed(&line));
+        assert_eq!(line["set_aside"], 1);
     }
 }

@@ -10,7 +10,7 @@ use calhook_core::settings::{NotifyEvents, ReceiverSettings};
 use calhook_core::store::kv::KvOutcome;
 use calhook_core::store::outbox::Recorded;
 use calhook_core::store::StoreError;
-use calhook_core::tenants::TenantId;
+use calhook_core::tenants::{TenantId, TenantRefusal};
 use serde_json::Value;
 use std::path::Path;
 
@@ -157,19 +157,52 @@ fn a_tenant_without_a_secret_refuses_and_never_falls_back_to_the_single_secret()
         notify: NotifyEvents::parse(None).unwrap(),
     };
     let s = settings(&[]);
-    let err = ingest::secrets(Some(&tenant), &s).unwrap_err();
+    let err = ingest::secrets(Some(Ok(&tenant)), &s, Some(&"0".repeat(64))).unwrap_err();
     assert_eq!(err.status(), 401);
+    assert_eq!(err.outcome(), "no_secret");
     let with = Tenant {
         secrets: WebhookSecrets::from_list(vec![SECRET.into()]),
         ..tenant
     };
-    assert!(ingest::secrets(Some(&with), &s).is_ok());
+    assert!(ingest::secrets(Some(Ok(&with)), &s, None).is_ok());
+}
+
+#[test]
+fn an_unknown_tenant_is_refused_exactly_as_a_known_one_with_a_wrong_signature() {
+    let known = Tenant {
+        id: TenantId::parse("acme").unwrap(),
+        secrets: WebhookSecrets::from_list(vec![SECRET.into()]),
+        notify: NotifyEvents::parse(None).unwrap(),
+    };
+    let s = settings(&[]);
+    let body = b"{}";
+    for header in [
+        None,
+        Some("zz"),
+        Some("no-secret-provided"),
+        Some(&*"ab".repeat(32)),
+    ] {
+        let wrong = ingest::secrets(Some(Ok(&known)), &s, header)
+            .unwrap()
+            .verify(header, body)
+            .map_err(ApiError::from)
+            .unwrap_err();
+        for why in [TenantRefusal::Unknown, TenantRefusal::Disabled] {
+            let refused = ingest::secrets(Some(Err(why)), &s, header).err().unwrap();
+            assert_eq!(
+                (refused.status(), refused.body()),
+                (wrong.status(), wrong.body()),
+                "{header:?}"
+            );
+            assert_eq!(refused.outcome(), why.outcome(), "the log still says why");
+        }
+    }
 }
 
 #[test]
 fn the_single_route_without_cal_webhook_secret_is_misconfigured() {
     let s = settings(&[("CAL_WEBHOOK_SECRET", "")]);
-    assert_eq!(ingest::secrets(None, &s).unwrap_err().status(), 500);
+    assert_eq!(ingest::secrets(None, &s, None).unwrap_err().status(), 500);
 }
 
 #[test]

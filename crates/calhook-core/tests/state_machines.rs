@@ -502,6 +502,92 @@ fn redrive_reopens_only_the_failed_attendee_copy() {
     assert_eq!(state(&db, attendee.as_str()).as_deref(), Some("pending"));
 }
 
+/// Staff copy sent, attendee copy failed and dead-lettered, at time 0.
+fn staff_sent_attendee_dead_lettered(db: &Sqlite) -> DeliveryKey {
+    let attendee = ledger::delivery_key(&NOTIFICATION, Some("grace@example.org"));
+    block_on(async {
+        for (key, ok) in [(dk(KEY), true), (attendee.clone(), false)] {
+            let LedgerClaim::Claimed(l) = ledger::claim(db, &key, &nk(KEY), "T", "t", 0, LEASE)
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
+            let f = if ok {
+                Finish::Sent {
+                    status: 202,
+                    message_id: None,
+                    recipients: 1,
+                }
+            } else {
+                Finish::Failed {
+                    status: Some(400),
+                    error: "bad",
+                    notification: "{}",
+                }
+            };
+            ledger::finish(db, &l, f, 1).await.unwrap();
+        }
+        dead_letters::keep(db, KEY, Some("T"), "{}", 2)
+            .await
+            .unwrap();
+    });
+    attendee
+}
+
+#[test]
+fn the_daily_prune_keeps_the_sent_rows_a_dead_letter_still_needs() {
+    let db = Sqlite::migrated();
+    let attendee = staff_sent_attendee_dead_lettered(&db);
+    let day_8 = 8 * 86_400_000;
+    assert_eq!(block_on(ledger::prune_sent(&db, day_8)).unwrap(), 0);
+    let rows = block_on(dead_letters::select_for_redrive(
+        &db,
+        &Selection::One(KEY.into()),
+    ))
+    .unwrap();
+    let decisions = block_on(dead_letters::reset_for_redrive(&db, &rows, day_8 + 1)).unwrap();
+    assert_eq!(decisions, [Redrive::Queue]);
+    assert_eq!(
+        state(&db, KEY).as_deref(),
+        Some("sent"),
+        "no second staff email"
+    );
+    assert_eq!(state(&db, attendee.as_str()).as_deref(), Some("pending"));
+}
+
+#[test]
+fn redrive_never_recreates_a_row_that_is_missing_while_others_exist() {
+    // A row pruned before this version kept dead-lettered notifications.
+    let db = Sqlite::migrated();
+    let attendee = staff_sent_attendee_dead_lettered(&db);
+    db.exec(&format!("DELETE FROM deliveries WHERE key = '{KEY}'"));
+    let rows = block_on(dead_letters::select_for_redrive(
+        &db,
+        &Selection::One(KEY.into()),
+    ))
+    .unwrap();
+    let decisions = block_on(dead_letters::reset_for_redrive(&db, &rows, 10)).unwrap();
+    assert_eq!(decisions, [Redrive::Queue]);
+    assert_eq!(state(&db, KEY), None, "not re-created as pending");
+    assert_eq!(state(&db, attendee.as_str()).as_deref(), Some("pending"));
+}
+
+#[test]
+fn the_prune_keeps_sent_rows_of_a_notification_still_being_delivered() {
+    let db = Sqlite::migrated();
+    let attendee = staff_sent_attendee_dead_lettered(&db);
+    db.exec("DELETE FROM dead_letters");
+    db.exec(&format!(
+        "UPDATE deliveries SET state = 'pending' WHERE key = '{attendee}'"
+    ));
+    assert_eq!(block_on(ledger::prune_sent(&db, 86_400_000)).unwrap(), 0);
+    db.exec(&format!(
+        "UPDATE deliveries SET state = 'sent' WHERE key = '{attendee}'"
+    ));
+    assert_eq!(block_on(ledger::prune_sent(&db, 86_400_000)).unwrap(), 2);
+}
+
 #[test]
 fn redrive_of_a_notification_never_claimed_creates_its_delivery() {
     // Misconfigured mailer: no ledger row, retries used up, dead-lettered.
@@ -998,30 +1084,13 @@ fn the_cron_takes_the_oldest_first_a_page_at_a_time_and_counts_refusals() {
         assert_eq!((depth.count, depth.oldest_created_at), (5, Some(96)));
         let listed = outbox::list(&db, 1_000, 10).await.unwrap();
         assert_eq!(listed[0].attempts, 1);
+        // Refused rows go behind the rest: they cannot stall the outbox.
+        let next = outbox::due(&db, 1_000, 2).await.unwrap();
+        assert_eq!(
+            next.iter().map(|p| p.key.as_str()).collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
     });
-}
-
-#[test]
-fn queue_batches_respect_the_message_and_byte_limits() {
-    let row = |n: usize| outbox::Pending {
-        key: format!("k{n}"),
-        trigger: "T".into(),
-        notification: "x".repeat(1000),
-        created_at: 0,
-        attempts: 0,
-    };
-    let rows: Vec<_> = (0..250).map(row).collect();
-    let by_count = outbox::batches(&rows, 100, usize::MAX);
-    assert_eq!(
-        by_count.iter().map(|b| b.len()).collect::<Vec<_>>(),
-        [100, 100, 50]
-    );
-    let by_bytes = outbox::batches(&rows[..10], 100, 3 * 1100);
-    assert_eq!(
-        by_bytes.iter().map(|b| b.len()).collect::<Vec<_>>(),
-        [3, 3, 3, 1]
-    );
-    assert!(outbox::batches(&[], 100, 1).is_empty());
 }
 
 #[test]
@@ -1230,4 +1299,35 @@ fn the_outbox_row_is_forgotten_even_by_a_mailer_that_lost_its_lease() {
         outbox_rows(&db).is_empty(),
         "the message did reach a mailer either way"
     );
+}
+
+#[test]
+fn a_row_set_aside_leaves_the_outbox_for_the_dead_letters_with_its_reason() {
+    let db = Sqlite::migrated();
+    block_on(async {
+        let (claim, notification) = (ck("k"), nk("k"));
+        let a = Accept {
+            key: &claim,
+            notification_key: &notification,
+            repeat: None,
+            trigger: "BOOKING_CREATED",
+            token: "t",
+            notification: "{\"v\":1}",
+            now_ms: 5,
+            ttl_ms: TTL,
+        };
+        outbox::record(&db, a).await.unwrap();
+        let due = outbox::due(&db, 1_000, 10).await.unwrap();
+        outbox::set_aside(&db, &[&due[0]], "queue refused it 10 times", 50)
+            .await
+            .unwrap();
+        assert!(outbox_rows(&db).is_empty());
+        let (listed, _) = dead_letters::list(&db, None, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].key, "k");
+        assert_eq!(
+            listed[0].reason.as_deref(),
+            Some("queue refused it 10 times")
+        );
+    });
 }

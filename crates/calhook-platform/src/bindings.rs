@@ -10,6 +10,8 @@ use crate::d1::{WorkersKv, D1};
 pub const D1_BINDING: &str = "DB";
 /// The KV namespace, used when `IDEMPOTENCY_STORE=kv`.
 pub const KV_BINDING: &str = "IDEMPOTENCY_KV";
+/// The KV namespace holding a copy of every tenant row (read when D1 fails).
+pub const TENANTS_KV_BINDING: &str = "TENANTS_KV";
 /// The notification queue's producer.
 pub const QUEUE_BINDING: &str = "NOTIFICATIONS";
 /// The mailer's producer for notifications that can never be sent.
@@ -34,6 +36,13 @@ pub fn kv(env: &Env) -> Result<WorkersKv, ApiError> {
     env.kv(KV_BINDING)
         .map(WorkersKv)
         .map_err(missing(KV_BINDING))
+}
+
+/// The tenant rows' copy, or a 503 naming the missing binding.
+pub fn tenants_kv(env: &Env) -> Result<WorkersKv, ApiError> {
+    env.kv(TENANTS_KV_BINDING)
+        .map(WorkersKv)
+        .map_err(missing(TENANTS_KV_BINDING))
 }
 
 /// The admin worker, behind the receiver's service binding.

@@ -6,6 +6,7 @@
 
 use calhook_core::store::kv::Kv;
 use calhook_core::store::{Db, Param, Statement, StoreError};
+use calhook_core::tenants::replica::ReplicaStore;
 use serde::de::DeserializeOwned;
 use worker::js_sys::{Array, Error as JsError, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -113,6 +114,21 @@ impl Kv for WorkersKv {
             .put(key, value)
             .map_err(unavailable)?
             .expiration_ttl(ttl_seconds)
+            .execute()
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl ReplicaStore for WorkersKv {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Kv::get(self, key).await
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.0
+            .put(key, value)
+            .map_err(unavailable)?
             .execute()
             .await
             .map_err(unavailable)

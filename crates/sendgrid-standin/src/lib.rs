@@ -289,6 +289,22 @@ fn check(s: &StandIn, auth: Option<&str>, body: &[u8]) -> Result<(), Rejection> 
             ));
         }
     }
+    // SendGrid's Mail Send limitations: a to/cc/bcc name must not contain `,`
+    // or `;`. SendGrid accepts such a request (202) and silently drops that
+    // copy; the stand-in refuses it instead, so no test passes on it.
+    for p in personalizations {
+        for field in ["to", "cc", "bcc"] {
+            for m in p[field].as_array().into_iter().flatten() {
+                if m["name"].as_str().is_some_and(|n| n.contains([',', ';'])) {
+                    return Err(reject(
+                        StatusCode::BAD_REQUEST,
+                        Some("personalizations"),
+                        format!("stand-in: a {field}.name contains ',' or ';'; SendGrid would accept this request and drop that recipient's copy"),
+                    ));
+                }
+            }
+        }
+    }
     // SendGrid: one address at most once across all personalizations (to, cc,
     // bcc), compared case-insensitively; its error quotes the address.
     let mut seen = std::collections::HashSet::new();

@@ -209,3 +209,20 @@ async fn an_address_with_bad_syntax_is_refused() {
     let (status, _, _) = post(&url, Some("Bearer SG.key"), &body).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_recipient_name_with_a_comma_or_semicolon_is_refused_not_silently_dropped() {
+    let s = StandIn::new(Some(KEY.into()));
+    let url = start(&s).await;
+    for name in ["Smith, John", "Smith; John"] {
+        let mut body = valid();
+        body["personalizations"][0]["to"][0]["name"] = json!(name);
+        let (status, answer, _) = post(&url, Some("Bearer SG.key"), &body).await;
+        assert_eq!(status, 400, "{name}");
+        assert_eq!(answer["errors"][0]["field"], "personalizations");
+    }
+    let mut body = valid();
+    body["personalizations"][0]["to"][0]["name"] = json!("Smith John");
+    assert_eq!(post(&url, Some("Bearer SG.key"), &body).await.0, 202);
+    assert_eq!(s.accepted().len(), 1);
+}

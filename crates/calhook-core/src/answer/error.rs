@@ -5,6 +5,7 @@ use crate::inbound::event::EnvelopeError;
 use crate::inbound::freshness::StaleEvent;
 use crate::inbound::signature::{SecretNotConfigured, SignatureError};
 use crate::settings::SettingError;
+use crate::tenants::TenantRefusal;
 use serde_json::{json, Value};
 use thiserror::Error;
 
@@ -14,11 +15,14 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("not found")]
     NotFound,
-    /// No such tenant, or disabled: answered exactly as any unknown path.
-    #[error("not found")]
-    TenantNotFound,
-    #[error("this tenant has no webhook secret yet: every webhook is refused until one is added")]
-    TenantHasNoSecret,
+    /// A tenant route that cannot verify anything (no such tenant, disabled,
+    /// no secret): answered exactly as `answered`, what a known tenant with
+    /// a wrong signature gets; only the log line says `why`.
+    #[error("{answered}")]
+    TenantRefused {
+        why: TenantRefusal,
+        answered: SignatureError,
+    },
     #[error("conflict: {0}")]
     AdminConflict(&'static str),
     #[error("body is larger than MAX_BODY_BYTES ({limit} bytes)")]
@@ -56,8 +60,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             MethodNotAllowed => 405,
-            NotFound | TenantNotFound => 404,
-            TenantHasNoSecret => 401,
+            NotFound => 404,
+            TenantRefused { .. } => 401,
             AdminConflict(_) => 409,
             BodyTooLarge { .. } => 413,
             BodyUnreadable(_) | BadAdminRequest(_) => 400,
@@ -77,8 +81,7 @@ impl ApiError {
             self,
             MethodNotAllowed
                 | NotFound
-                | TenantNotFound
-                | TenantHasNoSecret
+                | TenantRefused { .. }
                 | BodyTooLarge { .. }
                 | BodyUnreadable(_)
                 | Signature(_)
@@ -92,8 +95,7 @@ impl ApiError {
         match self {
             MethodNotAllowed => "method_not_allowed",
             NotFound => "not_found",
-            TenantNotFound => "unknown_tenant",
-            TenantHasNoSecret => "no_secret",
+            TenantRefused { why, .. } => why.outcome(),
             AdminConflict(_) => "conflict",
             BodyTooLarge { .. } => "too_large",
             BodyUnreadable(_) => "unreadable_body",
@@ -130,12 +132,11 @@ impl ApiError {
 
     /// The JSON body answered: the message and outcome, never a `detail`.
     pub fn body(&self) -> Value {
-        // An unknown tenant looks like any unknown path (the log has the slug).
-        let outcome = match self {
-            ApiError::TenantNotFound => "not_found",
-            _ => self.outcome(),
-        };
-        json!({ "error": self.to_string(), "outcome": outcome })
+        // A refused tenant looks like a wrong signature (the log says why).
+        if let ApiError::TenantRefused { answered, .. } = self {
+            return ApiError::Signature(answered.clone()).body();
+        }
+        json!({ "error": self.to_string(), "outcome": self.outcome() })
     }
 }
 
@@ -162,8 +163,22 @@ mod tests {
         let rows: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::NotFound, 404, "not_found"),
-            (ApiError::TenantNotFound, 404, "unknown_tenant"),
-            (ApiError::TenantHasNoSecret, 401, "no_secret"),
+            (
+                ApiError::TenantRefused {
+                    why: TenantRefusal::Unknown,
+                    answered: SignatureError::Mismatch,
+                },
+                401,
+                "unknown_tenant",
+            ),
+            (
+                ApiError::TenantRefused {
+                    why: TenantRefusal::NoSecret,
+                    answered: SignatureError::Mismatch,
+                },
+                401,
+                "no_secret",
+            ),
             (ApiError::AdminConflict("exists"), 409, "conflict"),
             (ApiError::BodyTooLarge { limit: 1 }, 413, "too_large"),
             (ApiError::BodyUnreadable("x".into()), 400, "unreadable_body"),
@@ -187,8 +202,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_tenant_is_answered_as_any_unknown_path() {
-        assert_eq!(ApiError::TenantNotFound.body(), ApiError::NotFound.body());
+    fn a_refused_tenant_is_answered_as_a_wrong_signature() {
+        for why in [
+            TenantRefusal::Unknown,
+            TenantRefusal::Disabled,
+            TenantRefusal::NoSecret,
+        ] {
+            for answered in [SignatureError::Missing, SignatureError::Mismatch] {
+                let refused = ApiError::TenantRefused {
+                    why,
+                    answered: answered.clone(),
+                };
+                let wrong = ApiError::Signature(answered);
+                assert_eq!(refused.body(), wrong.body());
+                assert_eq!(refused.status(), wrong.status());
+                assert_eq!(refused.header(), wrong.header());
+            }
+        }
     }
 
     #[test]

@@ -63,6 +63,25 @@ impl Mailbox {
             .collect()
     }
 
+    /// This mailbox as SendGrid delivers it. SendGrid's Mail Send limitations:
+    /// a recipient's `name` must not contain `,` or `;`; such a request is
+    /// accepted (202) and the copy then silently dropped. So those characters
+    /// (and line breaks) become spaces; a name left empty is dropped.
+    pub fn sendable(self) -> Self {
+        let name = self.name.and_then(|n| {
+            let clean = n
+                .split(|c: char| c == ',' || c == ';' || c.is_control())
+                .flat_map(str::split_whitespace)
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!clean.is_empty()).then_some(clean)
+        });
+        Self {
+            email: self.email,
+            name,
+        }
+    }
+
     /// The address, compared case-insensitively (as SendGrid does for duplicates).
     pub fn normalized(&self) -> String {
         self.email.trim().to_lowercase()
@@ -147,9 +166,11 @@ impl MailSend {
         notification_key: &str,
     ) -> Self {
         Self {
-            personalizations: vec![Personalization { to }],
-            from,
-            reply_to,
+            personalizations: vec![Personalization {
+                to: to.into_iter().map(Mailbox::sendable).collect(),
+            }],
+            from: from.sendable(),
+            reply_to: reply_to.map(Mailbox::sendable),
             subject,
             content: vec![
                 Content {
@@ -264,6 +285,40 @@ mod tests {
         assert!(Mailbox::parse("not an address").is_err());
         assert!(Mailbox::parse("a@localhost").is_err());
         assert_eq!(Mailbox::parse_list("a@b.co, c@d.co").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn no_name_sendgrid_would_silently_drop_reaches_the_request() {
+        let m = MailSend::new(
+            vec![
+                Mailbox::parse("\"Smith, John\" <john@example.com>").unwrap(),
+                Mailbox {
+                    email: "ada@example.com".into(),
+                    name: Some("Ada; Countess\r\nof Lovelace".into()),
+                },
+                Mailbox {
+                    email: "grace@example.com".into(),
+                    name: Some(" ,; ".into()),
+                },
+            ],
+            Mailbox::parse("\"Desk, Front\" <desk@example.com>").unwrap(),
+            Some(Mailbox::parse("\"Doe, J\" <j@example.com>").unwrap()),
+            "Subject".into(),
+            "text".into(),
+            "<p>html</p>".into(),
+            "BOOKING_CREATED:booking:u",
+        );
+        let names: Vec<_> = m.personalizations[0]
+            .to
+            .iter()
+            .map(|t| t.name.as_deref())
+            .collect();
+        assert_eq!(
+            names,
+            [Some("Smith John"), Some("Ada Countess of Lovelace"), None]
+        );
+        assert_eq!(m.from.name.as_deref(), Some("Desk Front"));
+        assert_eq!(m.reply_to.unwrap().name.as_deref(), Some("Doe J"));
     }
 
     #[test]

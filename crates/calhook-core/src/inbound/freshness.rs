@@ -13,8 +13,13 @@
 //!   `createdAt` is the booking's creation time (parsed as absent);
 //! - AFTER_HOSTS/GUESTS_CAL_VIDEO_NO_SHOW: run as delayed tasks;
 //! - PING, and anything without `createdAt`.
+//!
+//! An exempt event that names its meeting's end is checked against that
+//! instead: one about a meeting that ended more than `MAX_EVENT_AGE_SECONDS`
+//! ago is stale, and its key is kept until the TTL after the meeting ended
+//! ([`key_expiry_ms`]), so a replay is a duplicate or stale, never new.
 
-use crate::inbound::event::{Envelope, Trigger};
+use crate::inbound::event::{Envelope, Event, Trigger};
 use chrono::DateTime;
 use thiserror::Error;
 
@@ -34,6 +39,33 @@ pub enum StaleEvent {
     FromTheFuture { ahead_seconds: i64 },
     #[error("createdAt is not an ISO 8601 time, so its age cannot be checked: refused")]
     Unreadable,
+    #[error(
+        "the meeting ended {ended_seconds_ago} s ago, longer than MAX_EVENT_AGE_SECONDS ({max_seconds} s): refused as a possible replay"
+    )]
+    MeetingLongOver {
+        ended_seconds_ago: i64,
+        max_seconds: u64,
+    },
+}
+
+/// The end of the meeting an exempt event is about, if it names one.
+fn meeting_end_ms(envelope: &Envelope) -> Option<i64> {
+    let end = match &envelope.event {
+        Event::Booking(b) => b.end_time.as_deref(),
+        Event::VideoNoShow(v) => v.end_time.as_deref(),
+        _ => None,
+    };
+    end.and_then(event_time_ms)
+}
+
+/// When the event's idempotency key may expire: `ttl_ms` after now, and for
+/// an exempt trigger not before `ttl_ms` after its meeting ended.
+pub fn key_expiry_ms(envelope: &Envelope, now_ms: i64, ttl_ms: i64) -> i64 {
+    let now = now_ms + ttl_ms;
+    match is_checked(&envelope.trigger) {
+        true => now,
+        false => meeting_end_ms(envelope).map_or(now, |end| now.max(end + ttl_ms)),
+    }
 }
 
 /// Whether the trigger's `createdAt` is its delivery time (see the module docs).
@@ -72,8 +104,19 @@ pub fn is_checked(trigger: &Trigger) -> bool {
 
 /// Refuses a delivery outside the window. `max_age_seconds == 0` disables the check.
 pub fn check(envelope: &Envelope, now_ms: i64, max_age_seconds: u64) -> Result<(), StaleEvent> {
-    if max_age_seconds == 0 || !is_checked(&envelope.trigger) {
+    if max_age_seconds == 0 || envelope.trigger == Trigger::Ping {
         return Ok(());
+    }
+    if !is_checked(&envelope.trigger) {
+        return match meeting_end_ms(envelope) {
+            Some(end) if (now_ms - end).div_euclid(1000) > max_age_seconds as i64 => {
+                Err(StaleEvent::MeetingLongOver {
+                    ended_seconds_ago: (now_ms - end).div_euclid(1000),
+                    max_seconds: max_age_seconds,
+                })
+            }
+            _ => Ok(()),
+        };
     }
     let Some(created_at) = envelope.created_at.as_deref() else {
         return Ok(());
@@ -204,6 +247,35 @@ mod tests {
         assert_eq!(check(&flat, NOW, DAY), Ok(()));
         let none = parse(br#"{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u"}}"#).unwrap();
         assert_eq!(check(&none, NOW, DAY), Ok(()));
+    }
+
+    #[test]
+    fn an_exempt_event_about_a_meeting_long_over_is_stale() {
+        let ended = |end: &str| {
+            parse(
+                format!(r#"{{"triggerEvent":"MEETING_ENDED","createdAt":"2020-01-01T00:00:00Z","payload":{{"uid":"u","endTime":"{end}"}}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        assert_eq!(check(&ended("2026-11-20T09:00:00Z"), NOW, DAY), Ok(()));
+        assert!(matches!(
+            check(&ended("2026-11-18T09:00:00Z"), NOW, DAY),
+            Err(StaleEvent::MeetingLongOver { .. })
+        ));
+    }
+
+    #[test]
+    fn an_exempt_events_key_lasts_the_ttl_past_its_meeting() {
+        let ttl = 7 * DAY as i64 * 1000;
+        let started = parse(
+            br#"{"triggerEvent":"MEETING_STARTED","uid":"u","startTime":"2026-12-20T09:00:00Z","endTime":"2026-12-20T10:00:00Z"}"#,
+        )
+        .unwrap();
+        let end = event_time_ms("2026-12-20T10:00:00Z").unwrap();
+        assert_eq!(key_expiry_ms(&started, NOW, ttl), end + ttl);
+        let created = envelope("BOOKING_CREATED", "2026-11-20T09:30:00Z");
+        assert_eq!(key_expiry_ms(&created, NOW, ttl), NOW + ttl);
     }
 
     #[test]

@@ -131,6 +131,16 @@ impl WebhookSecrets {
     }
 }
 
+/// What [`WebhookSecrets::verify`] answers a request that no secret can
+/// verify (an unknown, disabled or secretless tenant's route): the same
+/// header checks, then `Mismatch`, so such a route cannot be told apart
+/// from a known tenant's with a wrong signature.
+pub fn refusal(header: Option<&str>) -> SignatureError {
+    parse_header(header)
+        .err()
+        .unwrap_or(SignatureError::Mismatch)
+}
+
 /// The 32 signature bytes a header carries.
 fn parse_header(header: Option<&str>) -> Result<[u8; 32], SignatureError> {
     let header = header.map(str::trim).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! `wrangler.toml` (or a secret); the README's configuration table lists them all.
 
 use crate::inbound::event::Trigger;
+use crate::inbound::freshness::MAX_FUTURE_SECONDS;
 
 mod admin;
 mod mailer;
@@ -100,22 +101,26 @@ impl SettingError {
     }
 }
 
-/// `MAX_EVENT_AGE_SECONDS`, which must not exceed the idempotency TTL: a
-/// replay is then either a duplicate (key still known) or stale.
+/// `MAX_EVENT_AGE_SECONDS`, which with the clock skew allowed for a
+/// `createdAt` ahead of ours must stay below the idempotency TTL: a replay is
+/// then either a duplicate (key still known) or stale, never new. Unset, it
+/// is a day, or less under a shorter TTL.
 pub fn max_event_age(raw: Option<&str>, ttl_seconds: u64) -> Result<u64, SettingError> {
     const NAME: &str = "MAX_EVENT_AGE_SECONDS";
+    let skew = MAX_FUTURE_SECONDS as u64;
+    let longest = ttl_seconds.saturating_sub(skew + 1);
     let age = number(
         NAME,
         raw,
-        DEFAULT_MAX_EVENT_AGE_SECONDS.min(ttl_seconds),
+        DEFAULT_MAX_EVENT_AGE_SECONDS.min(longest),
         0,
         u64::MAX,
     )?;
-    if age > ttl_seconds {
+    if age > longest {
         return Err(SettingError::Invalid {
             name: NAME,
             reason: format!(
-                "{age} s exceeds IDEMPOTENCY_TTL_SECONDS ({ttl_seconds} s): a replay after the key expired would pass"
+                "{age} s plus the {skew} s of clock skew allowed reaches IDEMPOTENCY_TTL_SECONDS ({ttl_seconds} s): a replay after the key expired would pass; at most {longest}"
             ),
         });
     }
@@ -313,12 +318,14 @@ mod tests {
     #[test]
     fn max_event_age_may_not_exceed_the_ttl() {
         assert_eq!(max_event_age(None, 7 * 86_400), Ok(86_400));
-        assert_eq!(max_event_age(Some("0"), 60), Ok(0));
-        assert_eq!(max_event_age(Some("3600"), 3600), Ok(3600));
-        let err = max_event_age(Some("3601"), 3600).unwrap_err();
+        assert_eq!(max_event_age(Some("0"), 600), Ok(0));
+        assert_eq!(max_event_age(Some("3299"), 3600), Ok(3299));
+        // Equal to the TTL: a createdAt 5 minutes ahead outlives the key.
+        let err = max_event_age(Some("3600"), 3600).unwrap_err();
         assert_eq!(err.name(), "MAX_EVENT_AGE_SECONDS");
+        assert!(max_event_age(Some("3300"), 3600).is_err());
         // A TTL shorter than a day lowers the default with it.
-        assert_eq!(max_event_age(None, 600), Ok(600));
+        assert_eq!(max_event_age(None, 3600), Ok(3299));
     }
 
     #[test]

@@ -65,16 +65,18 @@ const fn n(name: &'static str, default: u64, min: u64, max: u64) -> Number {
     }
 }
 
+/// At most 16 MiB: the body is buffered twice before it is verified, in an
+/// isolate of 128 MB.
 pub const MAX_BODY_BYTES: Number = n(
     "MAX_BODY_BYTES",
     DEFAULT_MAX_BODY_BYTES,
     1024,
-    100 * 1024 * 1024,
+    16 * 1024 * 1024,
 );
 pub const IDEMPOTENCY_TTL_SECONDS: Number = n(
     "IDEMPOTENCY_TTL_SECONDS",
     DEFAULT_IDEMPOTENCY_TTL_SECONDS,
-    60,
+    600,
     365 * 24 * 3600,
 );
 pub const COPY_WINDOW_MS: Number = n(
@@ -102,6 +104,7 @@ pub const OUTBOX_GRACE_SECONDS: Number = n(
     3600,
 );
 pub const OUTBOX_PAGE_SIZE: Number = n("OUTBOX_PAGE_SIZE", DEFAULT_OUTBOX_PAGE_SIZE, 1, 100);
+pub const OUTBOX_MAX_REFUSALS: Number = n("OUTBOX_MAX_REFUSALS", 60, 1, 10_000);
 pub const BOOKING_RETENTION_DAYS: Number = n(
     "BOOKING_RETENTION_DAYS",
     DEFAULT_BOOKING_RETENTION_DAYS,
@@ -185,6 +188,7 @@ pub const SETTINGS: &[Setting] = &[
     var("BOOKING_RETENTION_DAYS", &[Admin], "90"),
     var("OUTBOX_GRACE_SECONDS", &[Admin], "60"),
     var("OUTBOX_PAGE_SIZE", &[Admin], "20"),
+    var("OUTBOX_MAX_REFUSALS", &[Admin], "60"),
     secret("SENDGRID_API_KEY", &[Mailer]),
     var("SENDGRID_API_BASE", &[Mailer], DEFAULT_SENDGRID_API_BASE),
     no_default("EMAIL_FROM", &[Mailer]),
@@ -217,6 +221,7 @@ mod tests {
             LOG_REFUSED_PER_MINUTE,
             OUTBOX_GRACE_SECONDS,
             OUTBOX_PAGE_SIZE,
+            OUTBOX_MAX_REFUSALS,
             BOOKING_RETENTION_DAYS,
             REDRIVE_PAGE_SIZE,
             RETRY_BASE_DELAY_SECONDS,

@@ -5,7 +5,9 @@
 //! 1. [`reset_for_redrive`] (one batch): a dead letter whose deliveries are all
 //!    `sent` is resolved and deleted; otherwise its `failed`/`pending`/stale
 //!    deliveries go back to `pending` — conditionally, so a `sent` delivery is
-//!    never re-opened and one being sent right now is left alone (`Busy`);
+//!    never re-opened and one being sent right now is left alone (`Busy`); no
+//!    row is created except the first of a notification never claimed (the
+//!    daily prune keeps every row of a dead-lettered notification);
 //! 2. the worker queues the notifications that were re-opened;
 //! 3. [`forget`] deletes those dead letters, only in the version that was
 //!    redriven (`dead_lettered_at`), so a newer failure stays listed.
@@ -227,18 +229,20 @@ pub async fn reset_for_redrive(
                  WHERE (key = ?1 OR notification_key = ?1) AND state != 'sent')",
             vec![row.key.as_str().into(), row.dead_lettered_at.into()],
         ));
+        // Never claimed at all (the mailer could not get to it): its first
+        // delivery, so the notification is queued. Only then: a row that is
+        // missing while others exist was sent and pruned, and must not be
+        // created again as `pending`.
         statements.push(Statement::new(
             "INSERT INTO deliveries (key, notification_key, state, trigger, attempts, lease_until, updated_at) \
-             VALUES (?1, ?1, 'pending', COALESCE(?2, 'UNKNOWN'), 0, 0, ?3) \
-             ON CONFLICT(key) DO UPDATE SET state = 'pending', lease_until = 0, claim_token = NULL, \
-               updated_at = excluded.updated_at \
-             WHERE deliveries.state IN ('failed', 'pending') \
-                OR (deliveries.state = 'sending' AND deliveries.lease_until <= ?3)",
+             SELECT ?1, ?1, 'pending', COALESCE(?2, 'UNKNOWN'), 0, 0, ?3 \
+             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE key = ?1 OR notification_key = ?1)",
             vec![row.key.as_str().into(), row.trigger.clone().into(), now_ms.into()],
         ));
+        // Re-opens only rows that exist and are not sent (nor being sent).
         statements.push(Statement::new(
             "UPDATE deliveries SET state = 'pending', lease_until = 0, claim_token = NULL, updated_at = ?2 \
-             WHERE notification_key = ?1 AND key != ?1 \
+             WHERE (key = ?1 OR notification_key = ?1) \
                AND (state IN ('failed', 'pending') OR (state = 'sending' AND lease_until <= ?2))",
             vec![row.key.as_str().into(), now_ms.into()],
         ));

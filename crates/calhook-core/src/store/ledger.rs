@@ -203,10 +203,17 @@ pub async fn finish_with(
 }
 
 /// Deletes rows of emails sent before `sent_before_ms` (by then the receiver
-/// would accept the event again anyway). Pending and failed rows are kept.
+/// would accept the event again anyway). Pending and failed rows are kept,
+/// and so is every row of a notification that still has one, or a dead
+/// letter: a missing row is a copy the mailer would send again, so a redrive
+/// after the prune must still find the sent ones.
 pub async fn prune_sent(db: &impl Db, sent_before_ms: i64) -> Result<u64, StoreError> {
     db.run(Statement::new(
-        "DELETE FROM deliveries WHERE state = 'sent' AND updated_at <= ?1",
+        "DELETE FROM deliveries WHERE state = 'sent' AND updated_at <= ?1 \
+           AND NOT EXISTS (SELECT 1 FROM dead_letters d \
+             WHERE d.key = deliveries.key OR d.key = deliveries.notification_key) \
+           AND NOT EXISTS (SELECT 1 FROM deliveries other \
+             WHERE other.notification_key = deliveries.notification_key AND other.state != 'sent')",
         vec![Param::Int(sent_before_ms)],
     ))
     .await

@@ -147,7 +147,8 @@ pub struct Pending {
 }
 
 /// Rows recorded at or before `recorded_before_ms` (now minus the grace
-/// period), oldest first.
+/// period): never refused first, then by refusals; oldest first within each.
+/// A row the queue refused goes behind the rest, so it cannot stall them.
 pub async fn due(
     db: &impl Db,
     recorded_before_ms: i64,
@@ -155,29 +156,10 @@ pub async fn due(
 ) -> Result<Vec<Pending>, StoreError> {
     db.all(Statement::new(
         "SELECT key, trigger, notification, created_at, attempts FROM outbox \
-         WHERE created_at <= ?1 ORDER BY created_at, key LIMIT ?2",
+         WHERE created_at <= ?1 ORDER BY attempts, created_at, key LIMIT ?2",
         vec![recorded_before_ms.into(), limit.into()],
     ))
     .await
-}
-
-/// Splits rows into queue batches: Queues take at most 100 messages and
-/// 256 KB per `sendBatch`.
-pub fn batches(rows: &[Pending], max_messages: usize, max_bytes: usize) -> Vec<&[Pending]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, row) in rows.iter().enumerate() {
-        let size = row.notification.len() + 100;
-        if i > start && (i - start == max_messages || bytes + size > max_bytes) {
-            out.push(&rows[start..i]);
-            (start, bytes) = (i, 0);
-        }
-        bytes += size;
-    }
-    if start < rows.len() {
-        out.push(&rows[start..]);
-    }
-    out
 }
 
 /// The cron queued these rows: forget each, in the version it sent.
@@ -198,6 +180,41 @@ pub async fn refused(db: &impl Db, rows: &[Pending]) -> Result<(), StoreError> {
         "UPDATE outbox SET attempts = attempts + 1 WHERE key = ?1 AND created_at = ?2",
     )
     .await
+}
+
+/// Moves rows the queue will not take (refused `OUTBOX_MAX_REFUSALS` times,
+/// or too large for a message) to the dead letters, with `reason`: listed,
+/// reported and redrivable, instead of blocking the outbox.
+pub async fn set_aside(
+    db: &impl Db,
+    rows: &[&Pending],
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(rows.len() * 2);
+    for r in rows {
+        statements.push(Statement::new(
+            "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) \
+             SELECT key, trigger, notification, ?3, ?4 FROM outbox WHERE key = ?1 AND created_at = ?2 \
+             ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, notification = excluded.notification, \
+               reason = excluded.reason, dead_lettered_at = excluded.dead_lettered_at",
+            vec![
+                r.key.as_str().into(),
+                r.created_at.into(),
+                reason.into(),
+                now_ms.into(),
+            ],
+        ));
+        statements.push(Statement::new(
+            "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
+            vec![r.key.as_str().into(), r.created_at.into()],
+        ));
+    }
+    db.batch(statements).await?;
+    Ok(())
 }
 
 /// Runs `sql` (`?1` key, `?2` created_at) for each row, in one batch.

@@ -20,6 +20,28 @@
 //!   else the default.
 
 pub mod cache;
+pub mod replica;
+
+/// Why a tenant route verifies nothing. Answered as a wrong signature
+/// (`ApiError::TenantRefused`): which one it was is only logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantRefusal {
+    Unknown,
+    Disabled,
+    /// Exists, but no secret was added yet.
+    NoSecret,
+}
+
+impl TenantRefusal {
+    /// The log line's outcome.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            TenantRefusal::Unknown => "unknown_tenant",
+            TenantRefusal::Disabled => "tenant_disabled",
+            TenantRefusal::NoSecret => "no_secret",
+        }
+    }
+}
 
 use thiserror::Error;
 
