@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const BENCH_SECRET: &str = "bench-secret-0123456789";
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef01";
 /// The tenant whose route is measured against the single-tenant route.
 const TENANT: &str = "bench";
 

@@ -184,10 +184,7 @@ async fn send_page(
         if let Err(e) = send_batch(env, messages).await {
             let error = format!("queue refused the outbox: {e}");
             let _ = outbox::refused(db, batch).await;
-            let spent: Vec<&Pending> = batch
-                .iter()
-                .filter(|r| r.attempts + 1 >= max_refusals)
-                .collect();
+            let spent = jobs::spent(batch, max_refusals);
             let reason = jobs::refused_reason(max_refusals, &error);
             if outbox::set_aside(db, &spent, &reason, now_ms).await.is_ok() {
                 run.set_aside += spent.len();

@@ -8,7 +8,7 @@ use calhook_core::message::notification::{Notification, NOTIFICATION_VERSION};
 use calhook_core::message::render::{render, render_for_attendee};
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
-use calhook_core::store::outbox;
+use calhook_core::store::{dead_letters, outbox};
 use calhook_platform::bindings::{D1_BINDING, DEAD_LETTER_BINDING};
 use calhook_platform::d1::D1;
 use calhook_platform::message_log::MessageLog;
@@ -101,8 +101,10 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
     if verdict.error.is_some() {
         log.error = verdict.error;
     }
-    if verdict.dead_letter {
-        dead_letter(env, &raw, log).await;
+    if verdict.dead_letter && !dead_letter(env, Some(&m.db), &raw, log).await {
+        // Kept nowhere: the message comes back, and its failed copy is
+        // dead-lettered again then (`fold`), never acked unseen.
+        return backoff(None);
     }
     verdict.action
 }
@@ -245,19 +247,46 @@ pub(crate) fn message_text(message: &RawMessage) -> String {
 async fn unusable(env: &Env, raw: &str, log: &mut MessageLog, reason: String) -> Action {
     log.outcome = Some("unreadable");
     log.error = Some(reason);
-    dead_letter(env, raw, log).await;
-    Action::Ack
+    let db = env.d1(D1_BINDING).map(D1).ok();
+    match dead_letter(env, db.as_ref(), raw, log).await {
+        true => Action::Ack,
+        false => Action::Retry {
+            delay_seconds: retry::MIN_RETRY_DELAY_SECONDS,
+        },
+    }
 }
 
-async fn dead_letter(env: &Env, raw: &str, log: &mut MessageLog) {
+/// Keeps `raw` for an operator: the dead-letter queue, else (the queue
+/// refused) straight in D1's dead letters. `false`: kept nowhere.
+async fn dead_letter(env: &Env, db: Option<&D1>, raw: &str, log: &mut MessageLog) -> bool {
     let sent = match env.queue(DEAD_LETTER_BINDING) {
         Ok(q) => q.send(raw.to_owned()).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = sent {
-        let previous = log.error.take().unwrap_or_default();
-        log.error = Some(format!("{previous}; dead-lettering failed: {e}"));
-    }
+    let Err(queue_error) = sent else {
+        return true;
+    };
+    let stored = match (db, read(raw)) {
+        (Some(db), Ok(n)) => {
+            let trigger = n.trigger.to_string();
+            dead_letters::keep(
+                db,
+                n.key.as_str(),
+                Some(&trigger),
+                raw,
+                Date::now().as_millis() as i64,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+        _ => Err("no database to keep it in".to_owned()),
+    };
+    let previous = log.error.take().unwrap_or_default();
+    log.error = Some(match &stored {
+        Ok(()) => format!("{previous}; the dead-letter queue refused it ({queue_error}): kept in D1's dead letters"),
+        Err(e) => format!("{previous}; dead-lettering failed: queue: {queue_error}; D1: {e}"),
+    });
+    stored.is_ok()
 }
 
 fn build_mail(

@@ -7,7 +7,7 @@ use sendgrid_standin::{Fault, StandIn};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const TOKEN: &str = "adm-test-token";
+const TOKEN: &str = "adm-test-token-0123456789abcdef0123";
 
 pub fn trials() -> Vec<Trial> {
     vec![

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-const TOKEN: &str = "bookings-admin-token-0123456789";
+const TOKEN: &str = "bookings-admin-token-0123456789abcdef";
 const MINUTE: i64 = 60_000;
 
 pub fn trials() -> Vec<Trial> {

@@ -21,6 +21,10 @@ pub fn trials() -> Vec<Trial> {
             the_receivers_admin_binding_names_the_admin_worker_which_has_no_public_route,
         ),
         Trial::test(
+            "deploy::only_the_receiver_is_public_and_no_worker_serves_preview_urls",
+            only_the_receiver_is_public_and_no_worker_serves_preview_urls,
+        ),
+        Trial::test(
             "deploy::every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting",
             every_queue_the_mailer_consumes_has_a_dead_letter_queue_and_a_name_setting,
         ),
@@ -89,6 +93,31 @@ fn the_receivers_admin_binding_names_the_admin_worker_which_has_no_public_route(
         || admin.contains_key("route")
     {
         return Err("the admin worker must have workers_dev = false and no route".into());
+    }
+    Ok(())
+}
+
+/// `/internal/cron` and every `/admin/*` route have no authentication of
+/// their own beyond the admin worker being unreachable but through the
+/// receiver's binding; a preview URL per uploaded version would be a way in
+/// (and would serve old versions of the receiver).
+fn only_the_receiver_is_public_and_no_worker_serves_preview_urls() -> Result<(), Failed> {
+    for path in [
+        "wrangler.toml",
+        "admin/wrangler.toml",
+        "mailer/wrangler.toml",
+    ] {
+        let c = config(path);
+        if c.get("preview_urls").and_then(|v| v.as_bool()) != Some(false) {
+            return Err(format!("{path}: preview_urls must be false").into());
+        }
+        if path != "wrangler.toml"
+            && (c.get("workers_dev").and_then(|v| v.as_bool()) != Some(false)
+                || c.contains_key("routes")
+                || c.contains_key("route"))
+        {
+            return Err(format!("{path}: workers_dev = false and no route").into());
+        }
     }
     Ok(())
 }

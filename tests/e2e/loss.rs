@@ -8,7 +8,7 @@ use crate::trial;
 use libtest_mimic::Trial;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "loss-admin-token";
+const TOKEN: &str = "loss-admin-token-0123456789abcdef01";
 
 pub fn trials() -> Vec<Trial> {
     vec![

@@ -575,7 +575,7 @@ async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
     // The receiver runs without its queue: every event is kept in the outbox.
     let broken = Stack::start(Options {
         edit_receiver: Some(without_queue),
-        receiver_vars: vec![("ADMIN_TOKEN", "t".into())],
+        receiver_vars: vec![("ADMIN_TOKEN", "t".repeat(32))],
         ..Options::default()
     })
     .await;
@@ -592,7 +592,7 @@ async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
     assert_eq!(again["status"], "duplicate", "{again}");
     let listed: Value = reqwest::Client::new()
         .get(format!("{}/admin/outbox", broken.base))
-        .bearer_auth("t")
+        .bearer_auth("t".repeat(32))
         .send()
         .await
         .unwrap()

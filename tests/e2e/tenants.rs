@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 
-const TOKEN: &str = "adm-tenant-token";
+const TOKEN: &str = "adm-tenant-token-0123456789abcdef01";
 const MASTER_KEY: &str = "8f3a1c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a";
 const OTHER_MASTER_KEY: &str = "1b2c3d4e5f60718293a4b5c6d7e8f901122334455667788990aabbccddeeff00";
 const ACME_SECRET: &str = "acme-webhook-secret-0001";

@@ -1,6 +1,7 @@
 //! `calhook tenant …`: the receiver's `/admin/tenants` API from a shell, so
 //! an operator never writes SQL. Answers are printed as JSON.
 
+use calhook_core::tenants::TenantId;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Map, Value};
 use std::io::BufRead;
@@ -141,27 +142,64 @@ fn secret_from_stdin() -> Result<String, String> {
     Ok(secret)
 }
 
+fn bad_id(id: &str) -> String {
+    format!(
+        "{id:?} is not a tenant id (lower-case letters, digits and '-', as in /webhooks/cal/<id>)"
+    )
+}
+
+/// Secret ids are the 8 hex digits the admin API hands out.
+fn is_secret_id(text: &str) -> bool {
+    text.len() == 8 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `{base}/admin/tenants/{segments…}`, each segment percent-encoded as one
+/// path segment: nothing an operator types can reach another route.
+fn tenants_url(base: &str, segments: &[&str]) -> Result<reqwest::Url, String> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| format!("{base:?} is not a URL: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|_| format!("{base:?} cannot have a path"))?
+        .pop_if_empty()
+        .extend(["admin", "tenants"])
+        .extend(segments);
+    Ok(url)
+}
+
+/// A tenant's URL: the id is checked as the receiver checks it first.
+fn tenant_url(base: &str, id: &str, rest: &[&str]) -> Result<reqwest::Url, String> {
+    let id = TenantId::parse(id).map_err(|_| bad_id(id))?;
+    let mut segments = vec![id.as_str()];
+    segments.extend_from_slice(rest);
+    tenants_url(base, &segments)
+}
+
 pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
     let token = std::env::var("ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty())
         .ok_or("set ADMIN_TOKEN to the receiver's admin token")?;
-    let base = format!("{}/admin/tenants", args.url.trim_end_matches('/'));
+    let base = args.url.trim_end_matches('/');
+    let at = |id: &str, rest: &[&str]| tenant_url(base, id, rest);
     use reqwest::Method;
     let (method, url, body) = match args.command {
-        TenantCommand::List => (Method::GET, base, None),
-        TenantCommand::Show { id } => (Method::GET, format!("{base}/{id}"), None),
+        TenantCommand::List => (Method::GET, tenants_url(base, &[])?, None),
+        TenantCommand::Show { id } => (Method::GET, at(&id, &[])?, None),
         TenantCommand::Add {
             id,
             settings,
             secret_from_stdin: with_secret,
         } => {
+            TenantId::parse(&id).map_err(|_| bad_id(&id))?;
             let mut body = settings.into_json();
             body.insert("id".into(), id.into());
             if with_secret {
                 body.insert("secret".into(), secret_from_stdin()?.into());
             }
-            (Method::POST, base, Some(Value::Object(body)))
+            (
+                Method::POST,
+                tenants_url(base, &[])?,
+                Some(Value::Object(body)),
+            )
         }
         TenantCommand::Update {
             id,
@@ -175,28 +213,27 @@ pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
             if body.is_empty() {
                 return Err("nothing to change: give a setting or --clear".into());
             }
-            (
-                Method::PATCH,
-                format!("{base}/{id}"),
-                Some(Value::Object(body)),
-            )
+            (Method::PATCH, at(&id, &[])?, Some(Value::Object(body)))
         }
         TenantCommand::SecretAdd { id, .. } => (
             Method::POST,
-            format!("{base}/{id}/secrets"),
+            at(&id, &["secrets"])?,
             Some(json!({"secret": secret_from_stdin()?})),
         ),
-        TenantCommand::SecretRemove { id, secret_id } => (
-            Method::DELETE,
-            format!("{base}/{id}/secrets/{secret_id}"),
-            None,
-        ),
-        TenantCommand::Disable { id } => (Method::POST, format!("{base}/{id}/disable"), None),
-        TenantCommand::Enable { id } => (Method::POST, format!("{base}/{id}/enable"), None),
-        TenantCommand::Reencrypt => (Method::POST, format!("{base}/reencrypt"), None),
+        TenantCommand::SecretRemove { id, secret_id } => {
+            if !is_secret_id(&secret_id) {
+                return Err(format!(
+                    "{secret_id:?} is not a secret id (8 hex digits, as `calhook tenant show` lists them)"
+                ));
+            }
+            (Method::DELETE, at(&id, &["secrets", &secret_id])?, None)
+        }
+        TenantCommand::Disable { id } => (Method::POST, at(&id, &["disable"])?, None),
+        TenantCommand::Enable { id } => (Method::POST, at(&id, &["enable"])?, None),
+        TenantCommand::Reencrypt => (Method::POST, tenants_url(base, &["reencrypt"])?, None),
     };
     let mut request = reqwest::Client::new()
-        .request(method, &url)
+        .request(method, url.clone())
         .bearer_auth(token.trim());
     if let Some(body) = body {
         request = request.json(&body);
@@ -217,5 +254,38 @@ pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
     } else {
         eprintln!("{} {shown}", status.as_u16());
         Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_id_is_one_checked_path_segment() {
+        let url = tenant_url("http://127.0.0.1:8787/", "acme", &["secrets", "0a1b2c3d"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8787/admin/tenants/acme/secrets/0a1b2c3d"
+        );
+        for id in ["../outbox", "..", "a/b", "acme?x=1", "Acme", ""] {
+            assert!(tenant_url("http://h", id, &[]).is_err(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_path_prefix_on_the_base_url_is_kept() {
+        let url = tenants_url("https://hooks.example.com/calhook", &["reencrypt"]).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://hooks.example.com/calhook/admin/tenants/reencrypt"
+        );
+    }
+
+    #[test]
+    fn only_secret_ids_as_the_api_lists_them_are_sent() {
+        assert!(is_secret_id("0a1b2c3d"));
+        assert!(!is_secret_id("../../x"));
+        assert!(!is_secret_id("0a1b2c3d0"));
     }
 }

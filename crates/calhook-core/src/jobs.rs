@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use crate::settings::OUTBOX_PAGES_PER_RUN;
-use crate::store::outbox::Depth;
+use crate::store::outbox::{Depth, Pending};
 
 /// The cron expression of the daily prune; every other one is the minute job.
 pub const PRUNE_CRON: &str = "17 3 * * *";
@@ -87,6 +87,16 @@ pub fn refused_reason(times: i64, last_error: &str) -> String {
     format!("the queue refused it {times} times (OUTBOX_MAX_REFUSALS); last: {last_error}")
 }
 
+/// The rows of a batch the queue just refused that have now been refused
+/// `max_refusals` times: set aside in the dead letters rather than offered
+/// again (`attempts` counts the refusals before this one).
+pub fn spent(batch: &[Pending], max_refusals: i64) -> Vec<&Pending> {
+    batch
+        .iter()
+        .filter(|r| r.attempts + 1 >= max_refusals)
+        .collect()
+}
+
 /// The minute job's log line: what the reminders and the outbox did, how
 /// much is left and how old the oldest row is.
 pub fn minute_line(
@@ -143,6 +153,21 @@ mod tests {
         assert_eq!(h.ended_before_ms, 10 * day);
         let early = prune_horizons(day, 7 * 86_400, 90);
         assert_eq!(early.sent_before_ms, -6 * day, "never wraps around");
+    }
+
+    #[test]
+    fn a_row_refused_max_refusals_times_is_set_aside() {
+        let row = |key: &str, attempts| Pending {
+            key: key.into(),
+            trigger: "T".into(),
+            notification: "{}".into(),
+            created_at: 0,
+            attempts,
+        };
+        let batch = [row("fresh", 0), row("tried", 58), row("last", 59)];
+        let keys: Vec<_> = spent(&batch, 60).iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["last"]);
+        assert_eq!(spent(&batch[..1], 1).len(), 1, "1: set aside at once");
     }
 
     #[test]

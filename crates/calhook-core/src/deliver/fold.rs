@@ -49,7 +49,8 @@ pub struct Verdict {
     pub action: Action,
     pub outcome: &'static str,
     pub error: Option<String>,
-    /// A copy failed for good: the message goes to the dead-letter queue.
+    /// A copy failed for good (now or earlier): the message goes to the
+    /// dead letters. Keeping one twice replaces it.
     pub dead_letter: bool,
 }
 
@@ -75,7 +76,9 @@ impl Tally {
     /// `backoff(retry_after)`: the delay before the next delivery; `busy_delay`:
     /// how long to wait for another consumer's lease.
     pub fn decide(self, backoff: impl Fn(Option<u64>) -> u64, busy_delay: u64) -> Verdict {
-        let dead_letter = self.failed.is_some();
+        // A copy that failed earlier is dead-lettered again: if keeping its
+        // dead letter failed then, the message was retried for it.
+        let dead_letter = self.failed.is_some() || self.already_failed > 0;
         let failed = |v: Verdict| match &self.failed {
             Some(reason) => Verdict {
                 outcome: "failed",
@@ -192,6 +195,12 @@ mod tests {
         let v = decide(vec![failed(), retry(None)]);
         assert!(v.dead_letter);
         assert_eq!(v.action, Action::Retry { delay_seconds: 10 });
+    }
+
+    #[test]
+    fn a_copy_that_failed_earlier_is_dead_lettered_again_in_case_that_was_lost() {
+        let v = decide(vec![CopyOutcome::AlreadySent, CopyOutcome::AlreadyFailed]);
+        assert_eq!((v.action, v.dead_letter), (Action::Ack, true));
     }
 
     #[test]
