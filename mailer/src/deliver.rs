@@ -4,11 +4,13 @@ use calhook_core::deliver::fold::{Action, CopyOutcome, Tally};
 use calhook_core::deliver::recipients::{self, Audience, Copy};
 use calhook_core::deliver::retry;
 use calhook_core::deliver::sendgrid::{self, classify, MailSend, SendOutcome};
-use calhook_core::message::notification::{Notification, NOTIFICATION_VERSION};
+use calhook_core::message::notification::{Kind, Notification, NOTIFICATION_VERSION};
 use calhook_core::message::render::{render, render_for_attendee};
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
-use calhook_core::store::{dead_letters, outbox};
+use calhook_core::store::reminders::{self, Dropped};
+use calhook_core::store::{bookings, dead_letters, outbox, Db};
+use calhook_core::tenants::ledger_uid;
 use calhook_platform::bindings::{D1_BINDING, DEAD_LETTER_BINDING};
 use calhook_platform::d1::D1;
 use calhook_platform::message_log::MessageLog;
@@ -68,6 +70,19 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
             return backoff(None);
         }
     };
+    match drop_if_unwanted(&db, &mail, &notification, &raw).await {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            log.outcome = Some("dropped");
+            log.error = Some(why.reason());
+            return Action::Ack;
+        }
+        Err(error) => {
+            log.outcome = Some("ledger_unavailable");
+            log.error = Some(error);
+            return backoff(None);
+        }
+    }
     let mut notification = notification;
     notification.facts.fallback_zone = mail.zone.clone();
     let plan = recipients::plan(&notification, &mail.to, mail.notify_attendees);
@@ -136,6 +151,45 @@ async fn prepare(
         .await
         .map_err(|e| e.to_string())?;
     Ok((db, mail))
+}
+
+/// A reminder or follow-up is checked again against the booking now (it may
+/// have waited in the outbox or in retries since the cron decided it): one no
+/// longer wanted is recorded as dropped, with why, for the timeline, and its
+/// outbox row forgotten. Any other notification is sent as it is.
+async fn drop_if_unwanted(
+    db: &D1,
+    mail: &Mail,
+    n: &Notification,
+    raw: &str,
+) -> Result<Option<Dropped>, String> {
+    if matches!(n.trigger, Kind::Event(_)) {
+        return Ok(None);
+    }
+    let booking = match n.facts.booking_uid.as_deref() {
+        Some(uid) => bookings::get(db, &ledger_uid(n.tenant.as_ref(), uid))
+            .await
+            .map_err(|e| e.to_string())?,
+        None => None,
+    };
+    let start_ms = n.facts.start.map(|t| t.timestamp_millis());
+    let now = Date::now().as_millis() as i64;
+    let Some(why) = reminders::recheck(
+        &n.trigger,
+        start_ms,
+        booking.as_ref(),
+        mail.tenant_enabled,
+        now,
+    ) else {
+        return Ok(None);
+    };
+    db.batch(vec![
+        outbox::delivered_statement(&n.key, raw),
+        reminders::dropped_statement(n.key.as_str(), why),
+    ])
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(Some(why))
 }
 
 /// One copy: claimed in the ledger, sent, its result recorded. `Err`: the

@@ -37,6 +37,8 @@ pub struct Mail {
     pub notify_attendees: bool,
     pub subject_prefix: Option<String>,
     pub zone: Option<String>,
+    /// `false`: a disabled tenant's (its reminders and follow-ups are dropped).
+    pub tenant_enabled: bool,
 }
 
 /// The tenant's settings, each falling back to the environment's.
@@ -62,6 +64,7 @@ pub async fn mail(
         notify_attendees: own.notify_attendees.unwrap_or(settings.notify_attendees),
         subject_prefix: own.subject_prefix,
         zone: own.time_zone.or_else(|| settings.default_time_zone.clone()),
+        tenant_enabled: !own.disabled,
     })
 }
 
@@ -76,7 +79,10 @@ async fn lookup(
         Cached::Fresh(m) => m,
         Cached::Stale(_) | Cached::Missing => {
             let m = match tenants::get(db, id.as_str()).await? {
-                Some(row) => Some(row.settings.mail()?),
+                Some(row) => Some(TenantMail {
+                    disabled: !row.enabled,
+                    ..row.settings.mail()?
+                }),
                 None => None,
             };
             CACHE.with(|c| c.borrow_mut().insert(id.as_str(), now, ttl_ms, m.clone()));

@@ -29,6 +29,10 @@ pub fn trials() -> Vec<Trial> {
             a_cancelled_or_rescheduled_booking_gets_no_reminder_after,
         ),
         trial(
+            "bookings::a_reminder_retried_after_its_booking_was_cancelled_is_dropped_and_the_timeline_says_so",
+            a_reminder_retried_after_its_booking_was_cancelled_is_dropped_and_the_timeline_says_so,
+        ),
+        trial(
             "bookings::a_cancellation_delivered_before_its_creation_leaves_it_cancelled",
             a_cancellation_delivered_before_its_creation_leaves_it_cancelled,
         ),
@@ -204,6 +208,54 @@ fn reschedule(old_uid: &str, new_uid: &str, sent_ms: i64, start_ms: i64) -> Valu
     v["payload"]["rescheduleUid"] = json!(old_uid);
     v["payload"]["rescheduleId"] = json!(1);
     v
+}
+
+/// The cron decided the reminder, SendGrid answered 429 (retry in 15 s), and
+/// the booking was cancelled meanwhile: the mailer checks again before it
+/// sends, and the reminder is dropped, never sent after the cancellation.
+async fn a_reminder_retried_after_its_booking_was_cancelled_is_dropped_and_the_timeline_says_so() {
+    let s = Stack::start(Options {
+        receiver_vars: vec![("ADMIN_TOKEN", TOKEN.into())],
+        ..Options::default()
+    })
+    .await;
+    let uid = unique("dropped");
+    let created = accepted(&s, &due_now("BOOKING_CREATED", &uid)).await;
+    s.wait_for_email(&created).await;
+    let key = reminder_key(&timeline(&s, &uid).await, 60);
+    s.standin.fail_next(sendgrid_standin::Fault {
+        status: 429,
+        count: 1,
+        retry_after: Some(15),
+        answer_after_ms: None,
+    });
+    let before = s.standin.request_count();
+    run_cron(&s).await;
+    poll(
+        "the reminder's first send, refused",
+        Duration::from_secs(30),
+        || {
+            let tried = s.standin.request_count() > before;
+            async move { tried.then_some(()) }
+        },
+    )
+    .await;
+    let cancelled = accepted(&s, &booking("BOOKING_CANCELLED", &uid, 0, 58 * MINUTE)).await;
+    s.wait_for_email(&cancelled).await;
+    let t = poll("the reminder dropped", Duration::from_secs(60), || async {
+        let t = timeline(&s, &uid).await;
+        t["reminders"][0]["dropped"].is_string().then_some(t)
+    })
+    .await;
+    assert_eq!(t["reminders"][0]["key"], key.as_str(), "{t}");
+    assert_eq!(t["reminders"][0]["dropped"], "the booking was cancelled");
+    assert!(
+        s.emails_for(&key).is_empty(),
+        "never sent after the cancellation"
+    );
+    assert!(s
+        .sql(&format!("SELECT key FROM outbox WHERE key = '{key}'"))
+        .is_empty());
 }
 
 /// Booked, then cancelled or moved, before any cron run: on a stack of its

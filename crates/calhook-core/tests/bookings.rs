@@ -789,3 +789,92 @@ fn every_pair_of_booking_events_ends_the_same_in_either_order() {
     }
     assert_eq!(pairs, 110);
 }
+
+mod recheck_when_sent {
+    use calhook_core::message::notification::Kind;
+    use calhook_core::store::bookings::BookingRow;
+    use calhook_core::store::reminders::{recheck, Dropped};
+
+    const NOW: i64 = 1_000_000;
+
+    fn booking(status: &str, start_at: i64) -> BookingRow {
+        BookingRow {
+            uid: "u".into(),
+            status: status.into(),
+            status_at: 0,
+            title: None,
+            start_at: Some(start_at),
+            end_at: Some(start_at + 1_800_000),
+            organizer_tz: None,
+            organizer_name: None,
+            organizer_email: None,
+            location: None,
+            meeting_url: None,
+            first_seen_at: 0,
+            rescheduled_from: None,
+            rescheduled_to: None,
+        }
+    }
+
+    #[test]
+    fn a_reminder_for_an_accepted_booking_still_ahead_is_sent() {
+        let start = NOW + 3_600_000;
+        let b = booking("accepted", start);
+        assert_eq!(
+            recheck(&Kind::Reminder, Some(start), Some(&b), true, NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn a_reminder_for_a_booking_cancelled_since_is_dropped() {
+        let start = NOW + 3_600_000;
+        for status in ["cancelled", "rejected", "rescheduled"] {
+            let b = booking(status, start);
+            assert!(matches!(
+                recheck(&Kind::Reminder, Some(start), Some(&b), true, NOW),
+                Some(Dropped::BookingEnded(s)) if s == status
+            ));
+            assert!(recheck(&Kind::FollowUp, Some(start), Some(&b), true, NOW).is_some());
+        }
+    }
+
+    #[test]
+    fn a_reminder_whose_meeting_started_or_moved_is_dropped() {
+        let start = NOW - 60_000;
+        let b = booking("accepted", start);
+        assert_eq!(
+            recheck(&Kind::Reminder, Some(start), Some(&b), true, NOW),
+            Some(Dropped::MeetingStarted)
+        );
+        let moved = booking("accepted", NOW + 7_200_000);
+        assert_eq!(
+            recheck(
+                &Kind::Reminder,
+                Some(NOW + 3_600_000),
+                Some(&moved),
+                true,
+                NOW
+            ),
+            Some(Dropped::Moved)
+        );
+        assert_eq!(
+            recheck(&Kind::Reminder, Some(start), None, true, NOW),
+            Some(Dropped::MeetingStarted),
+            "a pruned booking is judged on the notification"
+        );
+    }
+
+    #[test]
+    fn a_follow_up_after_the_meeting_is_sent_but_not_for_a_disabled_tenant() {
+        let b = booking("ended", NOW - 7_200_000);
+        assert_eq!(
+            recheck(&Kind::FollowUp, Some(NOW - 7_200_000), Some(&b), true, NOW),
+            None
+        );
+        assert_eq!(
+            recheck(&Kind::FollowUp, Some(NOW - 7_200_000), Some(&b), false, NOW),
+            Some(Dropped::TenantDisabled)
+        );
+    }
+}

@@ -156,6 +156,8 @@ pub struct TenantMail {
     pub subject_prefix: Option<String>,
     /// The zone an email shows times in when the event names none.
     pub time_zone: Option<String>,
+    /// Disabled by an operator: its reminders and follow-ups are dropped.
+    pub disabled: bool,
 }
 
 impl TenantSettings {
@@ -178,6 +180,7 @@ impl TenantSettings {
             notify_attendees: self.notify_attendees,
             subject_prefix: self.name.as_ref().map(|n| format!("[{n}] ")),
             time_zone: self.time_zone.clone(),
+            disabled: false,
         })
     }
 

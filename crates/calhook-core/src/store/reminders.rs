@@ -300,6 +300,76 @@ pub async fn claim(
         .collect())
 }
 
+/// Why a reminder or follow-up is not emailed when the mailer gets to it
+/// (it may have waited in the outbox, or in SendGrid retries, since the cron
+/// decided it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// Cancelled, rejected or rescheduled since (status as the ledger has it).
+    BookingEnded(&'static str),
+    /// A reminder for a meeting that has started.
+    MeetingStarted,
+    /// A reminder for a start time the booking no longer has (the new time
+    /// gets reminders of its own).
+    Moved,
+    TenantDisabled,
+}
+
+impl Dropped {
+    /// As the timeline and the log line say it.
+    pub fn reason(self) -> String {
+        match self {
+            Dropped::BookingEnded(status) => format!("the booking was {status}"),
+            Dropped::MeetingStarted => "the meeting had started".into(),
+            Dropped::Moved => "the booking moved to another time".into(),
+            Dropped::TenantDisabled => "the tenant is disabled".into(),
+        }
+    }
+}
+
+/// Whether a reminder (for a meeting starting at `start_ms`) or follow-up is
+/// still wanted, given the booking as the ledger has it now (`None`: pruned,
+/// decided on the notification alone) and whether its tenant is enabled.
+pub fn recheck(
+    kind: &notification::Kind,
+    start_ms: Option<i64>,
+    booking: Option<&super::bookings::BookingRow>,
+    tenant_enabled: bool,
+    now_ms: i64,
+) -> Option<Dropped> {
+    use super::bookings::Status;
+    let reminder = match kind {
+        notification::Kind::Reminder => true,
+        notification::Kind::FollowUp => false,
+        notification::Kind::Event(_) => return None,
+    };
+    if !tenant_enabled {
+        return Some(Dropped::TenantDisabled);
+    }
+    if let Some(b) = booking {
+        for ended in [Status::Cancelled, Status::Rejected, Status::Rescheduled] {
+            if b.status == ended.as_str() {
+                return Some(Dropped::BookingEnded(ended.as_str()));
+            }
+        }
+        if reminder && b.start_at.is_some() && b.start_at != start_ms {
+            return Some(Dropped::Moved);
+        }
+    }
+    match start_ms {
+        Some(start) if reminder && start <= now_ms => Some(Dropped::MeetingStarted),
+        _ => None,
+    }
+}
+
+/// Records why the reminder or follow-up `key` was dropped (its timeline row).
+pub fn dropped_statement(key: &str, why: Dropped) -> Statement {
+    Statement::new(
+        "UPDATE reminders SET dropped = ?2 WHERE key = ?1",
+        vec![key.into(), why.reason().into()],
+    )
+}
+
 /// A pending (not yet decided) reminder, for the timeline.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Pending {

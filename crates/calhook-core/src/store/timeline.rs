@@ -45,6 +45,8 @@ pub struct ReminderRow {
     pub state: String,
     pub key: String,
     pub decided_at: i64,
+    /// Why the mailer did not email it after all (`reminders::Dropped`).
+    pub dropped: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,7 +93,7 @@ pub async fn timeline(
         .await?;
     let reminders: Vec<ReminderRow> = db
         .all(Statement::new(
-            "SELECT kind, offset_minutes, state, key, decided_at FROM reminders WHERE uid = ?1 \
+            "SELECT kind, offset_minutes, state, key, decided_at, dropped FROM reminders WHERE uid = ?1 \
              ORDER BY decided_at, offset_minutes",
             vec![uid.into()],
         ))
