@@ -212,6 +212,8 @@ async fn prune(db: &D1, settings: &AdminSettings, now_ms: i64) -> Value {
         let keys = claims::prune(db, now_ms).await?;
         let deliveries = ledger::prune_sent(db, horizons.sent_before_ms).await?;
         let bookings = reminders::prune(db, horizons.ended_before_ms).await?;
+        // Quota hours are read for the current hour only; a day is plenty.
+        calhook_core::store::usage::prune(db, now_ms - 86_400_000).await?;
         Ok((keys, deliveries, bookings))
     }
     .await;

@@ -156,7 +156,13 @@ async fn list(env: &Env) -> Result<Accepted, ApiError> {
 
 async fn show(env: &Env, id: &TenantId) -> Result<Accepted, ApiError> {
     match tenants::get(&d1(env)?, id.as_str()).await? {
-        Some(row) => Ok(Accepted::json(200, view(env, &row))),
+        Some(row) => {
+            let mut answer = view(env, &row);
+            // Emails counted and held this hour (the mailer's quota).
+            answer["this_hour"] =
+                json!(calhook_core::store::usage::this_hour(&d1(env)?, id.as_str(), now()).await?);
+            Ok(Accepted::json(200, answer))
+        }
         None => Err(ApiError::NotFound),
     }
 }
@@ -164,7 +170,7 @@ async fn show(env: &Env, id: &TenantId) -> Result<Accepted, ApiError> {
 fn patch(fields: Map<String, Value>) -> Result<SettingsPatch, ApiError> {
     serde_json::from_value(Value::Object(fields)).map_err(|_| {
         ApiError::BadAdminRequest(
-            "settings: name, email_to, email_from, notify_events, notify_attendees, reminder_offsets, time_zone",
+            "settings: name, email_to, email_from, notify_events, notify_attendees, reminder_offsets, time_zone, emails_per_hour (a whole number)",
         )
     })
 }
@@ -389,6 +395,7 @@ pub fn effective(env: &Env, s: &TenantSettings) -> serde_json::Value {
         "email_from": mailer(s.email_from.clone(), "EMAIL_FROM"),
         "notify_attendees": mailer(s.notify_attendees.map(|b| b.to_string()), "NOTIFY_ATTENDEES"),
         "time_zone": mailer(s.time_zone.clone(), "DEFAULT_TIME_ZONE"),
+        "emails_per_hour": mailer(s.emails_per_hour.map(|n| n.to_string()), "EMAILS_PER_HOUR"),
         "notify_events": here(s.notify_events.as_deref(), "NOTIFY_EVENTS", &DEFAULT_NOTIFY_EVENTS.join(",")),
         "reminder_offsets": here(reminders.as_deref(), "REMINDER_OFFSETS", DEFAULT_REMINDER_OFFSETS),
     })

@@ -9,6 +9,7 @@ use calhook_core::message::render::{render, render_for_attendee};
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded};
 use calhook_core::store::reminders::{self, Dropped};
+use calhook_core::store::usage::{self, Reserved};
 use calhook_core::store::{bookings, dead_letters, outbox, Db};
 use calhook_core::tenants::ledger_uid;
 use calhook_platform::bindings::{D1_BINDING, DEAD_LETTER_BINDING};
@@ -192,6 +193,22 @@ async fn drop_if_unwanted(
     Ok(Some(why))
 }
 
+/// Counts the copy against its tenant's emails per hour; `Some(why)`: over
+/// the limit, held (`store::usage`).
+async fn over_quota(m: &Message<'_>, now: i64) -> Result<Option<String>, String> {
+    let (Some(tenant), Some(limit)) = (m.notification.tenant.as_ref(), m.mail.emails_per_hour)
+    else {
+        return Ok(None);
+    };
+    match usage::reserve(&m.db, tenant.as_str(), limit, now).await {
+        Ok(Reserved::Yes) => Ok(None),
+        Ok(Reserved::OverLimit { limit }) => Ok(Some(format!(
+            "held: tenant {tenant} sent its {limit} emails this hour (emails_per_hour / EMAILS_PER_HOUR); sent when the next hour starts"
+        ))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// One copy: claimed in the ledger, sent, its result recorded. `Err`: the
 /// ledger is unavailable, and nothing was sent.
 async fn send_copy(
@@ -218,6 +235,23 @@ async fn send_copy(
         LedgerClaim::AlreadyFailed => return Ok(CopyOutcome::AlreadyFailed),
         LedgerClaim::Busy => return Ok(CopyOutcome::Busy),
     };
+    if let Some(held) = over_quota(m, now).await? {
+        // Not sent: pending again, retried when the tenant's next hour starts.
+        let finish = Finish::Retry {
+            status: None,
+            error: &held,
+        };
+        let forget = outbox::delivered_statement(&m.notification.key, m.raw);
+        if let Ok(Recorded::LostLease) =
+            ledger::finish_with(&m.db, &lease, finish, now, vec![forget]).await
+        {
+            return Ok(CopyOutcome::LostLease);
+        }
+        return Ok(CopyOutcome::Retry {
+            delay_seconds: Some(usage::seconds_to_next_hour(now)),
+            reason: held,
+        });
+    }
     let request = build_mail(&m.notification, &m.mail, reply_to, copy);
     let (outcome, message_id) = match post(m.settings, &request).await {
         Ok(answer) => {

@@ -7,8 +7,8 @@ use calhook_core::deliver::sendgrid::Mailbox;
 use calhook_core::settings::tenant::TenantMail;
 use calhook_core::settings::MailerSettings as Settings;
 use calhook_core::settings::{SettingError, MAX_CACHED_TENANTS};
-use calhook_core::store::tenants;
 use calhook_core::store::StoreError;
+use calhook_core::store::{tenants, usage};
 use calhook_core::tenants::cache::{Cached, TtlCache};
 use calhook_core::tenants::TenantId;
 use calhook_platform::d1::D1;
@@ -39,6 +39,8 @@ pub struct Mail {
     pub zone: Option<String>,
     /// `false`: a disabled tenant's (its reminders and follow-ups are dropped).
     pub tenant_enabled: bool,
+    /// The tenant's emails-per-hour limit (`store::usage`); `None`: none.
+    pub emails_per_hour: Option<u64>,
 }
 
 /// The tenant's settings, each falling back to the environment's.
@@ -49,6 +51,10 @@ pub async fn mail(
 ) -> Result<Mail, TenantMailError> {
     let own = match tenant {
         Some(id) => Some(lookup(db, settings, id).await?),
+        None => None,
+    };
+    let emails_per_hour = match &own {
+        Some(own) => usage::limit(own.emails_per_hour, settings.emails_per_hour),
         None => None,
     };
     let own = own.unwrap_or_default();
@@ -65,6 +71,7 @@ pub async fn mail(
         subject_prefix: own.subject_prefix,
         zone: own.time_zone.or_else(|| settings.default_time_zone.clone()),
         tenant_enabled: !own.disabled,
+        emails_per_hour,
     })
 }
 

@@ -36,6 +36,10 @@ pub fn trials() -> Vec<Trial> {
             with_d1_down_a_tenants_first_request_is_verified_from_its_kv_copy,
         ),
         trial(
+            "tenants::a_tenant_over_its_emails_per_hour_is_held_and_reported_not_dropped",
+            a_tenant_over_its_emails_per_hour_is_held_and_reported_not_dropped,
+        ),
+        trial(
             "tenants::webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets",
             webcrypto_and_the_aes_gcm_crate_read_each_others_sealed_secrets,
         ),
@@ -403,6 +407,53 @@ async fn with_d1_down_a_tenants_first_request_is_verified_from_its_kv_copy() {
     let again = fixture_for("BOOKING_CREATED", &unique("d1down"));
     let (status, answer) = s.send_to("/webhooks/cal/acme", &again, ACME_SECRET).await;
     assert_eq!(status, 401, "{answer}");
+}
+
+async fn a_tenant_over_its_emails_per_hour_is_held_and_reported_not_dropped() {
+    let s = tenant_stack("30").await;
+    create(
+        &s,
+        json!({"id": "acme", "secret": ACME_SECRET, "emails_per_hour": 1}),
+    )
+    .await;
+    create(&s, json!({"id": "globex", "secret": GLOBEX_SECRET})).await;
+    let send = |path: &'static str, secret: &'static str, uid: String| {
+        let s = &s;
+        async move {
+            let (status, answer) = s
+                .send_to(path, &fixture_for("BOOKING_CREATED", &uid), secret)
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            answer["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = send("/webhooks/cal/acme", ACME_SECRET, unique("quota")).await;
+    assert_eq!(s.wait_for_email(&first).await.len(), 1);
+    let second = send("/webhooks/cal/acme", ACME_SECRET, unique("quota")).await;
+    let held = poll("the second email held", Duration::from_secs(45), || {
+        let rows = s.sql(&format!(
+            "SELECT state, last_error FROM deliveries WHERE key = '{second}'"
+        ));
+        async move {
+            rows.into_iter().find(|r| {
+                r["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("held"))
+            })
+        }
+    })
+    .await;
+    assert_eq!(held["state"], "pending", "kept to send, not dropped");
+    assert!(s.emails_for(&second).is_empty());
+    // Another tenant is not starved by acme's quota.
+    let other = send("/webhooks/cal/globex", GLOBEX_SECRET, unique("quota")).await;
+    assert_eq!(s.wait_for_email(&other).await.len(), 1);
+    let (_, shown) = s
+        .admin(Method::GET, "/admin/tenants/acme", TOKEN, None)
+        .await;
+    assert_eq!(shown["this_hour"]["sent"], 1, "{shown}");
+    assert!(shown["this_hour"]["held"].as_i64().unwrap() >= 1, "{shown}");
+    assert_eq!(shown["settings"]["emails_per_hour"], 1);
 }
 
 async fn a_master_key_rotation_reencrypts_every_secret() {

@@ -83,6 +83,9 @@ struct SettingArgs {
     /// Zone for events that name none, instead of DEFAULT_TIME_ZONE.
     #[arg(long)]
     time_zone: Option<String>,
+    /// Emails per hour (0: no limit), instead of EMAILS_PER_HOUR.
+    #[arg(long)]
+    emails_per_hour: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,6 +97,7 @@ enum Field {
     NotifyAttendees,
     ReminderOffsets,
     TimeZone,
+    EmailsPerHour,
 }
 
 impl Field {
@@ -106,6 +110,7 @@ impl Field {
             Field::NotifyAttendees => "notify_attendees",
             Field::ReminderOffsets => "reminder_offsets",
             Field::TimeZone => "time_zone",
+            Field::EmailsPerHour => "emails_per_hour",
         }
     }
 }
@@ -125,6 +130,7 @@ impl SettingArgs {
         put("notify_attendees", self.notify_attendees.map(Value::from));
         put("reminder_offsets", self.reminder_offsets.map(Value::from));
         put("time_zone", self.time_zone.map(Value::from));
+        put("emails_per_hour", self.emails_per_hour.map(Value::from));
         m
     }
 }

@@ -27,6 +27,7 @@ const RELEASES: &[&[(&str, &str)]] = &[
     &[("0006_delivery_recipients.sql", "26fe1f9c6d30137f")],
     &[("0007_tenants.sql", "b4f11a45b27a09bd")],
     &[("0008_reminder_dropped.sql", "94ffe3921d595937")],
+    &[("0009_tenant_quota.sql", "05fd380e8241ca41")],
 ];
 
 #[test]

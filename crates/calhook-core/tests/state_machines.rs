@@ -1331,3 +1331,33 @@ fn a_row_set_aside_leaves_the_outbox_for_the_dead_letters_with_its_reason() {
         );
     });
 }
+
+#[test]
+fn a_tenant_over_its_emails_per_hour_is_held_and_counted_until_the_next_hour() {
+    use calhook_core::store::usage::{self, Reserved};
+    let db = Sqlite::migrated();
+    let hour = 3_600_000;
+    block_on(async {
+        for _ in 0..2 {
+            assert_eq!(
+                usage::reserve(&db, "acme", 2, 10).await.unwrap(),
+                Reserved::Yes
+            );
+        }
+        assert_eq!(
+            usage::reserve(&db, "acme", 2, 20).await.unwrap(),
+            Reserved::OverLimit { limit: 2 }
+        );
+        assert_eq!(
+            usage::reserve(&db, "globex", 2, 20).await.unwrap(),
+            Reserved::Yes,
+            "another tenant is not starved"
+        );
+        let now = usage::this_hour(&db, "acme", 30).await.unwrap();
+        assert_eq!((now.sent, now.held), (2, 1));
+        assert_eq!(
+            usage::reserve(&db, "acme", 2, hour + 1).await.unwrap(),
+            Reserved::Yes
+        );
+    });
+}

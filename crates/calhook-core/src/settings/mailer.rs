@@ -3,7 +3,7 @@
 
 use super::{SettingError, Vars, DEFAULT_DEAD_LETTER_QUEUE, DEFAULT_NOTIFICATIONS_QUEUE};
 use super::{DEFAULT_SENDGRID_API_BASE, RETRY_BASE_DELAY_SECONDS, RETRY_MAX_DELAY_SECONDS};
-use super::{SENDGRID_TIMEOUT_SECONDS, SEND_LEASE_SECONDS, TENANT_CACHE_SECONDS};
+use super::{EMAILS_PER_HOUR, SENDGRID_TIMEOUT_SECONDS, SEND_LEASE_SECONDS, TENANT_CACHE_SECONDS};
 use crate::deliver::sendgrid::Mailbox;
 
 pub struct MailerSettings {
@@ -20,6 +20,9 @@ pub struct MailerSettings {
     pub retry_max_seconds: u64,
     pub lease_seconds: u64,
     pub timeout_seconds: u64,
+    /// Emails (copies) each tenant may send per hour unless it has its own
+    /// limit; 0: no limit. The single-account route has none.
+    pub emails_per_hour: u64,
     /// Names of the two queues this worker consumes.
     pub notifications_queue: String,
     pub dead_letter_queue: String,
@@ -62,6 +65,7 @@ impl MailerSettings {
         let lease_seconds = number(SEND_LEASE_SECONDS);
         let timeout_seconds = number(SENDGRID_TIMEOUT_SECONDS);
         let tenant_cache_seconds = number(TENANT_CACHE_SECONDS);
+        let emails_per_hour = number(EMAILS_PER_HOUR);
         if timeout_seconds >= lease_seconds {
             settings_error.get_or_insert(SettingError::Invalid {
                 name: "SENDGRID_TIMEOUT_SECONDS",
@@ -93,6 +97,7 @@ impl MailerSettings {
             retry_max_seconds,
             lease_seconds,
             timeout_seconds,
+            emails_per_hour,
             notifications_queue: vars
                 .trimmed("NOTIFICATIONS_QUEUE")
                 .unwrap_or_else(|| DEFAULT_NOTIFICATIONS_QUEUE.to_owned()),

@@ -129,6 +129,8 @@ pub const RETRY_MAX_DELAY_SECONDS: Number = n(
     1,
     43_200,
 );
+/// Per tenant and hour; 0 turns the limit off.
+pub const EMAILS_PER_HOUR: Number = n("EMAILS_PER_HOUR", 500, 0, 1_000_000);
 pub const SEND_LEASE_SECONDS: Number =
     n("SEND_LEASE_SECONDS", DEFAULT_SEND_LEASE_SECONDS, 10, 3600);
 pub const SENDGRID_TIMEOUT_SECONDS: Number = n(
@@ -198,6 +200,7 @@ pub const SETTINGS: &[Setting] = &[
     var("RETRY_BASE_DELAY_SECONDS", &[Mailer], "10"),
     var("RETRY_MAX_DELAY_SECONDS", &[Mailer], "3600"),
     var("SEND_LEASE_SECONDS", &[Mailer], "60"),
+    var("EMAILS_PER_HOUR", &[Mailer], "500"),
     var("SENDGRID_TIMEOUT_SECONDS", &[Mailer], "20"),
     var(
         "NOTIFICATIONS_QUEUE",
@@ -228,6 +231,7 @@ mod tests {
             RETRY_MAX_DELAY_SECONDS,
             SEND_LEASE_SECONDS,
             SENDGRID_TIMEOUT_SECONDS,
+            EMAILS_PER_HOUR,
         ] {
             assert!((n.min..=n.max).contains(&n.default), "{}", n.name);
             let row = SETTINGS.iter().find(|s| s.name == n.name);

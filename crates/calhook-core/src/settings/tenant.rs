@@ -17,6 +17,9 @@ pub struct TenantSettings {
     pub notify_attendees: Option<bool>,
     pub reminder_offsets: Option<String>,
     pub time_zone: Option<String>,
+    /// Emails (copies) a tenant may send per hour, instead of `EMAILS_PER_HOUR`.
+    #[serde(default)]
+    pub emails_per_hour: Option<u32>,
 }
 
 /// Longest display name (it becomes the subject prefix).
@@ -42,6 +45,9 @@ pub struct SettingsPatch {
     pub reminder_offsets: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub time_zone: Option<Option<String>>,
+    /// 0: no limit.
+    #[serde(default, deserialize_with = "present")]
+    pub emails_per_hour: Option<Option<u32>>,
 }
 
 /// Tells a field that is `null` (`Some(None)`) from one that is absent (`None`).
@@ -129,6 +135,15 @@ impl SettingsPatch {
             }
             s.time_zone = v;
         }
+        if let Some(v) = self.emails_per_hour {
+            if v.is_some_and(|n| n > crate::settings::EMAILS_PER_HOUR.max as u32) {
+                return Err(invalid(
+                    "emails_per_hour",
+                    format!("0 (no limit) to {}", crate::settings::EMAILS_PER_HOUR.max),
+                ));
+            }
+            s.emails_per_hour = v;
+        }
         Ok(())
     }
 }
@@ -158,6 +173,8 @@ pub struct TenantMail {
     pub time_zone: Option<String>,
     /// Disabled by an operator: its reminders and follow-ups are dropped.
     pub disabled: bool,
+    /// Its own emails-per-hour limit (0: none), else `EMAILS_PER_HOUR`.
+    pub emails_per_hour: Option<u32>,
 }
 
 impl TenantSettings {
@@ -181,6 +198,7 @@ impl TenantSettings {
             subject_prefix: self.name.as_ref().map(|n| format!("[{n}] ")),
             time_zone: self.time_zone.clone(),
             disabled: false,
+            emails_per_hour: self.emails_per_hour,
         })
     }
 

@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod reminders;
 pub mod tenants;
 pub mod timeline;
+pub mod usage;
 
 use serde::de::DeserializeOwned;
 use thiserror::Error;

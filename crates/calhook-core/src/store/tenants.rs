@@ -46,6 +46,7 @@ struct Raw {
     notify_attendees: Option<i64>,
     reminder_offsets: Option<String>,
     time_zone: Option<String>,
+    emails_per_hour: Option<i64>,
     enabled: i64,
     created_at: i64,
     updated_at: i64,
@@ -63,6 +64,7 @@ impl From<Raw> for TenantRow {
                 notify_attendees: r.notify_attendees.map(|v| v != 0),
                 reminder_offsets: r.reminder_offsets,
                 time_zone: r.time_zone,
+                emails_per_hour: r.emails_per_hour.and_then(|n| u32::try_from(n).ok()),
             },
             secrets: r.secrets,
             enabled: r.enabled != 0,
@@ -86,8 +88,8 @@ pub async fn create(
 ) -> Result<bool, StoreError> {
     one_row(db, Statement::new(
             "INSERT OR IGNORE INTO tenants (id, name, email_to, email_from, notify_events, notify_attendees, \
-               reminder_offsets, time_zone, enabled, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
+               reminder_offsets, time_zone, emails_per_hour, enabled, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, 1, ?9, ?9)",
             settings_params(id, s, now_ms),
         )).await
 }
@@ -101,7 +103,8 @@ pub async fn update(
 ) -> Result<bool, StoreError> {
     one_row(db, Statement::new(
             "UPDATE tenants SET name = ?2, email_to = ?3, email_from = ?4, notify_events = ?5, \
-               notify_attendees = ?6, reminder_offsets = ?7, time_zone = ?8, updated_at = ?9 WHERE id = ?1",
+               notify_attendees = ?6, reminder_offsets = ?7, time_zone = ?8, emails_per_hour = ?10, \
+               updated_at = ?9 WHERE id = ?1",
             settings_params(id, s, now_ms),
         )).await
 }
@@ -117,6 +120,7 @@ fn settings_params(id: &str, s: &TenantSettings, now_ms: i64) -> Vec<super::Para
         s.reminder_offsets.clone().into(),
         s.time_zone.clone().into(),
         now_ms.into(),
+        s.emails_per_hour.map(i64::from).into(),
     ]
 }
 
@@ -125,7 +129,7 @@ macro_rules! select_tenants {
     ($rest:literal) => {
         concat!(
             "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
-             reminder_offsets, time_zone, enabled, created_at, updated_at FROM tenants",
+             reminder_offsets, time_zone, emails_per_hour, enabled, created_at, updated_at FROM tenants",
             $rest
         )
     };
