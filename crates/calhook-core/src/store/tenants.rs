@@ -35,8 +35,10 @@ impl TenantRow {
     }
 }
 
-#[derive(Deserialize)]
-struct Raw {
+/// A row as D1 has it (flat, integers for booleans); also the shape of its
+/// copy in KV (`tenants::replica`), so the receiver reads both with one decoder.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Raw {
     id: String,
     name: Option<String>,
     secrets: String,
@@ -50,6 +52,27 @@ struct Raw {
     enabled: i64,
     created_at: i64,
     updated_at: i64,
+}
+
+impl From<&TenantRow> for Raw {
+    fn from(r: &TenantRow) -> Self {
+        let s = &r.settings;
+        Raw {
+            id: r.id.clone(),
+            name: s.name.clone(),
+            secrets: r.secrets.clone(),
+            email_to: s.email_to.clone(),
+            email_from: s.email_from.clone(),
+            notify_events: s.notify_events.clone(),
+            notify_attendees: s.notify_attendees.map(i64::from),
+            reminder_offsets: s.reminder_offsets.clone(),
+            time_zone: s.time_zone.clone(),
+            emails_per_hour: s.emails_per_hour.map(i64::from),
+            enabled: i64::from(r.enabled),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 impl From<Raw> for TenantRow {

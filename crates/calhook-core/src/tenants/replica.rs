@@ -4,7 +4,7 @@
 //! after every change and the daily job repairs any copy that drifted; the
 //! receiver reads it only when D1 fails. Secrets stay sealed, as in D1.
 
-use crate::store::tenants::TenantRow;
+use crate::store::tenants::{Raw, TenantRow};
 use crate::store::StoreError;
 
 /// The KV operations the replica needs (no expiry: a tenant lasts).
@@ -19,8 +19,9 @@ pub fn key(id: &str) -> String {
     format!("tenant:{id}")
 }
 
+/// The copy is the row as D1 has it (flat), which the receiver already decodes.
 fn encode(row: &TenantRow) -> String {
-    serde_json::to_string(row).unwrap_or_default()
+    serde_json::to_string(&Raw::from(row)).unwrap_or_default()
 }
 
 /// Writes `row`'s copy.
@@ -33,8 +34,8 @@ pub async fn write(store: &impl ReplicaStore, row: &TenantRow) -> Result<(), Sto
 pub async fn read(store: &impl ReplicaStore, id: &str) -> Result<Option<TenantRow>, StoreError> {
     match store.get(&key(id)).await? {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
+        Some(text) => serde_json::from_str::<Raw>(&text)
+            .map(|raw| Some(raw.into()))
             .map_err(|e| StoreError::Decode(format!("tenant replica {id}: {e}"))),
     }
 }
