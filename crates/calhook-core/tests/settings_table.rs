@@ -1,4 +1,4 @@
-//! The README's configuration table and the core's settings table
+//! docs/CONFIGURATION.md's table and the core's settings table
 //! (`calhook_core::settings::SETTINGS`) say the same: every setting a worker
 //! reads is documented, with the workers that read it, whether it is a secret
 //! and its default; nothing documented is unread.
@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// `(name, workers, kind, default)` of each var or secret row.
 fn readme_rows() -> Vec<(String, String, String, String)> {
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/CONFIGURATION.md");
     let text = std::fs::read_to_string(readme).unwrap();
     text.lines()
         .filter_map(|line| {
@@ -32,7 +32,10 @@ fn every_setting_is_documented_with_its_workers_kind_and_default() {
     let rows = readme_rows();
     for s in SETTINGS {
         let Some((_, workers, kind, default)) = rows.iter().find(|r| r.0 == s.name) else {
-            panic!("{} is read but not in README's configuration table", s.name);
+            panic!(
+                "{} is read but not in docs/CONFIGURATION.md's table",
+                s.name
+            );
         };
         let expected: Vec<&str> = s.workers.iter().map(|w| w.as_str()).collect();
         assert_eq!(workers, &expected.join(", "), "{}: workers", s.name);
@@ -41,7 +44,7 @@ fn every_setting_is_documented_with_its_workers_kind_and_default() {
         if let Some(d) = s.default {
             assert!(
                 default.starts_with(&format!("`{d}`")),
-                "{}: README's default {default:?}, the table's {d:?}",
+                "{}: docs/CONFIGURATION.md's default {default:?}, the table's {d:?}",
                 s.name
             );
         }
@@ -53,7 +56,7 @@ fn nothing_documented_is_unread() {
     for (name, ..) in readme_rows() {
         assert!(
             SETTINGS.iter().any(|s| s.name == name),
-            "README documents {name}, which no worker reads"
+            "docs/CONFIGURATION.md documents {name}, which no worker reads"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Named settings and limits, with their defaults. Each is a plain var in
-//! `wrangler.toml` (or a secret); the README's configuration table lists them all.
+//! `wrangler.toml` (or a secret); docs/CONFIGURATION.md's table lists them all.
 
 use crate::inbound::event::Trigger;
 use crate::inbound::freshness::MAX_FUTURE_SECONDS;
@@ -78,7 +78,7 @@ pub enum SettingError {
         min: u64,
         max: u64,
     },
-    #[error("{name} names unknown trigger(s) {unknown:?}; known: see README")]
+    #[error("{name} names unknown trigger(s) {unknown:?}; known: see docs/CONFIGURATION.md")]
     UnknownTriggers {
         name: &'static str,
         unknown: Vec<String>,

@@ -1,6 +1,6 @@
 //! Every setting in one table: its name, which workers read it, whether it is
 //! a secret, its default, its range and what it is for. The workers read
-//! numbers through the [`Number`]s below; the README's configuration table
+//! numbers through the [`Number`]s below; docs/CONFIGURATION.md's table
 //! is checked against [`SETTINGS`] by a test, so neither can drift.
 
 use super::*;
@@ -30,7 +30,7 @@ pub struct Setting {
     pub workers: &'static [Worker],
     /// Set with `wrangler secret put`, never in `wrangler.toml`.
     pub secret: bool,
-    /// As the README shows it; `None`: no default (required, or off when unset).
+    /// As docs/CONFIGURATION.md shows it; `None`: no default (required, or off when unset).
     pub default: Option<&'static str>,
 }
 
@@ -170,7 +170,7 @@ const fn secret(name: &'static str, workers: &'static [Worker]) -> Setting {
     }
 }
 
-/// Every setting any worker reads, in the README's order.
+/// Every setting any worker reads, in docs/CONFIGURATION.md's order.
 pub const SETTINGS: &[Setting] = &[
     secret("CAL_WEBHOOK_SECRET", &[Receiver]),
     secret("TENANT_SECRETS_KEY", &[Receiver, Admin]),
