@@ -6,10 +6,11 @@
 use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::event;
 use calhook_core::inbound::signature::SIGNATURE_HEADER;
+use calhook_core::inbound::version::{PayloadVersion, VERSION_HEADER};
 use calhook_core::ingest::{self, Delivery, Plan, Settled};
 use calhook_core::settings::StoreKind;
 use calhook_core::store::outbox::{self, Accept};
-use calhook_core::store::{bookings, kv};
+use calhook_core::store::{bookings, kv, status, Db};
 use calhook_platform::bindings::{self, claim_token};
 use calhook_platform::canonical::RuntimeJcs;
 use calhook_platform::log::RequestLog;
@@ -50,6 +51,7 @@ pub async fn handle(
         ingest::booking_uid(&envelope.event),
     );
     let now = calhook_platform::now_ms();
+    count_unexpected_version(req, env, ctx, log, now);
     match ingest::plan(&envelope, tenant.as_deref(), &settings, now)? {
         Plan::Answer(answer) => Ok(answer),
         Plan::LedgerOnly { updates, answer } => {
@@ -75,6 +77,28 @@ pub async fn handle(
             }
             settled.answer
         }
+    }
+}
+
+/// Logs `X-Cal-Webhook-Version`; one other than calhook was written for is
+/// counted in D1 off the response path (rare: it costs the usual path nothing).
+fn count_unexpected_version(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    log: &mut RequestLog,
+    now: i64,
+) {
+    let header = req.headers().get(VERSION_HEADER).ok().flatten();
+    let version = PayloadVersion::of(header.as_deref());
+    log.payload_version(version.as_logged());
+    if let PayloadVersion::Other(v) = version {
+        let env = env.clone();
+        ctx.wait_until(async move {
+            if let Ok(db) = bindings::d1(&env) {
+                let _ = db.run(status::count_version(&v, now)).await;
+            }
+        });
     }
 }
 

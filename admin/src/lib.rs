@@ -8,6 +8,7 @@ mod bookings;
 mod cron;
 mod dead_letters;
 mod settings;
+mod status;
 mod tenants;
 
 use calhook_core::answer::{Accepted, ApiError};
@@ -41,6 +42,7 @@ async fn route(req: Request, env: &Env, path: &str) -> std::result::Result<Accep
         (_, p) if p == tenants::PREFIX || p.starts_with("/admin/tenants/") => {
             tenants::route(req, env, path).await
         }
+        (Method::Get, status::PATH) => status::show(&req, env).await,
         (Method::Get, dead_letters::LIST_PATH) => dead_letters::list(&req, env).await,
         (Method::Post, dead_letters::REDRIVE_PATH) => dead_letters::redrive(req, env).await,
         (Method::Post, dead_letters::DELETE_PATH) => dead_letters::delete(req, env).await,

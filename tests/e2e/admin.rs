@@ -21,6 +21,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         trial("admin::wrong_token_is_401", wrong_token_is_401),
         trial(
+            "admin::the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_unexpected_payload_version",
+            the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_unexpected_payload_version,
+        ),
+        trial(
             "admin::list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted",
             list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted,
         ),
@@ -158,4 +162,103 @@ async fn wrong_token_is_401() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// Runs the `calhook` CLI against the stack; its stdout, or the failure.
+fn cli(s: &Stack, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(root().join("target/debug/calhook"))
+        .args(args)
+        .env("CALHOOK_URL", &s.base)
+        .env("CALHOOK_ADMIN_TOKEN", TOKEN)
+        .env_remove("ADMIN_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("target/debug/calhook runs (scripts/test builds it)");
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_unexpected_payload_version(
+) {
+    let s = admin_stack(StandIn::new(Some(SENDGRID_KEY.into()))).await;
+    // Cal.com's header on every delivery; a version calhook was not written for is counted.
+    let uid = unique("cli");
+    let bytes = body(&fixture_for("BOOKING_CREATED", &uid));
+    let r = reqwest::Client::new()
+        .post(s.webhook_url())
+        .header("content-type", "application/json")
+        .header(
+            "X-Cal-Signature-256",
+            calhook_core::inbound::signature::sign(SECRET, &bytes),
+        )
+        .header("X-Cal-Webhook-Version", "2099-01-01")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status: Value = poll(
+        "the unexpected version counted",
+        Duration::from_secs(30),
+        || {
+            let out = cli(&s, &["status", "--json"]);
+            async move {
+                let v: Value = serde_json::from_str(&out.ok()?).ok()?;
+                (v["unexpected_payload_versions"][0]["version"] == "2099-01-01").then_some(v)
+            }
+        },
+    )
+    .await;
+    assert_eq!(status["payload_version"], "2021-10-20");
+    let human = cli(&s, &["status"]).unwrap();
+    assert!(human.contains("UNEXPECTED 2099-01-01"), "{human}");
+    s.wait_for_log("the version logged", Duration::from_secs(10), |l| {
+        l.contains("\"payload_version\":\"2099-01-01\"")
+    })
+    .await;
+
+    let timeline = cli(&s, &["bookings", "show", &uid]).unwrap();
+    assert!(timeline.contains("BOOKING_CREATED"), "{timeline}");
+    // A hostile uid stays one path segment: not found, never another route.
+    let err = cli(&s, &["bookings", "show", "../dead-letters"]).unwrap_err();
+    assert!(err.contains("404"), "{err}");
+
+    s.sql(
+        "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES \
+         ('BOOKING_CREATED:booking:cli-dead', 'BOOKING_CREATED', '{}', '400 from SendGrid: from: not verified', 2000)",
+    );
+    let listed = cli(&s, &["dead-letters", "list"]).unwrap();
+    assert!(
+        listed.contains("BOOKING_CREATED:booking:cli-dead") && listed.contains("not verified"),
+        "{listed}"
+    );
+    let shown = cli(
+        &s,
+        &[
+            "dead-letters",
+            "show",
+            "BOOKING_CREATED:booking:cli-dead",
+            "--json",
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&shown).unwrap()["trigger"],
+        "BOOKING_CREATED"
+    );
+    let outbox = cli(&s, &["outbox", "--json"]).unwrap();
+    assert!(serde_json::from_str::<Value>(&outbox).unwrap()["depth"].is_number());
+    // Without a token, no prompt off a terminal: a clear error.
+    let out = std::process::Command::new(root().join("target/debug/calhook"))
+        .args(["status"])
+        .env("CALHOOK_URL", &s.base)
+        .env_remove("CALHOOK_ADMIN_TOKEN")
+        .env_remove("ADMIN_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CALHOOK_ADMIN_TOKEN"));
 }

@@ -10,6 +10,10 @@
 //! calhook tenant list | show acme | update acme … | disable acme | enable acme
 //! calhook tenant secret-add acme --secret-from-stdin | secret-remove acme <secret id>
 //! calhook tenant reencrypt                       # after a TENANT_SECRETS_KEY rotation
+//! calhook status [--json]                        # outbox, dead letters, quotas, payload versions
+//! calhook bookings show UID [--tenant acme]      # a booking's timeline
+//! calhook dead-letters list | show KEY | redrive KEY | redrive --all
+//! calhook outbox
 //! ```
 //! A trigger name picks `tests/fixtures/<trigger>.json`. `send` stamps a fresh
 //! `createdAt` (as Cal.com does per delivery) and, with `--uid`, replaces the
@@ -18,6 +22,7 @@
 //! users of the machine can see) and the receiver's address from `--url` or
 //! `$CALHOOK_URL`.
 
+mod ops;
 mod tenant;
 
 use calhook_core::inbound::signature::{sign, SIGNATURE_HEADER};
@@ -55,6 +60,30 @@ enum Command {
     Fixtures,
     /// Manages tenants (needs $ADMIN_TOKEN).
     Tenant(tenant::TenantArgs),
+    /// The deployment at a glance: outbox, dead letters, quotas, payload versions.
+    Status {
+        #[command(flatten)]
+        target: ops::Target,
+    },
+    /// A booking's timeline.
+    Bookings {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        command: ops::Bookings,
+    },
+    /// Lists, shows and redrives dead letters.
+    DeadLetters {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(subcommand)]
+        command: ops::DeadLetters,
+    },
+    /// Events recorded but not yet queued.
+    Outbox {
+        #[command(flatten)]
+        target: ops::Target,
+    },
 }
 
 #[derive(clap::Args)]
@@ -167,6 +196,10 @@ async fn main() -> ExitCode {
         }),
         Command::Send { body, url } => send(&body, &url).await,
         Command::Tenant(args) => tenant::run(args).await,
+        Command::Status { target } => ops::status(target).await,
+        Command::Bookings { target, command } => ops::bookings(target, command).await,
+        Command::DeadLetters { target, command } => ops::dead_letters(target, command).await,
+        Command::Outbox { target } => ops::outbox(target).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("calhook: {e}");

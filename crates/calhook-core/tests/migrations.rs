@@ -28,6 +28,7 @@ const RELEASES: &[&[(&str, &str)]] = &[
     &[("0007_tenants.sql", "b4f11a45b27a09bd")],
     &[("0008_reminder_dropped.sql", "94ffe3921d595937")],
     &[("0009_tenant_quota.sql", "05fd380e8241ca41")],
+    &[("0010_payload_versions.sql", "6059ec5f6f7889f6")],
 ];
 
 #[test]

@@ -9,7 +9,7 @@ use calhook_core::store::dead_letters::{self, Cursor, Redrive, Selection, Stored
 use calhook_core::store::kv::{self, KvOutcome};
 use calhook_core::store::ledger::{self, Finish, LedgerClaim, Recorded as Finished};
 use calhook_core::store::outbox::{self, Accept, Recorded};
-use calhook_core::store::{ClaimKey, DeliveryKey, NotificationKey};
+use calhook_core::store::{ClaimKey, Db, DeliveryKey, NotificationKey};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::LazyLock;
@@ -1359,5 +1359,37 @@ fn a_tenant_over_its_emails_per_hour_is_held_and_counted_until_the_next_hour() {
             usage::reserve(&db, "acme", 2, hour + 1).await.unwrap(),
             Reserved::Yes
         );
+    });
+}
+
+#[test]
+fn the_status_counts_what_waits_failed_was_held_and_unexpected_versions() {
+    use calhook_core::store::status;
+    let db = Sqlite::migrated();
+    block_on(async {
+        dead_letters::keep(&db, KEY, Some("T"), "{}", 1)
+            .await
+            .unwrap();
+        calhook_core::store::usage::reserve(&db, "acme", 1, 10)
+            .await
+            .unwrap();
+        calhook_core::store::usage::reserve(&db, "acme", 1, 20)
+            .await
+            .unwrap();
+        for at in [30, 40] {
+            db.run(status::count_version("2027-01-01", at))
+                .await
+                .unwrap();
+        }
+        let s = status::status(&db, 50).await.unwrap();
+        assert_eq!(s.dead_letters, 1);
+        assert_eq!(
+            (s.tenant_emails_this_hour, s.tenant_emails_held_this_hour),
+            (1, 1)
+        );
+        assert_eq!(s.unexpected_payload_versions.len(), 1);
+        let v = &s.unexpected_payload_versions[0];
+        assert_eq!((v.seen, v.first_seen_at, v.last_seen_at), (2, 30, 40));
+        assert_eq!(s.outbox.count, 0);
     });
 }

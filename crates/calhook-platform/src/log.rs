@@ -58,6 +58,9 @@ pub struct RequestLog {
     booking_uid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<String>,
+    /// `X-Cal-Webhook-Version` as sent (absent from scheduled senders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +93,10 @@ impl RequestLog {
     pub fn tenant(&mut self, slug: &str) {
         // Bounded: a slug from the URL is not yet known to be a tenant's.
         self.tenant = Some(slug.chars().take(64).collect());
+    }
+
+    pub fn payload_version(&mut self, version: Option<&str>) {
+        self.payload_version = version.map(str::to_owned);
     }
 
     pub fn key(&mut self, key: &str) {

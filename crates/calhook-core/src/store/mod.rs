@@ -21,6 +21,7 @@ pub mod kv;
 pub mod ledger;
 pub mod outbox;
 pub mod reminders;
+pub mod status;
 pub mod tenants;
 pub mod timeline;
 pub mod usage;
