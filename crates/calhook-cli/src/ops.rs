@@ -45,7 +45,7 @@ pub enum DeadLetters {
 }
 
 /// The admin token: the environment, else a prompt on the terminal.
-fn token() -> Result<String, String> {
+pub fn token() -> Result<String, String> {
     for name in ["CALHOOK_ADMIN_TOKEN", "ADMIN_TOKEN"] {
         if let Ok(t) = std::env::var(name) {
             if !t.trim().is_empty() {

@@ -180,10 +180,7 @@ fn tenant_url(base: &str, id: &str, rest: &[&str]) -> Result<reqwest::Url, Strin
 }
 
 pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
-    let token = std::env::var("ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or("set ADMIN_TOKEN to the receiver's admin token")?;
+    let token = crate::ops::token()?;
     let base = args.url.trim_end_matches('/');
     let at = |id: &str, rest: &[&str]| tenant_url(base, id, rest);
     use reqwest::Method;
