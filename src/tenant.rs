@@ -51,7 +51,10 @@ fn forget_refused() {
 /// succeeded) is effective at once in this isolate (other isolates see it
 /// within `TENANT_CACHE_SECONDS`).
 pub fn forget_changed(path: &str) {
-    let Some(rest) = path.strip_prefix("/admin/tenants") else {
+    let Some(rest) = path
+        .strip_prefix("/admin/tenants")
+        .or_else(|| path.strip_prefix("/admin/ui/tenants"))
+    else {
         return;
     };
     match rest.trim_start_matches('/').split('/').next() {

@@ -28,7 +28,7 @@ pub const REDRIVE_PATH: &str = "/admin/dead-letters/redrive";
 pub const DELETE_PATH: &str = "/admin/dead-letters/delete";
 pub const OUTBOX_PATH: &str = "/admin/outbox";
 
-fn page_size(env: &Env) -> Result<u32, ApiError> {
+pub fn page_size(env: &Env) -> Result<u32, ApiError> {
     let size = crate::settings::get(env).redrive_page_size.clone()?;
     Ok(size as u32)
 }
@@ -87,6 +87,15 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ApiError> 
             ))
         }
     };
+    Ok(Accepted::json(
+        200,
+        redrive_selection(env, selection).await?,
+    ))
+}
+
+/// Redrives one dead letter or a page of them (the JSON route and the
+/// console's button): the answer the JSON route gives.
+pub async fn redrive_selection(env: &Env, selection: Selection) -> Result<Value, ApiError> {
     let db = d1(env)?;
     let rows = dead_letters::select_for_redrive(&db, &selection).await?;
     if matches!(selection, Selection::One(_)) && rows.is_empty() {
@@ -104,18 +113,15 @@ pub async fn redrive(mut req: Request, env: &Env) -> Result<Accepted, ApiError> 
     };
     let (queued, too_large) = queue_all(&db, env, pick(Redrive::Queue)).await?;
     let keys = |rows: Vec<&Stored>| -> Value { rows.iter().map(|r| r.key.clone()).collect() };
-    Ok(Accepted::json(
-        200,
-        json!({
-            "status": "redriven",
-            "count": queued.len(),
-            "keys": keys(queued),
-            "too_large": keys(too_large),
-            "resolved": keys(pick(Redrive::Resolved)),
-            "busy": keys(pick(Redrive::Busy)),
-            "next": next,
-        }),
-    ))
+    Ok(json!({
+        "status": "redriven",
+        "count": queued.len(),
+        "keys": keys(queued),
+        "too_large": keys(too_large),
+        "resolved": keys(pick(Redrive::Resolved)),
+        "busy": keys(pick(Redrive::Busy)),
+        "next": next,
+    }))
 }
 
 /// Queues `rows` in batches within the queue's limits, forgetting each batch's

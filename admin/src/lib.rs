@@ -5,6 +5,7 @@
 
 mod auth;
 mod bookings;
+mod console;
 mod cron;
 mod dead_letters;
 mod settings;
@@ -31,9 +32,19 @@ fn start() {
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<worker::web_sys::Response> {
     let started = calhook_platform::now_ms();
     let path = path_of(&req.inner().url()).to_owned();
-    let line = RequestLog::new(SERVICE, req.method().to_string(), path.clone());
-    let result = route(req, &env, &path).await;
+    let mut line = RequestLog::new(SERVICE, req.method().to_string(), path.clone());
     let per_minute = settings::get(&env).log_refused_per_minute;
+    if calhook_core::console::is_console(&path) {
+        match console::handle(req, &env, &path).await {
+            Ok(page) => {
+                line.outcome("console", page.status);
+                line.emit_since(started, per_minute);
+                return Ok(page.into_response()?.into());
+            }
+            Err(e) => return Ok(respond(Err(e), line, started, per_minute)),
+        }
+    }
+    let result = route(req, &env, &path).await;
     Ok(respond(result, line, started, per_minute))
 }
 

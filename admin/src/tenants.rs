@@ -273,7 +273,7 @@ async fn remove_secret(env: &Env, id: &TenantId, secret: &str) -> Result<Accepte
     ))
 }
 
-async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted, ApiError> {
+pub async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted, ApiError> {
     if !tenants::set_enabled(&d1(env)?, id.as_str(), enabled, now()).await? {
         return Err(ApiError::NotFound);
     }

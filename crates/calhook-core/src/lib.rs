@@ -21,6 +21,8 @@
 
 pub mod admin;
 pub mod answer;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod deliver;
 pub mod inbound;
 pub mod ingest;

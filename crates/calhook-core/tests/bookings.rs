@@ -878,3 +878,56 @@ mod recheck_when_sent {
         );
     }
 }
+
+mod console_reads {
+    use super::support::*;
+    use calhook_core::store::overview;
+
+    #[test]
+    fn the_last_day_is_counted_per_tenant_and_the_single_route_apart() {
+        let db = Sqlite::migrated();
+        db.exec(
+            "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at) VALUES \
+               ('BOOKING_CREATED:booking:a', 'done', 't', 'T', 0, 9, 100), \
+               ('acme/BOOKING_CREATED:booking:b', 'done', 't', 'T', 0, 9, 100), \
+               ('acme/BOOKING_CREATED:booking:c', 'done', 't', 'T', 0, 9, 100); \
+             INSERT INTO deliveries (key, state, trigger, updated_at) VALUES \
+               ('acme/BOOKING_CREATED:booking:b', 'sent', 'T', 100), \
+               ('acme/BOOKING_CREATED:booking:c', 'failed', 'T', 100), \
+               ('BOOKING_CREATED:booking:a', 'pending', 'T', 100); \
+             INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES \
+               ('acme/BOOKING_CREATED:booking:c', 'T', '{}', 'x', 100);",
+        );
+        let rows = pollster::block_on(overview::last_day(&db, 1_000)).unwrap();
+        let single = rows.iter().find(|r| r.tenant.is_empty()).unwrap();
+        let acme = rows.iter().find(|r| r.tenant == "acme").unwrap();
+        assert_eq!((single.events, single.pending, single.sent), (1, 1, 0));
+        assert_eq!(
+            (acme.events, acme.sent, acme.failed, acme.dead_letters),
+            (2, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn a_booking_is_found_by_uid_title_or_attendee_address() {
+        let db = Sqlite::migrated();
+        db.exec(
+            "INSERT INTO bookings (uid, status, status_rank, status_at, title, start_at, facts_at, first_seen_at, updated_at) VALUES \
+               ('acme/u-100', 'accepted', 0, 1, 'Intro with Ada', 5, 1, 1, 1), \
+               ('u-200', 'cancelled', 2, 1, 'Review 100%', 6, 1, 2, 1); \
+             INSERT INTO booking_attendees (uid, email, state, state_at) VALUES ('u-200', 'grace@example.org', 'seated', 1);",
+        );
+        let uids = |q: &str| -> Vec<String> {
+            pollster::block_on(overview::search(&db, q))
+                .unwrap()
+                .into_iter()
+                .map(|f| f.uid)
+                .collect()
+        };
+        assert_eq!(uids("u-100"), ["acme/u-100"]);
+        assert_eq!(uids("ada"), ["acme/u-100"]);
+        assert_eq!(uids("Grace@Example.org"), ["u-200"]);
+        assert_eq!(uids("100%"), ["u-200"], "a % in the query is literal");
+        assert_eq!(uids(""), ["u-200", "acme/u-100"]);
+    }
+}

@@ -25,6 +25,18 @@ pub fn query_pairs(url: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
 }
 
+/// The decoded `name=value` pairs of a form body (`application/x-www-form-urlencoded`).
+pub fn form_pairs(body: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(body.as_bytes())
+}
+
+/// The `host[:port]` of a URL as the runtime serializes it.
+pub fn host_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +50,12 @@ mod tests {
         );
         assert_eq!(path_of("https://h.example"), "/");
         assert_eq!(path_of("https://h.example/?a"), "/");
+    }
+
+    #[test]
+    fn the_host_keeps_its_port() {
+        assert_eq!(host_of("http://127.0.0.1:8787/admin/"), "127.0.0.1:8787");
+        assert_eq!(host_of("https://h.example"), "h.example");
     }
 
     #[test]

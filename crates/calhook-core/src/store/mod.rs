@@ -20,6 +20,7 @@ pub mod dead_letters;
 pub mod kv;
 pub mod ledger;
 pub mod outbox;
+pub mod overview;
 pub mod reminders;
 pub mod status;
 pub mod tenants;
