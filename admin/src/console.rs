@@ -10,7 +10,7 @@ use calhook_core::console::pages::{self, BookingLine, DeadLetterLine, TenantDay,
 use calhook_core::console::{self as ui, session};
 use calhook_core::inbound::version::WRITTEN_FOR;
 use calhook_core::store::dead_letters::{self, Selection};
-use calhook_core::store::{outbox, overview, status, tenants, timeline};
+use calhook_core::store::{outbox, overview, sessions, status, tenants, timeline};
 use calhook_core::tenants::TenantId;
 use calhook_platform::bindings::d1;
 use calhook_platform::url::{form_pairs, host_of, query_pairs};
@@ -96,8 +96,13 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Page, Api
     }
     let now = calhook_platform::now_ms();
     let cookie = req.headers().get("cookie").ok().flatten();
-    let signed_in =
-        session::from_header(cookie.as_deref()).is_some_and(|s| session::valid(&token, s, now));
+    let presented = session::from_header(cookie.as_deref())
+        .filter(|s| session::valid(&token, s, now))
+        .and_then(session::tag_and_expiry);
+    let signed_in = match presented {
+        Some((tag, _)) => !sessions::signed_out(&d1(env)?, tag).await?,
+        None => false,
+    };
     let post = req.method() == Method::Post;
     if post && !same_origin(&req) {
         return Ok(Page::refused(403, "refused: a form from another origin"));
@@ -120,6 +125,9 @@ pub async fn handle(mut req: Request, env: &Env, path: &str) -> Result<Page, Api
             Ok(page)
         }
         (true, ui::LOGOUT) => {
+            if let Some((tag, expires)) = presented {
+                sessions::sign_out(&d1(env)?, tag, expires).await?;
+            }
             let mut page = Page::redirect(ui::HOME);
             page.cookie = Some(session::clear_cookie());
             Ok(page)

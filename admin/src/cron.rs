@@ -214,6 +214,7 @@ async fn prune(db: &D1, settings: &AdminSettings, now_ms: i64) -> Value {
         let bookings = reminders::prune(db, horizons.ended_before_ms).await?;
         // Quota hours are read for the current hour only; a day is plenty.
         calhook_core::store::usage::prune(db, now_ms - 86_400_000).await?;
+        calhook_core::store::sessions::prune(db, now_ms).await?;
         Ok((keys, deliveries, bookings))
     }
     .await;

@@ -7,6 +7,7 @@
 
 mod admin;
 mod bookings;
+mod console;
 mod deploy;
 mod identity;
 mod loss;
@@ -76,6 +77,7 @@ fn main() {
     trials.extend(bookings::trials());
     trials.extend(tenants::trials());
     trials.extend(loss::trials());
+    trials.extend(console::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop_all();

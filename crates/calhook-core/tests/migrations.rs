@@ -29,6 +29,7 @@ const RELEASES: &[&[(&str, &str)]] = &[
     &[("0008_reminder_dropped.sql", "94ffe3921d595937")],
     &[("0009_tenant_quota.sql", "05fd380e8241ca41")],
     &[("0010_payload_versions.sql", "6059ec5f6f7889f6")],
+    &[("0011_console_sessions.sql", "d37ecfc1e4c0651d")],
 ];
 
 #[test]

@@ -47,6 +47,13 @@ pub fn valid(admin_token: &str, value: &str, now_ms: i64) -> bool {
     bool::from(expected.as_bytes().ct_eq(tag.as_bytes())) && now_ms < expires
 }
 
+/// A session's tag (what signing out records) and when it expires.
+pub fn tag_and_expiry(value: &str) -> Option<(&str, i64)> {
+    let (payload, tag) = value.rsplit_once('.')?;
+    let expires = payload.strip_prefix("v1.")?.parse().ok()?;
+    Some((tag, expires))
+}
+
 /// The `Set-Cookie` value that signs in.
 pub fn set_cookie(value: &str) -> String {
     format!("{COOKIE}={value}; Max-Age={SESSION_SECONDS}; Path=/admin; HttpOnly; Secure; SameSite=Strict")

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod overview;
 pub mod reminders;
+pub mod sessions;
 pub mod status;
 pub mod tenants;
 pub mod timeline;
