@@ -2,9 +2,11 @@
 //! every minute due reminders and the outbox are sent, daily expired keys and
 //! old ledger rows are pruned. What each run does is `calhook_core::jobs`'s.
 
+use calhook_core::alerts;
 use calhook_core::deliver::batches;
 use calhook_core::jobs::{self, Job, OutboxRun, REMINDERS_PER_RUN};
 use calhook_core::settings::AdminSettings;
+use calhook_core::store::alerts as store_alerts;
 use calhook_core::store::outbox::{self, Pending};
 use calhook_core::store::reminders::{self, Kind};
 use calhook_core::store::{claims, ledger, StoreError};
@@ -33,7 +35,11 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
             let pages = jobs::outbox_pages(*reminders.as_ref().map(|(sent, _)| sent).unwrap_or(&0));
             let run = send_outbox(&db, env, &settings, now_ms, pages).await;
             let depth = outbox::depth(&db).await.ok();
-            jobs::minute_line(reminders, run, depth, now_ms)
+            let mut line = jobs::minute_line(reminders, run, depth, now_ms);
+            if settings.alerts_on {
+                line["alerts"] = send_alerts(&db, env, &settings, now_ms).await;
+            }
+            line
         }
         (Err(e), _) => json!({"error": e.to_string()}),
     };
@@ -84,6 +90,46 @@ async fn send_outbox(
         }
     }
     run
+}
+
+/// Emails `ALERT_TO` (through the queue and the mailer) about what needs a
+/// person, as `calhook_core::alerts` decides: how many were queued, or why not.
+async fn send_alerts(db: &D1, env: &Env, settings: &AdminSettings, now_ms: i64) -> Value {
+    let interval = settings.alert_interval_minutes as i64 * 60_000;
+    let outbox_age = settings.alert_outbox_age_minutes as i64 * 60_000;
+    let result: Result<usize, String> = async {
+        let mut messages = Vec::new();
+        for c in store_alerts::candidates(db, now_ms, outbox_age)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let last = store_alerts::last_sent(db, c.trouble, &c.tenant)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !alerts::due(&c, last, now_ms, interval) {
+                continue;
+            }
+            if store_alerts::claim(db, c.trouble, &c.tenant, last, now_ms)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let n = alerts::notification(&c, settings.console_url.as_deref(), now_ms);
+                messages.push(n.to_message().map_err(|e| e.to_string())?);
+            }
+        }
+        let count = messages.len();
+        if count > 0 {
+            send_batch(env, messages)
+                .await
+                .map_err(|e| format!("queue refused the alerts: {e}"))?;
+        }
+        Ok(count)
+    }
+    .await;
+    match result {
+        Ok(n) => json!({"queued": n}),
+        Err(e) => json!({"error": e}),
+    }
 }
 
 /// Reminders and follow-ups due now (decided by `calhook_core::store::reminders`):

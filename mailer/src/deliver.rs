@@ -60,6 +60,12 @@ async fn process(d: &Delivery, env: &Env, settings: &Settings, log: &mut Message
     };
     log.key = Some(notification.key.to_string());
     log.trigger = Some(notification.trigger.to_string());
+    if notification.trigger == Kind::Alert && settings.alert_to.is_none() {
+        // Never retried into a dead letter (which would alert again).
+        log.outcome = Some("dropped");
+        log.error = Some("an alert, but ALERT_TO is not set on the mailer".into());
+        return Action::Ack;
+    }
     let backoff = |retry_after| Action::Retry {
         delay_seconds: settings.retry_delay(d.attempts, retry_after),
     };
@@ -148,10 +154,31 @@ async fn prepare(
         .d1(D1_BINDING)
         .map(D1)
         .map_err(|e| format!("binding {D1_BINDING} is missing: {e}"))?;
+    if notification.trigger == Kind::Alert {
+        return Ok((db, alert_mail(settings)?));
+    }
     let mail = tenant::mail(&db, settings, notification.tenant.as_ref())
         .await
         .map_err(|e| e.to_string())?;
     Ok((db, mail))
+}
+
+/// calhook's alerts go to `ALERT_TO`, from `EMAIL_FROM`, whatever the tenant.
+fn alert_mail(settings: &Settings) -> Result<Mail, String> {
+    let to = match &settings.alert_to {
+        Some(Ok(to)) => to.clone(),
+        Some(Err(e)) => return Err(e.to_string()),
+        None => return Err("ALERT_TO is not set on the mailer".into()),
+    };
+    Ok(Mail {
+        to,
+        from: settings.from.clone().map_err(|e| e.to_string())?,
+        notify_attendees: false,
+        subject_prefix: Some("[calhook] ".into()),
+        zone: None,
+        tenant_enabled: true,
+        emails_per_hour: None,
+    })
 }
 
 /// A reminder or follow-up is checked again against the booking now (it may

@@ -12,10 +12,16 @@ use std::time::Duration;
 const TOKEN: &str = "console-admin-token-0123456789abcdef";
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "console::an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser",
-        an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser,
-    )]
+    vec![
+        trial(
+            "console::an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser",
+            an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser,
+        ),
+        trial(
+            "console::a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console",
+            a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console,
+        ),
+    ]
 }
 
 async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser() {
@@ -66,4 +72,59 @@ async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_b
     // Redriven from the page: the email now reaches SendGrid, once.
     assert_eq!(s.wait_for_email(&key).await.len(), 1);
     assert!(shots.join("2-overview.png").exists());
+}
+
+async fn a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console() {
+    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
+    standin.fail_next(Fault {
+        status: 400,
+        count: 1,
+        retry_after: None,
+        answer_after_ms: None,
+    });
+    let s = Stack::start(Options {
+        receiver_vars: vec![
+            ("ADMIN_TOKEN", TOKEN.into()),
+            ("ALERT_TO", "ops@example.com".into()),
+            ("CONSOLE_URL", "https://hooks.example.com".into()),
+        ],
+        mailer_vars: vec![("ALERT_TO", "ops@example.com".into())],
+        standin: Some(standin),
+        ..Options::default()
+    })
+    .await;
+    let (_, failed) = s
+        .send(&fixture_for("BOOKING_CREATED", &unique("alerted")))
+        .await;
+    let key = failed["key"].as_str().unwrap().to_owned();
+    poll("the dead letter", Duration::from_secs(45), || {
+        let rows = s.sql(&format!("SELECT key FROM dead_letters WHERE key = '{key}'"));
+        async move { (!rows.is_empty()).then_some(()) }
+    })
+    .await;
+    let cron = || reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base));
+    assert!(cron().await.unwrap().status().is_success());
+    let to_ops = |e: &sendgrid_standin::Captured| {
+        e.body["personalizations"][0]["to"][0]["email"] == "ops@example.com"
+    };
+    let alert = poll("the alert email", Duration::from_secs(45), || {
+        let found: Vec<_> = s.standin.accepted().into_iter().filter(to_ops).collect();
+        async move { found.into_iter().next() }
+    })
+    .await;
+    assert!(
+        alert.subject().contains("could not be sent"),
+        "{}",
+        alert.subject()
+    );
+    assert!(alert
+        .content("text/html")
+        .contains("https://hooks.example.com/admin/ui/dead-letters"));
+    // The next minute: nothing new, nothing sent.
+    assert!(cron().await.unwrap().status().is_success());
+    s.wait_for_log("the second run's line", Duration::from_secs(20), |l| {
+        l.contains("\"alerts\":{\"queued\":0}")
+    })
+    .await;
+    assert_eq!(s.standin.accepted().into_iter().filter(to_ops).count(), 1);
 }

@@ -20,6 +20,7 @@
 //! (the paths the workers share) and [`admin`] (the operator's token).
 
 pub mod admin;
+pub mod alerts;
 pub mod answer;
 #[cfg(feature = "console")]
 pub mod console;

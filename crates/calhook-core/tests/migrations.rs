@@ -30,6 +30,7 @@ const RELEASES: &[&[(&str, &str)]] = &[
     &[("0009_tenant_quota.sql", "05fd380e8241ca41")],
     &[("0010_payload_versions.sql", "6059ec5f6f7889f6")],
     &[("0011_console_sessions.sql", "d37ecfc1e4c0651d")],
+    &[("0012_alerts.sql", "0254efffb7946407")],
 ];
 
 #[test]

@@ -1393,3 +1393,44 @@ fn the_status_counts_what_waits_failed_was_held_and_unexpected_versions() {
         assert_eq!(s.outbox.count, 0);
     });
 }
+
+#[test]
+fn alert_candidates_split_a_refused_api_key_from_other_dead_letters_and_a_claim_is_taken_once() {
+    use calhook_core::alerts::Trouble;
+    use calhook_core::store::alerts;
+    let db = Sqlite::migrated();
+    db.exec(
+        "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES \
+           ('acme/BOOKING_CREATED:booking:a', 'T', '{}', '400 from SendGrid: bad', 10), \
+           ('acme/BOOKING_CREATED:booking:b', 'T', '{}', '400 from SendGrid: bad', 20), \
+           ('BOOKING_CREATED:booking:c', 'T', '{}', '401 from SendGrid: The provided authorization grant is invalid', 30);",
+    );
+    block_on(async {
+        let mut c = alerts::candidates(&db, 100, 600_000).await.unwrap();
+        c.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(
+            (c[0].trouble, c[0].tenant.as_str()),
+            (Trouble::SendgridKeyRefused, "")
+        );
+        assert_eq!(
+            (c[1].trouble, c[1].count, c[1].newest_at),
+            (Trouble::DeadLetters, 2, 20)
+        );
+        assert!(alerts::claim(&db, Trouble::DeadLetters, "acme", None, 100)
+            .await
+            .unwrap());
+        assert!(
+            !alerts::claim(&db, Trouble::DeadLetters, "acme", None, 101)
+                .await
+                .unwrap(),
+            "a second run that read the same state sends nothing"
+        );
+        assert_eq!(
+            alerts::last_sent(&db, Trouble::DeadLetters, "acme")
+                .await
+                .unwrap(),
+            Some(100)
+        );
+    });
+}

@@ -23,6 +23,8 @@ pub const MAX_NOTIFICATION_BYTES: usize = 64 * 1024;
 pub const REMINDER_TRIGGER: &str = "BOOKING_REMINDER";
 /// The trigger of calhook's own follow-up after a booking ended (staff only).
 pub const FOLLOW_UP_TRIGGER: &str = "BOOKING_FOLLOW_UP";
+/// The trigger of calhook's alerts to its operator (`ALERT_TO`).
+pub const ALERT_TRIGGER: &str = "CALHOOK_ALERT";
 
 /// What a notification is about: an event Cal.com sent, or calhook's own
 /// reminder or follow-up. Matched on, never compared as text, so a new kind
@@ -32,6 +34,8 @@ pub enum Kind {
     Event(Trigger),
     Reminder,
     FollowUp,
+    /// calhook telling its operator something needs a person (`crate::alerts`).
+    Alert,
 }
 
 impl Kind {
@@ -39,6 +43,7 @@ impl Kind {
         match name {
             REMINDER_TRIGGER => Kind::Reminder,
             FOLLOW_UP_TRIGGER => Kind::FollowUp,
+            ALERT_TRIGGER => Kind::Alert,
             other => Kind::Event(Trigger::parse(other)),
         }
     }
@@ -48,6 +53,7 @@ impl Kind {
             Kind::Event(trigger) => trigger.as_str(),
             Kind::Reminder => REMINDER_TRIGGER,
             Kind::FollowUp => FOLLOW_UP_TRIGGER,
+            Kind::Alert => ALERT_TRIGGER,
         }
     }
 
@@ -55,7 +61,7 @@ impl Kind {
     pub fn trigger(&self) -> Option<&Trigger> {
         match self {
             Kind::Event(trigger) => Some(trigger),
-            Kind::Reminder | Kind::FollowUp => None,
+            Kind::Reminder | Kind::FollowUp | Kind::Alert => None,
         }
     }
 }

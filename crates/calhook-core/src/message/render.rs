@@ -361,6 +361,7 @@ fn headline(kind: &Kind) -> (&'static str, &'static str) {
     let trigger = match kind {
         Kind::Reminder => return ("Reminder", BLUE),
         Kind::FollowUp => return ("Follow up", BLUE),
+        Kind::Alert => return ("Needs attention", RED),
         Kind::Event(trigger) => trigger,
     };
     match trigger {
@@ -444,6 +445,7 @@ fn summary(n: &Notification, tz: Zone) -> String {
     let soon = f.reminder.map(|r| r.in_words()).unwrap_or_default();
     use Trigger::*;
     match (&n.trigger, at) {
+        (Kind::Alert, _) => f.message.clone().unwrap_or_default(),
         (Kind::Reminder, Some(at)) => format!("Starts in {soon}: {at}."),
         (Kind::FollowUp, Some(at)) => {
             format!("This booking on {at} ended {soon} ago: time to follow up.")

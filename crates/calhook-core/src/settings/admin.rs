@@ -26,6 +26,12 @@ pub struct AdminSettings {
     pub redrive_page_size: Result<u64, SettingError>,
     pub reminders: Result<ReminderSchedule, SettingError>,
     pub log_refused_per_minute: u64,
+    /// Alerts are on when `ALERT_TO` is set (the mailer sends them there).
+    pub alerts_on: bool,
+    pub alert_outbox_age_minutes: u64,
+    pub alert_interval_minutes: u64,
+    /// The console's base URL, for the alerts' links.
+    pub console_url: Option<String>,
 }
 
 impl AdminSettings {
@@ -40,6 +46,10 @@ impl AdminSettings {
             redrive_page_size: REDRIVE_PAGE_SIZE.read(vars),
             reminders: reminder_schedule(vars),
             log_refused_per_minute: or_default(LOG_REFUSED_PER_MINUTE),
+            alerts_on: vars.trimmed("ALERT_TO").is_some(),
+            alert_outbox_age_minutes: or_default(super::ALERT_OUTBOX_AGE_MINUTES),
+            alert_interval_minutes: or_default(super::ALERT_INTERVAL_MINUTES),
+            console_url: vars.trimmed("CONSOLE_URL"),
         }
     }
 }

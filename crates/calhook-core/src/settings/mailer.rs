@@ -23,6 +23,8 @@ pub struct MailerSettings {
     /// Emails (copies) each tenant may send per hour unless it has its own
     /// limit; 0: no limit. The single-account route has none.
     pub emails_per_hour: u64,
+    /// Where calhook's alerts go (`ALERT_TO`); `None`: alerts are dropped.
+    pub alert_to: Option<Result<Vec<Mailbox>, SettingError>>,
     /// Names of the two queues this worker consumes.
     pub notifications_queue: String,
     pub dead_letter_queue: String,
@@ -98,6 +100,9 @@ impl MailerSettings {
             lease_seconds,
             timeout_seconds,
             emails_per_hour,
+            alert_to: vars
+                .trimmed("ALERT_TO")
+                .map(|_| mailbox_list(vars, "ALERT_TO")),
             notifications_queue: vars
                 .trimmed("NOTIFICATIONS_QUEUE")
                 .unwrap_or_else(|| DEFAULT_NOTIFICATIONS_QUEUE.to_owned()),

@@ -129,6 +129,8 @@ pub const RETRY_MAX_DELAY_SECONDS: Number = n(
     1,
     43_200,
 );
+pub const ALERT_OUTBOX_AGE_MINUTES: Number = n("ALERT_OUTBOX_AGE_MINUTES", 10, 1, 1440);
+pub const ALERT_INTERVAL_MINUTES: Number = n("ALERT_INTERVAL_MINUTES", 60, 1, 10_080);
 /// Per tenant and hour; 0 turns the limit off.
 pub const EMAILS_PER_HOUR: Number = n("EMAILS_PER_HOUR", 500, 0, 1_000_000);
 pub const SEND_LEASE_SECONDS: Number =
@@ -208,6 +210,10 @@ pub const SETTINGS: &[Setting] = &[
         DEFAULT_NOTIFICATIONS_QUEUE,
     ),
     var("DEAD_LETTER_QUEUE", &[Mailer], DEFAULT_DEAD_LETTER_QUEUE),
+    no_default("ALERT_TO", &[Admin, Mailer]),
+    var("ALERT_OUTBOX_AGE_MINUTES", &[Admin], "10"),
+    var("ALERT_INTERVAL_MINUTES", &[Admin], "60"),
+    no_default("CONSOLE_URL", &[Admin]),
 ];
 
 #[cfg(test)]
@@ -232,6 +238,8 @@ mod tests {
             SEND_LEASE_SECONDS,
             SENDGRID_TIMEOUT_SECONDS,
             EMAILS_PER_HOUR,
+            ALERT_OUTBOX_AGE_MINUTES,
+            ALERT_INTERVAL_MINUTES,
         ] {
             assert!((n.min..=n.max).contains(&n.default), "{}", n.name);
             let row = SETTINGS.iter().find(|s| s.name == n.name);

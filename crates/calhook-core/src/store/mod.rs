@@ -14,6 +14,31 @@
 //! - times are milliseconds since the Unix epoch, passed in (no clock here).
 
 pub use crate::keys::{ClaimKey, DeliveryKey, NotificationKey};
+/// `column`'s tenant: the part before a `/` that comes before any `:` (keys)
+/// and is not `-` (the single route's uids that contain a `/`).
+macro_rules! tenant_of {
+    ($column:literal) => {
+        concat!(
+            "CASE WHEN instr(",
+            $column,
+            ", '/') > 1 AND (instr(",
+            $column,
+            ", ':') = 0 OR instr(",
+            $column,
+            ", '/') < instr(",
+            $column,
+            ", ':')) AND substr(",
+            $column,
+            ", 1, 1) != '-' THEN substr(",
+            $column,
+            ", 1, instr(",
+            $column,
+            ", '/') - 1) ELSE '' END"
+        )
+    };
+}
+
+pub mod alerts;
 pub mod bookings;
 pub mod claims;
 pub mod dead_letters;

@@ -6,30 +6,6 @@
 use super::{Db, Statement, StoreError};
 use serde::Deserialize;
 
-/// `column`'s tenant: the part before a `/` that comes before any `:` (keys)
-/// and is not `-` (the single route's uids that contain a `/`).
-macro_rules! tenant_of {
-    ($column:literal) => {
-        concat!(
-            "CASE WHEN instr(",
-            $column,
-            ", '/') > 1 AND (instr(",
-            $column,
-            ", ':') = 0 OR instr(",
-            $column,
-            ", '/') < instr(",
-            $column,
-            ", ':')) AND substr(",
-            $column,
-            ", 1, 1) != '-' THEN substr(",
-            $column,
-            ", 1, instr(",
-            $column,
-            ", '/') - 1) ELSE '' END"
-        )
-    };
-}
-
 /// One tenant's (or, `tenant` empty, the single route's) last 24 hours.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TenantDay {

@@ -341,7 +341,7 @@ pub fn recheck(
     let reminder = match kind {
         notification::Kind::Reminder => true,
         notification::Kind::FollowUp => false,
-        notification::Kind::Event(_) => return None,
+        notification::Kind::Event(_) | notification::Kind::Alert => return None,
     };
     if !tenant_enabled {
         return Some(Dropped::TenantDisabled);
