@@ -67,6 +67,14 @@ try {
   await page.goto(`${base}/admin/ui/tenants`);
   await shot('7-tenants');
 
+  step('at phone width the overview still reads without sideways scrolling');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/admin/`);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(wide <= 390, `no horizontal scroll at 390 px (page is ${wide} px wide)`);
+  await shot('8-phone');
+  await page.setViewportSize({ width: 1100, height: 800 });
+
   step('signing out: the old cookie is refused afterwards');
   const [old] = (await context.cookies()).filter((c) => c.name === 'calhook_session');
   expect(old && old.httpOnly && old.sameSite === 'Strict', 'an HttpOnly, SameSite=Strict session cookie');
