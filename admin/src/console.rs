@@ -6,7 +6,7 @@
 use askama::Template;
 use calhook_core::admin::{admin_token, bearer_matches};
 use calhook_core::answer::ApiError;
-use calhook_core::console::pages::{self, BookingLine, DeadLetterLine, TenantDay, TenantLine};
+use calhook_core::console::pages::{self, BookingLine, DeadLetterLine, TenantLine};
 use calhook_core::console::{self as ui, session};
 use calhook_core::inbound::version::WRITTEN_FOR;
 use calhook_core::store::dead_letters::{self, Selection};
@@ -209,21 +209,7 @@ async fn overview_page(env: &Env, now: i64) -> Result<Page, ApiError> {
                 .map(|v| (v.version, v.seen))
                 .collect(),
             expected_version: WRITTEN_FOR,
-            rows: rows
-                .into_iter()
-                .map(|r| TenantDay {
-                    tenant: if r.tenant.is_empty() {
-                        "— (single route)".into()
-                    } else {
-                        r.tenant
-                    },
-                    events: r.events,
-                    sent: r.sent,
-                    pending: r.pending,
-                    failed: r.failed,
-                    dead_letters: r.dead_letters,
-                })
-                .collect(),
+            rows,
         },
     ))
 }

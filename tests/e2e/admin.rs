@@ -3,7 +3,7 @@
 use crate::support::*;
 use crate::trial;
 use libtest_mimic::Trial;
-use sendgrid_standin::{Fault, StandIn};
+use sendgrid_standin::StandIn;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -52,14 +52,7 @@ async fn list(s: &Stack, token: &str) -> (u16, Value) {
 
 async fn dead_letter_is_listed_then_redriven_into_one_email() {
     // SendGrid refuses the first send (say, an unverified sender) ...
-    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
-    standin.fail_next(Fault {
-        status: 400,
-        count: 1,
-        retry_after: None,
-        answer_after_ms: None,
-    });
-    let s = admin_stack(standin).await;
+    let s = admin_stack(standin_refusing_the_first_send()).await;
     let (_, answer) = s
         .send(&fixture_for("BOOKING_CREATED", &unique("redrive")))
         .await;

@@ -6,7 +6,6 @@
 use crate::support::*;
 use crate::trial;
 use libtest_mimic::Trial;
-use sendgrid_standin::{Fault, StandIn};
 use std::time::Duration;
 
 const TOKEN: &str = "console-admin-token-0123456789abcdef";
@@ -26,13 +25,7 @@ pub fn trials() -> Vec<Trial> {
 
 async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_browser() {
     // SendGrid refuses the first email for good (say, an unverified sender).
-    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
-    standin.fail_next(Fault {
-        status: 400,
-        count: 1,
-        retry_after: None,
-        answer_after_ms: None,
-    });
+    let standin = standin_refusing_the_first_send();
     let s = Stack::start(Options {
         receiver_vars: vec![("ADMIN_TOKEN", TOKEN.into())],
         standin: Some(standin),
@@ -42,11 +35,7 @@ async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_b
     let uid = unique("console");
     let (_, failed) = s.send(&fixture_for("BOOKING_CREATED", &uid)).await;
     let key = failed["key"].as_str().unwrap().to_owned();
-    poll("the dead letter", Duration::from_secs(45), || {
-        let rows = s.sql(&format!("SELECT key FROM dead_letters WHERE key = '{key}'"));
-        async move { (!rows.is_empty()).then_some(()) }
-    })
-    .await;
+    s.wait_for_dead_letter(&key).await;
     let (_, ok) = s
         .send(&fixture_for("BOOKING_CREATED", &unique("console-ok")))
         .await;
@@ -75,13 +64,7 @@ async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_b
 }
 
 async fn a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console() {
-    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
-    standin.fail_next(Fault {
-        status: 400,
-        count: 1,
-        retry_after: None,
-        answer_after_ms: None,
-    });
+    let standin = standin_refusing_the_first_send();
     let s = Stack::start(Options {
         receiver_vars: vec![
             ("ADMIN_TOKEN", TOKEN.into()),
@@ -97,11 +80,7 @@ async fn a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console() 
         .send(&fixture_for("BOOKING_CREATED", &unique("alerted")))
         .await;
     let key = failed["key"].as_str().unwrap().to_owned();
-    poll("the dead letter", Duration::from_secs(45), || {
-        let rows = s.sql(&format!("SELECT key FROM dead_letters WHERE key = '{key}'"));
-        async move { (!rows.is_empty()).then_some(()) }
-    })
-    .await;
+    s.wait_for_dead_letter(&key).await;
     let cron = || reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base));
     assert!(cron().await.unwrap().status().is_success());
     let to_ops = |e: &sendgrid_standin::Captured| {

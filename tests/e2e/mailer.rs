@@ -61,6 +61,19 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
+/// Waits for the staff email and the attendee's copy of `key`.
+async fn staff_and_attendee_copies(s: &Stack, key: &str) -> Vec<sendgrid_standin::Captured> {
+    poll(
+        "the staff email and the attendee's copy",
+        Duration::from_secs(45),
+        || {
+            let e = s.emails_for(key);
+            async move { (e.len() >= 2).then_some(e) }
+        },
+    )
+    .await
+}
+
 fn key_of(answer: &Value) -> String {
     answer["key"]
         .as_str()
@@ -317,15 +330,7 @@ async fn attendees_get_their_own_copy_when_enabled() {
         .send(&fixture_for("BOOKING_CREATED", &unique("attendee")))
         .await;
     let key = key_of(&answer);
-    let emails = poll(
-        "the staff email and the attendee's copy",
-        Duration::from_secs(45),
-        || {
-            let e = s.emails_for(&key);
-            async move { (e.len() >= 2).then_some(e) }
-        },
-    )
-    .await;
+    let emails = staff_and_attendee_copies(&s, &key).await;
     assert_eq!(emails.len(), 2);
     let to =
         |e: &sendgrid_standin::Captured| e.body["personalizations"][0]["to"][0]["email"].clone();
@@ -364,15 +369,7 @@ async fn an_attendee_named_with_a_comma_gets_a_copy_sendgrid_would_not_drop() {
     event["payload"]["attendees"][0]["name"] = "Hopper, Grace; Rear Admiral".into();
     let (_, answer) = s.send(&event).await;
     let key = key_of(&answer);
-    let emails = poll(
-        "the staff email and the attendee's copy",
-        Duration::from_secs(45),
-        || {
-            let e = s.emails_for(&key);
-            async move { (e.len() >= 2).then_some(e) }
-        },
-    )
-    .await;
+    let emails = staff_and_attendee_copies(&s, &key).await;
     let copy = emails
         .iter()
         .find(|e| e.body["personalizations"][0]["to"][0]["email"] == "grace@example.org")

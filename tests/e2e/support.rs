@@ -52,6 +52,19 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A SendGrid stand-in that refuses the first send for good (400, as for an
+/// unverified sender): the email is dead-lettered.
+pub fn standin_refusing_the_first_send() -> StandIn {
+    let standin = StandIn::new(Some(SENDGRID_KEY.into()));
+    standin.fail_next(sendgrid_standin::Fault {
+        status: 400,
+        count: 1,
+        retry_after: None,
+        answer_after_ms: None,
+    });
+    standin
+}
+
 /// A fixture from `tests/fixtures/`, by trigger name, with `createdAt`
 /// stamped now as Cal.com stamps each delivery (a fixture's own date would be
 /// refused as stale).
@@ -580,6 +593,19 @@ impl Stack {
             || {
                 let found = self.emails_for(key);
                 async move { (!found.is_empty()).then_some(found) }
+            },
+        )
+        .await
+    }
+
+    /// Waits until the notification `key` is in the dead letters.
+    pub async fn wait_for_dead_letter(&self, key: &str) {
+        poll(
+            &format!("the dead letter {key}"),
+            Duration::from_secs(45),
+            || {
+                let rows = self.sql(&format!("SELECT key FROM dead_letters WHERE key = '{key}'"));
+                async move { (!rows.is_empty()).then_some(()) }
             },
         )
         .await

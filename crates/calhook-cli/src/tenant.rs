@@ -159,16 +159,10 @@ fn is_secret_id(text: &str) -> bool {
     text.len() == 8 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `{base}/admin/tenants/{segments…}`, each segment percent-encoded as one
-/// path segment: nothing an operator types can reach another route.
+/// `{base}/admin/tenants/{segments…}` (`ops::admin_url`: each segment one
+/// percent-encoded path segment).
 fn tenants_url(base: &str, segments: &[&str]) -> Result<reqwest::Url, String> {
-    let mut url = reqwest::Url::parse(base).map_err(|e| format!("{base:?} is not a URL: {e}"))?;
-    url.path_segments_mut()
-        .map_err(|_| format!("{base:?} cannot have a path"))?
-        .pop_if_empty()
-        .extend(["admin", "tenants"])
-        .extend(segments);
-    Ok(url)
+    crate::ops::admin_url(base, &[&["tenants"], segments].concat())
 }
 
 /// A tenant's URL: the id is checked as the receiver checks it first.

@@ -461,33 +461,8 @@ fn a_new_failure_arriving_during_redrive_stays_listed() {
 #[test]
 fn redrive_reopens_only_the_failed_attendee_copy() {
     let db = Sqlite::migrated();
-    let attendee = ledger::delivery_key(&NOTIFICATION, Some("grace@example.org"));
+    let attendee = staff_sent_attendee_dead_lettered(&db);
     block_on(async {
-        for (key, ok) in [(dk(KEY), true), (attendee.clone(), false)] {
-            let LedgerClaim::Claimed(l) = ledger::claim(&db, &key, &nk(KEY), "T", "t", 0, LEASE)
-                .await
-                .unwrap()
-            else {
-                panic!()
-            };
-            let f = if ok {
-                Finish::Sent {
-                    status: 202,
-                    message_id: None,
-                    recipients: 1,
-                }
-            } else {
-                Finish::Failed {
-                    status: Some(400),
-                    error: "bad",
-                    notification: "{}",
-                }
-            };
-            ledger::finish(&db, &l, f, 1).await.unwrap();
-        }
-        dead_letters::keep(&db, KEY, Some("T"), "{}", 2)
-            .await
-            .unwrap();
         let rows = dead_letters::select_for_redrive(&db, &Selection::One(KEY.into()))
             .await
             .unwrap();

@@ -40,16 +40,6 @@ impl Login {
     }
 }
 
-/// One tenant's (or the single route's) last 24 hours.
-pub struct TenantDay {
-    pub tenant: String,
-    pub events: i64,
-    pub sent: i64,
-    pub pending: i64,
-    pub failed: i64,
-    pub dead_letters: i64,
-}
-
 #[derive(Template)]
 #[template(path = "console/overview.html")]
 pub struct Overview {
@@ -63,7 +53,7 @@ pub struct Overview {
     pub held: i64,
     pub versions: Vec<(String, i64)>,
     pub expected_version: &'static str,
-    pub rows: Vec<TenantDay>,
+    pub rows: Vec<crate::store::overview::TenantDay>,
 }
 
 pub struct BookingLine {
