@@ -1,5 +1,6 @@
 //! When calhook tells a person (`ALERT_TO`) that something needs them: a new
-//! dead letter, SendGrid refusing the API key, the outbox not draining. At
+//! dead letter, SendGrid refusing the API key, the outbox not draining, a
+//! tenant's emails held over its hourly quota. At
 //! most one email per kind of trouble and tenant per `ALERT_INTERVAL_MINUTES`,
 //! and never again for what was already reported. The admin worker's minute
 //! job gathers the candidates (`store::alerts`) and queues what is due; the
@@ -14,6 +15,8 @@ pub enum Trouble {
     DeadLetters,
     SendgridKeyRefused,
     OutboxStale,
+    /// A tenant's emails held over its emails-per-hour quota (`store::usage`).
+    QuotaHeld,
 }
 
 impl Trouble {
@@ -22,6 +25,7 @@ impl Trouble {
             Trouble::DeadLetters => "dead_letters",
             Trouble::SendgridKeyRefused => "sendgrid_key_refused",
             Trouble::OutboxStale => "outbox_stale",
+            Trouble::QuotaHeld => "quota_held",
         }
     }
 
@@ -30,6 +34,7 @@ impl Trouble {
         match self {
             Trouble::DeadLetters | Trouble::SendgridKeyRefused => "/admin/ui/dead-letters",
             Trouble::OutboxStale => "/admin/ui/outbox",
+            Trouble::QuotaHeld => "/admin/ui/tenants",
         }
     }
 }
@@ -74,6 +79,10 @@ pub fn notification(c: &Candidate, console: Option<&str>, now_ms: i64) -> Notifi
         Trouble::OutboxStale => (
             format!("{} event(s) wait in the outbox{whose}", c.count),
             "The queue has not taken them for longer than ALERT_OUTBOX_AGE_MINUTES: is the queue bound and the admin worker's cron running?".to_owned(),
+        ),
+        Trouble::QuotaHeld => (
+            format!("{} email(s) held over the hourly quota{whose}", c.count),
+            "They are sent when the next hour starts (and dead-lettered past the queue's retries). Raise the tenant's emails_per_hour if the volume is expected.".to_owned(),
         ),
     };
     let page = c.trouble.page();
@@ -147,6 +156,24 @@ mod tests {
             !due(&dead(sent - MIN), Some(sent), sent + 600 * MIN, 60 * MIN),
             "a dead letter kept again (a duplicate delivery) is not news"
         );
+    }
+
+    #[test]
+    fn emails_held_over_a_quota_link_to_the_tenants_page() {
+        let held = Candidate {
+            trouble: Trouble::QuotaHeld,
+            tenant: "acme".into(),
+            count: 3,
+            newest_at: 0,
+        };
+        let n = notification(&held, None, 5);
+        assert!(n
+            .facts
+            .title
+            .as_deref()
+            .unwrap()
+            .starts_with("3 email(s) held"));
+        assert_eq!(n.facts.links[0].url, "/admin/ui/tenants");
     }
 
     #[test]

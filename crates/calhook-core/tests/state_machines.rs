@@ -1409,3 +1409,26 @@ fn alert_candidates_split_a_refused_api_key_from_other_dead_letters_and_a_claim_
         );
     });
 }
+
+#[test]
+fn emails_held_over_a_quota_are_an_alert_candidate_once_per_hour() {
+    use calhook_core::alerts::{self, Trouble};
+    use calhook_core::store::{alerts as store_alerts, usage};
+    let db = Sqlite::migrated();
+    let hour = 3_600_000;
+    block_on(async {
+        usage::reserve(&db, "acme", 1, hour + 10).await.unwrap();
+        usage::reserve(&db, "acme", 1, hour + 20).await.unwrap();
+        let c = store_alerts::candidates(&db, hour + 30, 600_000)
+            .await
+            .unwrap();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].trouble, c[0].tenant.as_str(), c[0].count),
+            (Trouble::QuotaHeld, "acme", 1)
+        );
+        // Reported at hour + 30 min: more holds in the same hour are not news.
+        let sent = hour + 1_800_000;
+        assert!(!alerts::due(&c[0], Some(sent), 2 * hour - 1, 60_000));
+    });
+}

@@ -14,7 +14,9 @@ struct Row {
 }
 
 /// Dead letters per tenant (those SendGrid refused for the API key apart),
-/// and the outbox when its oldest row is older than `outbox_age_ms`.
+/// emails held over a tenant's quota this hour (reported once per hour: the
+/// hour is the occurrence), and the outbox when its oldest row is older than
+/// `outbox_age_ms`.
 pub async fn candidates(
     db: &impl Db,
     now_ms: i64,
@@ -44,6 +46,24 @@ pub async fn candidates(
             newest_at: r.newest_at,
         })
         .collect();
+    #[derive(Deserialize)]
+    struct Held {
+        tenant: String,
+        held: i64,
+        hour_start: i64,
+    }
+    let held: Vec<Held> = db
+        .all(Statement::new(
+            "SELECT tenant, held, hour_start FROM tenant_usage WHERE hour_start = ?1 AND held > 0",
+            vec![super::usage::hour_start(now_ms).into()],
+        ))
+        .await?;
+    out.extend(held.into_iter().map(|h| Candidate {
+        trouble: Trouble::QuotaHeld,
+        tenant: h.tenant,
+        count: h.held,
+        newest_at: h.hour_start,
+    }));
     let depth = super::outbox::depth(db).await?;
     if depth
         .oldest_created_at
