@@ -228,7 +228,8 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// `name`: how the tables call it.
-async fn start_anchor(dir: &Path, name: &'static str) -> Target {
+/// `latency`: under the edge-latency model (`benches/latency/wrap.js`).
+async fn start_anchor(dir: &Path, name: &'static str, latency: Option<Latency>) -> Target {
     let tmp = tempfile::Builder::new()
         .prefix("calhook-anchor-")
         .tempdir()
@@ -270,7 +271,27 @@ async fn start_anchor(dir: &Path, name: &'static str) -> Target {
     let port = free_port();
     let log = std::fs::File::create(tmp.path().join("wrangler.log")).unwrap();
     let mut cmd = wrangler_in(tmp.path());
-    cmd.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+    cmd.arg("dev");
+    if let Some(l) = latency {
+        let config: toml::Table = std::fs::read_to_string(app.join("wrangler.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let main = config["main"].as_str().unwrap();
+        std::fs::write(
+            app.join("latency-entry.js"),
+            format!(
+                "import inner from \"./{main}\";\nimport {{ withLatencyEntry }} from \"{}\";\nexport default withLatencyEntry(inner);\n",
+                root().join("benches/latency/wrap.js").display()
+            ),
+        )
+        .unwrap();
+        cmd.arg("latency-entry.js");
+        for (k, v) in l.vars() {
+            cmd.args(["--var", &format!("{k}:{v}")]);
+        }
+    }
+    cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--inspector-port", &free_port().to_string()])
         .args([
             "--persist-to",
@@ -301,12 +322,15 @@ async fn start_anchor(dir: &Path, name: &'static str) -> Target {
     }
 }
 
-async fn start_calhook() -> Target {
+async fn start_calhook(latency: Option<Latency>) -> Target {
     let mut receiver_vars: Vec<(&'static str, String)> = vec![
         ("CAL_WEBHOOK_SECRET", BENCH_SECRET.into()),
         ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
         ("TENANT_SECRETS_KEY", "ab".repeat(32)),
     ];
+    if let Some(l) = latency {
+        receiver_vars.extend(l.vars());
+    }
     if let Ok(extra) = std::env::var("BENCH_RECEIVER_VARS") {
         for kv in extra.split(',').filter(|s| !s.is_empty()) {
             let (k, v) = kv.split_once('=').expect("BENCH_RECEIVER_VARS: K=V,…");
@@ -331,10 +355,18 @@ async fn start_calhook() -> Target {
          [[queues.consumers]]\nqueue = \"calhook-notifications\"\nmax_batch_timeout = 1\n",
     )
     .unwrap();
+    let edit_receiver: Option<fn(&mut toml::Table)> = match latency {
+        Some(_) => Some(|config| {
+            let entry = root().join("benches/latency/calhook.js");
+            config.insert("main".into(), entry.display().to_string().into());
+        }),
+        None => None,
+    };
     let stack = Stack::start(Options {
         receiver_vars,
         receiver_only: true,
         extra_configs: vec![ack.path().join("wrangler.toml")],
+        edit_receiver,
         ..Options::default()
     })
     .await;
@@ -359,14 +391,17 @@ fn mean(v: &[f64]) -> f64 {
 /// pays its compilation inside its first measured run. Bodies of round `r`
 /// come from seed `seed + r`. Returns `[path][target]` = one `Run` per round.
 async fn interleaved(
-    targets: [&Target; 2],
+    targets: &[&Target],
     paths: &[Path3],
     rounds: usize,
     n: usize,
     c: usize,
     seed: usize,
-) -> Vec<[Vec<Run>; 2]> {
-    let mut results: Vec<[Vec<Run>; 2]> = paths.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+) -> Vec<Vec<Vec<Run>>> {
+    let mut results: Vec<Vec<Vec<Run>>> = paths
+        .iter()
+        .map(|_| targets.iter().map(|_| Vec::new()).collect())
+        .collect();
     let warm = signed_bodies(seed + 99, 300);
     let warm_forged = forged(&warm);
     for t in targets {
@@ -381,7 +416,10 @@ async fn interleaved(
     for round in 0..rounds {
         let signed = signed_bodies(seed + round, n);
         let forged = forged(&signed);
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        // Who goes first turns round by round.
+        let order: Vec<usize> = (0..targets.len())
+            .map(|i| (i + round) % targets.len())
+            .collect();
         for (p, path) in paths.iter().enumerate() {
             let bodies = match path {
                 Path3::BadSignature => &forged,
@@ -406,7 +444,96 @@ async fn interleaved(
     results
 }
 
+/// The edge-latency model's delays (ms), `BENCH_D1_DELAY_MS` (30) and
+/// `BENCH_QUEUE_DELAY_MS` (10).
+#[derive(Clone, Copy)]
+struct Latency {
+    d1_ms: usize,
+    queue_ms: usize,
+}
+
+impl Latency {
+    fn from_env() -> Self {
+        Latency {
+            d1_ms: setting("BENCH_D1_DELAY_MS", 30),
+            queue_ms: setting("BENCH_QUEUE_DELAY_MS", 10),
+        }
+    }
+
+    fn vars(self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BENCH_D1_DELAY_MS", self.d1_ms.to_string()),
+            ("BENCH_QUEUE_DELAY_MS", self.queue_ms.to_string()),
+        ]
+    }
+}
+
+/// `BENCH_LATENCY=1`: the anchor, `anchor-with-duties` and calhook, all
+/// under the same edge-latency model, interleaved; writes `latency`.
+fn latency_main() {
+    let n = setting("BENCH_LATENCY_N", 1000);
+    let c = setting("BENCH_C", 16);
+    let rounds = setting("BENCH_ROUNDS", 3);
+    let l = Latency::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
+    let names = ["anchor", "anchor-with-duties", "calhook"];
+    let results = rt.block_on(async {
+        let anchor = start_anchor(
+            &root().join("../shared/anchors/ts-receiver"),
+            "anchor",
+            Some(l),
+        )
+        .await;
+        let duties = start_anchor(
+            &root().join("benches/anchor-with-duties"),
+            "anchor-with-duties",
+            Some(l),
+        )
+        .await;
+        let calhook = start_calhook(Some(l)).await;
+        interleaved(&[&anchor, &duties, &calhook], &paths, rounds, n, c, 200).await
+    });
+    let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
+    let mut out = format!(
+        "Written by `scripts/bench` on {} (UTC): every D1 call and every queue send of each receiver waits {} ms and {} ms (`benches/latency/wrap.js`, the same JS wrapper around each receiver's `env`), as a D1 write far from its primary and a queue send take at the edge. {rounds} rounds, interleaved (who goes first turns), {n} requests per run, {c} in flight, same bodies for all. Expected from the round trips alone: a path that waits for D1 then the queue ≈ {} ms, for both at once ≈ {} ms, for D1 alone ≈ {} ms.\n\n\
+         | path | anchor p50 / p99 ms | anchor-with-duties p50 / p99 ms | calhook p50 / p99 ms | anchor req/s | anchor-with-duties req/s | calhook req/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        l.d1_ms,
+        l.queue_ms,
+        l.d1_ms + l.queue_ms,
+        l.d1_ms.max(l.queue_ms),
+        l.d1_ms,
+    );
+    for (p, path) in paths.iter().enumerate() {
+        let r = &results[p];
+        out.push_str(&format!("| {} |", path.name()));
+        for rs in r {
+            out.push_str(&format!(" {:.1} / {:.1} |", m(rs, |x| x.p50), m(rs, |x| x.p99)));
+        }
+        for rs in r {
+            out.push_str(&format!(" {:.0} |", m(rs, |x| x.rps)));
+        }
+        out.push('\n');
+    }
+    let _ = names;
+    println!("{out}");
+    report::write_section(
+        &root(),
+        "latency",
+        "With an edge-latency model: one round trip or two (`benches/compare.rs`, `BENCH_LATENCY=1`)",
+        &out,
+    );
+}
+
 fn main() {
+    if std::env::var_os("BENCH_LATENCY").is_some() {
+        return latency_main();
+    }
     let n = setting("BENCH_COMPARE_N", 3000);
     let c = setting("BENCH_C", 16);
     let rounds = setting("BENCH_ROUNDS", 3);
@@ -454,13 +581,13 @@ fn main() {
     };
     let anchor_name = shown(&anchor_dir);
     let (results, routes) = rt.block_on(async {
-        let anchor = start_anchor(&anchor_dir, "anchor").await;
+        let anchor = start_anchor(&anchor_dir, "anchor", None).await;
         // calhook's receiver, or the worker measured in its place.
         let measured = match &versus {
-            Some(dir) => start_anchor(dir, "versus").await,
-            None => start_calhook().await,
+            Some(dir) => start_anchor(dir, "versus", None).await,
+            None => start_calhook(None).await,
         };
-        let results = interleaved([&anchor, &measured], &paths, rounds, n, c, 0).await;
+        let results = interleaved(&[&anchor, &measured], &paths, rounds, n, c, 0).await;
         if !with_routes {
             return (results, Vec::new());
         }
@@ -484,7 +611,7 @@ fn main() {
             _stack: None,
             _dir: None,
         };
-        let routes = interleaved([&measured, &tenant], &route_paths, rounds, n, c, 100).await;
+        let routes = interleaved(&[&measured, &tenant], &route_paths, rounds, n, c, 100).await;
         (results, routes)
     });
 
@@ -512,7 +639,9 @@ fn main() {
     ));
     out.push_str(&format!("| path | anchor req/s | {other} req/s | ratio | anchor p50 / p99 ms | {other} p50 / p99 ms | CPU/req workerd anchor / {other} ms | CPU/req wrangler (node) anchor / {other} ms |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"));
     for (p, path) in paths.iter().enumerate() {
-        let [a, k] = &results[p];
+        let [a, k] = &results[p][..] else {
+            unreachable!("two targets")
+        };
         let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
         let per_round = |rs: &[Run]| {
             rs.iter()
@@ -557,12 +686,14 @@ fn main() {
 }
 
 /// The tenant route next to the single route.
-fn routes_table(out: &mut String, route_paths: &[Path3], routes: &[[Vec<Run>; 2]]) {
+fn routes_table(out: &mut String, route_paths: &[Path3], routes: &[Vec<Vec<Run>>]) {
     out.push_str(&format!(
         "\n### The tenant route next to the single route\n\nThe same calhook receiver, `/webhooks/cal` and `/webhooks/cal/{TENANT}` (a tenant with the same secret, warm cache), runs interleaved the same way.\n\n| path | single route req/s | tenant route req/s | ratio | single p50 / p99 ms | tenant p50 / p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n"
     ));
     for (p, path) in route_paths.iter().enumerate() {
-        let [single, tenant] = &routes[p];
+        let [single, tenant] = &routes[p][..] else {
+            unreachable!("two targets")
+        };
         let m = |rs: &[Run], f: fn(&Run) -> f64| mean(&rs.iter().map(f).collect::<Vec<_>>());
         out.push_str(&format!(
             "| {} | {:.0} | {:.0} | **{:.2}×** | {:.1} / {:.1} | {:.1} / {:.1} |\n",

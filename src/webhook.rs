@@ -1,13 +1,14 @@
 //! `POST /webhooks/cal[/{tenant}]`: read, verify, parse, then execute the
 //! core's plan (`calhook_core::ingest`): one D1 round trip claims the key,
 //! keeps the notification in the outbox and updates the booking ledger; the
-//! queue send follows. What each outcome answers is the core's decision.
+//! queue send runs at the same time, or after it where the core says so
+//! (`SendOrder`). What each outcome answers is the core's decision.
 
 use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::event;
 use calhook_core::inbound::signature::SIGNATURE_HEADER;
 use calhook_core::inbound::version::{PayloadVersion, VERSION_HEADER};
-use calhook_core::ingest::{self, Delivery, Plan, Settled};
+use calhook_core::ingest::{self, Delivery, Plan, SendOrder, Settled};
 use calhook_core::settings::StoreKind;
 use calhook_core::store::outbox::{self, Accept};
 use calhook_core::store::{bookings, kv, status, Db};
@@ -15,6 +16,7 @@ use calhook_platform::bindings::{self, claim_token};
 use calhook_platform::canonical::RuntimeJcs;
 use calhook_platform::log::RequestLog;
 use calhook_platform::queue::send;
+use futures_util::future::join;
 use worker::web_sys::Request;
 use worker::{Context, Env};
 
@@ -102,7 +104,8 @@ fn count_unexpected_version(
     }
 }
 
-/// One D1 round trip (claim, outbox row, ledger), then the queue send.
+/// One D1 round trip (claim, outbox row, ledger) and the queue send: at the
+/// same time, or the send after the record (`SendOrder`).
 async fn through_d1(env: &Env, d: &Delivery, now: i64) -> Settled {
     let token = claim_token(now as u64);
     let accept = Accept {
@@ -115,24 +118,31 @@ async fn through_d1(env: &Env, d: &Delivery, now: i64) -> Settled {
         now_ms: now,
         ttl_ms: d.key_ttl_ms,
     };
-    let recorded = match bindings::d1(env) {
-        Ok(db) => {
-            let also = d
-                .booking_updates
-                .iter()
-                .flat_map(|u| bookings::statements(u, now))
-                .collect();
-            outbox::record_with(&db, accept, also)
-                .await
-                .map_err(ApiError::from)
+    let record = async {
+        let db = bindings::d1(env)?;
+        let also = d
+            .booking_updates
+            .iter()
+            .flat_map(|u| bookings::statements(u, now))
+            .collect();
+        outbox::record_with(&db, accept, also)
+            .await
+            .map_err(ApiError::from)
+    };
+    match d.send {
+        SendOrder::WithRecord => {
+            let (recorded, sent) = join(record, send(env, &d.message)).await;
+            ingest::settle_d1(d, recorded, Some(sent))
         }
-        Err(e) => Err(e),
-    };
-    let sent = match ingest::sends_after(&recorded) {
-        true => Some(send(env, &d.message).await),
-        false => None,
-    };
-    ingest::settle_d1(d, recorded, sent)
+        SendOrder::AfterRecord => {
+            let recorded = record.await;
+            let sent = match ingest::sends_after(&recorded) {
+                true => Some(send(env, &d.message).await),
+                false => None,
+            };
+            ingest::settle_d1(d, recorded, sent)
+        }
+    }
 }
 
 /// KV holds the key: read, queue, write once. The ledger is D1's, written

@@ -4,7 +4,7 @@
 
 use calhook_core::alerts;
 use calhook_core::deliver::batches;
-use calhook_core::jobs::{self, Job, OutboxRun, REMINDERS_PER_RUN};
+use calhook_core::jobs::{self, Job, OutboxRun};
 use calhook_core::settings::AdminSettings;
 use calhook_core::store::alerts as store_alerts;
 use calhook_core::store::outbox::{self, Pending};
@@ -29,11 +29,15 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
             };
             line
         }
+        (Ok(_), Job::Minute) if settings.drain_pages_per_run.is_err() => {
+            json!({"error": settings.drain_pages_per_run.as_ref().err().map(|e| e.to_string())})
+        }
         (Ok(db), Job::Minute) => {
             // Reminders first: what they could not queue waits in the outbox.
-            let reminders = send_reminders(&db, env, &settings, now_ms).await;
-            let pages = jobs::outbox_pages(*reminders.as_ref().map(|(sent, _)| sent).unwrap_or(&0));
-            let run = send_outbox(&db, env, &settings, now_ms, pages).await;
+            let pages = *settings.drain_pages_per_run.as_ref().unwrap_or(&1) as u32;
+            let (reminders, used) = send_reminders(&db, env, &settings, now_ms, pages).await;
+            let outbox_pages = jobs::outbox_pages(pages, used);
+            let run = send_outbox(&db, env, &settings, now_ms, outbox_pages).await;
             let depth = outbox::depth(&db).await.ok();
             let mut line = jobs::minute_line(reminders, run, depth, now_ms);
             if settings.alerts_on {
@@ -132,76 +136,91 @@ async fn send_alerts(db: &D1, env: &Env, settings: &AdminSettings, now_ms: i64) 
     }
 }
 
-/// Reminders and follow-ups due now (decided by `calhook_core::store::reminders`):
-/// claimed together with their outbox rows, then queued; a refused send stays
-/// in the outbox for the job below.
+/// Reminders due now, then follow-ups, a page at a time (decided by
+/// `calhook_core::store::reminders`): each page claimed together with its
+/// outbox rows, then queued; a refused send stays in the outbox for the job
+/// below. Returns what was sent and skipped, and the pages it used.
 async fn send_reminders(
     db: &D1,
     env: &Env,
     settings: &AdminSettings,
     now_ms: i64,
-) -> Result<(usize, usize), String> {
-    let schedule = settings.reminders.as_ref().map_err(|e| e.to_string())?;
-    let (offsets, follow_up) = (&schedule.offsets, schedule.follow_up_after);
-    async {
-        let mut decisions = reminders::decide(
-            reminders::due_reminders(db, now_ms, offsets, REMINDERS_PER_RUN)
-                .await
-                .map_err(|e| e.to_string())?,
-            Kind::Reminder,
-        );
-        if let Some(after) = follow_up {
-            decisions.extend(reminders::decide(
-                reminders::due_follow_ups(db, now_ms, after, REMINDERS_PER_RUN)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                Kind::FollowUp,
-            ));
+    pages: u32,
+) -> (Result<(usize, usize), String>, u32) {
+    let mut used = 0;
+    let result = async {
+        let schedule = settings.reminders.as_ref().map_err(|e| e.to_string())?;
+        let size = *settings
+            .reminder_page_size
+            .as_ref()
+            .map_err(|e| e.to_string())? as u32;
+        let (mut sent, mut skipped) = (0, 0);
+        let mut kind = Kind::Reminder;
+        while used < pages {
+            let due = match (kind, schedule.follow_up_after) {
+                (Kind::Reminder, _) => {
+                    reminders::due_reminders(db, now_ms, &schedule.offsets, size).await
+                }
+                (Kind::FollowUp, Some(after)) => {
+                    reminders::due_follow_ups(db, now_ms, after, size).await
+                }
+                (Kind::FollowUp, None) => break,
+            }
+            .map_err(|e| e.to_string())?;
+            used += 1;
+            let short = due.len() < size as usize;
+            let (page_sent, page_skipped) = send_reminder_page(db, env, now_ms, due, kind).await?;
+            sent += page_sent;
+            skipped += page_skipped;
+            if short {
+                // Nothing more of this kind is due: follow-ups next, or done.
+                match kind {
+                    Kind::Reminder => kind = Kind::FollowUp,
+                    Kind::FollowUp => break,
+                }
+            }
         }
-        if decisions.is_empty() {
-            return Ok((0, 0));
-        }
-        let token = claim_token(now_ms as u64);
-        let claimed: Vec<(String, String)> = reminders::claim(db, &decisions, &token, now_ms)
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .flatten()
-            .collect();
-        let skipped = decisions
-            .iter()
-            .filter(|d| d.notification.is_none())
-            .count();
-        if claimed.is_empty() {
-            return Ok((0, skipped));
-        }
-        // One too large for the queue stays in the outbox, which sets it aside.
-        let split = batches::split(claimed.iter().map(|(_, m)| (m.as_str(), false)));
-        let mut queued_rows = Vec::with_capacity(claimed.len());
-        for range in split.batches {
-            let messages = claimed[range.clone()]
-                .iter()
-                .map(|(_, m)| m.clone())
-                .collect();
-            send_batch(env, messages)
-                .await
-                .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
-            queued_rows.extend(&claimed[range]);
-        }
-        let queued: Vec<Pending> = queued_rows
-            .iter()
-            .map(|(key, _)| Pending {
-                key: key.clone(),
-                trigger: String::new(),
-                notification: String::new(),
-                created_at: now_ms,
-                attempts: 0,
-            })
-            .collect();
-        let _ = outbox::sent_rows(db, &queued).await;
-        Ok((queued.len(), skipped))
+        Ok((sent, skipped))
     }
-    .await
+    .await;
+    (result, used)
+}
+
+/// One page of reminders or follow-ups: claimed with their outbox rows in
+/// one round trip, then queued in batches within the queue's limits.
+async fn send_reminder_page(
+    db: &D1,
+    env: &Env,
+    now_ms: i64,
+    due: Vec<reminders::Due>,
+    kind: Kind,
+) -> Result<(usize, usize), String> {
+    let decisions = reminders::decide(due, kind);
+    let skipped = decisions
+        .iter()
+        .filter(|d| d.notification.is_none())
+        .count();
+    if decisions.is_empty() {
+        return Ok((0, 0));
+    }
+    let token = claim_token(now_ms as u64);
+    let claimed = reminders::claim(db, &decisions, &token, now_ms)
+        .await
+        .map_err(|e| e.to_string())?;
+    // One too large for the queue stays in the outbox, which sets it aside.
+    let split = batches::split(claimed.iter().map(|(_, m)| (m.as_str(), false)));
+    let mut queued = 0;
+    for range in split.batches {
+        let messages = claimed[range.clone()]
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect();
+        send_batch(env, messages)
+            .await
+            .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
+        queued += range.len();
+    }
+    Ok((queued, skipped))
 }
 
 /// Sends one page in batches within the queue's limits (`deliver::batches`).

@@ -103,6 +103,34 @@ pub struct Delivery {
     /// The booking ledger's statements ride with the claim; they are
     /// order-independent and safe to repeat, so duplicates run them too.
     pub booking_updates: Vec<BookingUpdate>,
+    /// Whether the queue send waits for the D1 record.
+    pub send: SendOrder,
+}
+
+/// When the receiver sends the queue message, relative to its D1 record.
+///
+/// Together, a request takes one round trip instead of two (D1 and the queue
+/// at the same time). That is safe only where the mailer's ledger stops a
+/// duplicate's message exactly as the claim would have: the notification key
+/// is the claim key (not a repeatable trigger's copy-window key, whose two
+/// copies may fall in two windows), and the ledger keeps its sent row as long
+/// as the claim lives (the TTL: not a key kept until a meeting's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOrder {
+    /// Send while D1 records; a duplicate's message reaches the mailer, whose
+    /// ledger acks it unsent.
+    WithRecord,
+    /// Send only after D1 recorded the event as new (or failed).
+    AfterRecord,
+}
+
+impl SendOrder {
+    fn for_key(repeat: Option<Repeat>, key_ttl_ms: i64, ttl_ms: i64) -> Self {
+        match repeat.is_none() && key_ttl_ms <= ttl_ms {
+            true => SendOrder::WithRecord,
+            false => SendOrder::AfterRecord,
+        }
+    }
 }
 
 /// Decides what to do with a verified event received at `now_ms`. A stale
@@ -165,21 +193,21 @@ pub fn plan(
             what: "serializer",
             detail: e.to_string(),
         })?;
+    let repeat = identity.sent_at_ms.map(|sent_at_ms| Repeat {
+        sent_at_ms,
+        window_ms: settings.copy_window_ms as i64,
+    });
+    let ttl_ms = (settings.ttl_seconds * 1000) as i64;
+    let key_ttl_ms = freshness::key_expiry_ms(envelope, now_ms, ttl_ms) - now_ms;
     Ok(Plan::Deliver(Box::new(Delivery {
-        repeat: identity.sent_at_ms.map(|sent_at_ms| Repeat {
-            sent_at_ms,
-            window_ms: settings.copy_window_ms as i64,
-        }),
+        repeat,
         claim: identity.claim,
         key,
-        key_ttl_ms: freshness::key_expiry_ms(
-            envelope,
-            now_ms,
-            (settings.ttl_seconds * 1000) as i64,
-        ) - now_ms,
+        key_ttl_ms,
         trigger: trigger.to_owned(),
         message,
         booking_updates: bookings::updates(&notification, now_ms),
+        send: SendOrder::for_key(repeat, key_ttl_ms, ttl_ms),
     })))
 }
 
@@ -214,20 +242,22 @@ impl Delivery {
     }
 }
 
-/// Whether the queue send follows a D1 record with this outcome: not for a
-/// duplicate, which was queued by its first delivery.
+/// Whether the queue send follows a D1 record with this outcome, for a
+/// delivery sent [`SendOrder::AfterRecord`]: not for a duplicate, which was
+/// queued by its first delivery.
 pub fn sends_after(recorded: &Result<Recorded, ApiError>) -> bool {
     !matches!(recorded, Ok(Recorded::Duplicate))
 }
 
-/// The answer after the D1 record and, where [`sends_after`] says so, the
-/// queue send (`sent` is `None` when it was not tried).
+/// The answer after the D1 record and the queue send (`sent` is `None` when
+/// it was not tried). Whichever went first, the same outcomes answer the same.
 pub fn settle_d1(
     d: &Delivery,
     recorded: Result<Recorded, ApiError>,
     sent: Option<Result<(), ApiError>>,
 ) -> Settled {
     match (recorded, sent) {
+        // Sent with the record or not: the mailer's ledger acks it unsent.
         (Ok(Recorded::Duplicate), _) => d.duplicate(),
         // The queue has it: the mailer forgets the outbox row when it gets it.
         (Ok(Recorded::New), Some(Ok(()))) => Settled::ok(d.queued()),

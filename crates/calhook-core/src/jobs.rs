@@ -5,15 +5,98 @@
 
 use serde_json::{json, Value};
 
-use crate::settings::OUTBOX_PAGES_PER_RUN;
 use crate::store::outbox::{Depth, Pending};
 
 /// The cron expression of the daily prune; every other one is the minute job.
 pub const PRUNE_CRON: &str = "17 3 * * *";
-/// Reminders (and follow-ups) decided per run: with the outbox job after it
-/// (one page instead of two when reminders were sent), a run stays within the
-/// Free plan's 50 D1 queries: 2 + 3 × 5 here, at most 1 + 20 + 1 there.
-pub const REMINDERS_PER_RUN: u32 = 5;
+/// What a step of a scheduled run costs its invocation at most: D1
+/// statements (the plans count each as a query) and calls out of the isolate
+/// (each D1 round trip and each `sendBatch`, counted as subrequests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    pub queries: u32,
+    pub subrequests: u32,
+}
+
+impl Cost {
+    const fn plus(self, other: Cost) -> Cost {
+        Cost {
+            queries: self.queries + other.queries,
+            subrequests: self.subrequests + other.subrequests,
+        }
+    }
+
+    const fn times(self, n: u32) -> Cost {
+        Cost {
+            queries: self.queries * n,
+            subrequests: self.subrequests * n,
+        }
+    }
+
+    pub const fn fits(self, plan: Cost) -> bool {
+        self.queries <= plan.queries && self.subrequests <= plan.subrequests
+    }
+}
+
+/// One invocation on the Workers Free plan: 50 D1 queries, 50 subrequests.
+pub const FREE_PLAN: Cost = Cost {
+    queries: 50,
+    subrequests: 50,
+};
+/// One invocation on the Workers Paid plan: 1,000 D1 queries, 1,000 subrequests.
+pub const PAID_PLAN: Cost = Cost {
+    queries: 1_000,
+    subrequests: 1_000,
+};
+/// `DRAIN_PAGES_PER_RUN` documented for the Paid plan (20,000 rows a minute).
+pub const PAID_DRAIN_PAGES_PER_RUN: u32 = 200;
+
+/// An outbox page: the due rows (1 statement), `sendBatch` (two when a page
+/// is over 240 KB encoded), forgetting what was queued (1 statement,
+/// whatever the page's size). Counted by `tests/drains.rs`.
+pub const OUTBOX_PAGE: Cost = Cost {
+    queries: 2,
+    subrequests: 4,
+};
+/// A reminder (or, once no reminder is due, follow-up) page: the due ones
+/// (1 statement), the claim (one round trip of 2 statements), `sendBatch`
+/// (two when over 240 KB). The mailer forgets their outbox rows.
+pub const REMINDER_PAGE: Cost = Cost {
+    queries: 3,
+    subrequests: 4,
+};
+/// The rest of a minute run: a refused batch's count and set-aside (3
+/// statements, 2 round trips, once: it ends the run), the outbox depth (1),
+/// and the alerts (the candidates, then per trouble its last alert and its
+/// claim, one `sendBatch`), counted for one trouble.
+pub const MINUTE_RUN_REST: Cost = Cost {
+    queries: 3 + 1 + 3,
+    subrequests: 2 + 1 + 4,
+};
+
+/// The most a minute run of `pages` drain pages can cost, whichever kind
+/// each page is.
+pub const fn minute_run_cost(pages: u32) -> Cost {
+    let page = Cost {
+        queries: max(OUTBOX_PAGE.queries, REMINDER_PAGE.queries),
+        subrequests: max(OUTBOX_PAGE.subrequests, REMINDER_PAGE.subrequests),
+    };
+    page.times(pages).plus(MINUTE_RUN_REST)
+}
+
+const fn max(a: u32, b: u32) -> u32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// How a run's `DRAIN_PAGES_PER_RUN` is spent: reminders first (they are
+/// due at a time), the outbox gets what they left.
+pub fn outbox_pages(pages_per_run: u32, reminder_pages_used: u32) -> u32 {
+    pages_per_run.saturating_sub(reminder_pages_used)
+}
 
 /// What one cron tick runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +121,6 @@ impl Job {
             Job::Minute => "outbox",
             Job::Prune => "prune_expired_keys",
         }
-    }
-}
-
-/// Outbox pages a minute run sends after its reminders: one when reminders
-/// were sent (their statements used the budget), else the full run.
-pub fn outbox_pages(reminders_sent: usize) -> u32 {
-    if reminders_sent > 0 {
-        1
-    } else {
-        OUTBOX_PAGES_PER_RUN
     }
 }
 
@@ -140,9 +213,32 @@ mod tests {
     }
 
     #[test]
-    fn sent_reminders_leave_one_outbox_page_in_the_run() {
-        assert_eq!(outbox_pages(0), OUTBOX_PAGES_PER_RUN);
-        assert_eq!(outbox_pages(3), 1);
+    fn the_outbox_gets_the_pages_the_reminders_left() {
+        assert_eq!(outbox_pages(10, 0), 10);
+        assert_eq!(outbox_pages(10, 3), 7);
+        assert_eq!(outbox_pages(10, 10), 0);
+    }
+
+    #[test]
+    fn the_default_pages_fit_the_free_plan_and_the_paid_setting_the_paid_plan() {
+        let free = crate::settings::DRAIN_PAGES_PER_RUN.default as u32;
+        assert!(
+            minute_run_cost(free).fits(FREE_PLAN),
+            "{:?}",
+            minute_run_cost(free)
+        );
+        assert!(
+            !minute_run_cost(free + 1).fits(FREE_PLAN),
+            "the default is the most that fits"
+        );
+        assert!(minute_run_cost(PAID_DRAIN_PAGES_PER_RUN).fits(PAID_PLAN));
+        assert!(free * 100 >= 1_000, "Free: 1,000 events a minute");
+        const {
+            assert!(
+                PAID_DRAIN_PAGES_PER_RUN * 100 >= 10_000,
+                "Paid: 10,000 a minute"
+            )
+        };
     }
 
     #[test]

@@ -384,7 +384,6 @@ fn run_cron(db: &Sqlite, now: i64, token: &str) -> Vec<String> {
     block_on(reminders::claim(db, &decisions, token, now))
         .unwrap()
         .into_iter()
-        .flatten()
         .map(|(key, _)| key)
         .collect()
 }
@@ -499,12 +498,7 @@ fn two_cron_runs_racing_queue_each_reminder_once() {
         let now = START - 30 * MINUTE;
         let due = reminders::due_reminders(db, now, &[60], 50).await.unwrap();
         let decisions = reminders::decide(due, Kind::Reminder);
-        for (key, _) in reminders::claim(db, &decisions, token, now)
-            .await
-            .unwrap()
-            .into_iter()
-            .flatten()
-        {
+        for (key, _) in reminders::claim(db, &decisions, token, now).await.unwrap() {
             w.queued.borrow_mut().push(key);
         }
     }

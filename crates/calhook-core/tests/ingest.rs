@@ -5,7 +5,7 @@
 use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::event::{parse, Envelope};
 use calhook_core::inbound::signature::WebhookSecrets;
-use calhook_core::ingest::{self, Delivery, Plan, Settled, Tenant};
+use calhook_core::ingest::{self, Delivery, Plan, SendOrder, Settled, Tenant};
 use calhook_core::settings::{NotifyEvents, ReceiverSettings};
 use calhook_core::store::kv::KvOutcome;
 use calhook_core::store::outbox::Recorded;
@@ -275,4 +275,48 @@ fn kv_with_the_queue_refusing_answers_503() {
     let d = delivery("booking_created");
     let settled = ingest::settle_kv(&d, Err(down("queue")));
     assert_eq!(settled.answer.unwrap_err().status(), 503);
+}
+
+// ------------------------------------------------ when the queue send goes
+
+#[test]
+fn a_booking_event_is_queued_while_d1_records_it() {
+    for name in [
+        "booking_created",
+        "booking_cancelled",
+        "booking_rescheduled",
+    ] {
+        assert_eq!(delivery(name).send, SendOrder::WithRecord, "{name}");
+    }
+}
+
+#[test]
+fn a_repeatable_trigger_is_queued_only_after_d1_recorded_it_as_new() {
+    // Two copies may fall in two copy windows (two notification keys): only
+    // the claim tells them apart.
+    let d = delivery("booking_no_show_updated");
+    assert!(d.repeat.is_some());
+    assert_eq!(d.send, SendOrder::AfterRecord);
+}
+
+#[test]
+fn an_event_whose_key_outlives_the_ledger_is_queued_only_after_d1_recorded_it() {
+    // MEETING_STARTED keeps its key until the TTL after the meeting ends,
+    // longer than the ledger keeps the sent row.
+    let envelope = fixture("meeting_started");
+    let notified = settings(&[("NOTIFY_EVENTS", "MEETING_STARTED")]);
+    let before_it_ends = ingest::plan(&envelope, None, &notified, 1_600_000_000_000);
+    let Ok(Plan::Deliver(d)) = before_it_ends else {
+        panic!("{before_it_ends:?}")
+    };
+    assert_eq!(d.send, SendOrder::AfterRecord);
+}
+
+#[test]
+fn a_duplicate_answers_duplicate_whether_or_not_its_message_was_queued() {
+    let d = delivery("booking_created");
+    for sent in [Some(Ok(())), Some(Err(down("queue"))), None] {
+        let settled = ingest::settle_d1(&d, Ok(Recorded::Duplicate), sent);
+        assert_eq!(body(&settled)["status"], "duplicate");
+    }
 }

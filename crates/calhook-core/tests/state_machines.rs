@@ -1016,6 +1016,130 @@ fn the_hot_path_and_the_cron_racing_queue_the_event_at_least_once_and_clean_up()
     assert!(runs >= 3);
 }
 
+// ------------------------------- the record and the queue send at once
+
+/// The mailer gets a message the receiver sent while recording it: claims
+/// the delivery, sends, and records it sent, forgetting the outbox row of
+/// exactly this text in the same batch (as `mailer/src/deliver.rs` does).
+async fn mailer_gets(db: &Stepping<'_>, w: &World, who: &str, text: &str) {
+    let claim = ledger::claim(db, &dk(KEY), &nk(KEY), "BOOKING_CREATED", who, 0, LEASE)
+        .await
+        .unwrap();
+    let LedgerClaim::Claimed(lease) = claim else {
+        w.note(format!("{who}:{claim:?}"));
+        return;
+    };
+    step().await; // the SendGrid request
+    w.email(who);
+    let sent = Finish::Sent {
+        status: 202,
+        message_id: Some("msg"),
+        recipients: 1,
+    };
+    let forget = outbox::delivered_statement(&nk(KEY), text);
+    ledger::finish_with(db, &lease, sent, 0, vec![forget])
+        .await
+        .unwrap();
+}
+
+/// A minute run past the grace period: queues what the outbox holds and
+/// forgets it.
+async fn cron_run(db: &Stepping<'_>, w: &World) {
+    let due = outbox::due(db, i64::MAX / 2, 10).await.unwrap();
+    for r in &due {
+        w.queued.borrow_mut().push(r.notification.clone());
+    }
+    outbox::sent_rows(db, &due).await.unwrap();
+}
+
+/// After the racers: the next minute run, and the queue delivering what it
+/// holds to the mailer.
+fn next_minute(db: &Sqlite, w: &World) {
+    let stepping = Stepping { db };
+    block_on(cron_run(&stepping, w));
+    let queued: Vec<String> = w.queued.borrow_mut().drain(..).collect();
+    for text in queued {
+        block_on(mailer_gets(&stepping, w, "later", &text));
+    }
+}
+
+/// The receiver's D1 batch for a request with claim `token`.
+async fn record_as(db: &Stepping<'_>, w: &World, token: &str, now: i64) {
+    let r = outbox::record(db, accept(token, "n", now)).await.unwrap();
+    w.note(format!("{token}:{r:?}"));
+}
+
+#[test]
+fn a_message_sent_with_its_record_is_emailed_once_in_every_order() {
+    // D1's commit, the mailer's claim and forget, and a cron run, in every
+    // order: the message may reach the mailer before its outbox row exists.
+    let runs = every_interleaving(
+        nothing,
+        &[
+            |db, w| boxed(record_as(db, w, "t1", 0)),
+            |db, w| boxed(mailer_gets(db, w, "hot", "n")),
+            |db, w| boxed(cron_run(db, w)),
+        ],
+        |db, w, schedule| {
+            next_minute(db, w);
+            assert_eq!(w.email_count(), 1, "{schedule:?}: {w:?}");
+            assert!(
+                outbox_rows(db).is_empty(),
+                "{schedule:?}: a row left behind"
+            );
+            assert_eq!(db.rows("SELECT key FROM idempotency_keys").len(), 1);
+        },
+    );
+    assert!(runs >= 10, "{runs} interleavings");
+}
+
+#[test]
+fn a_duplicate_sent_with_its_record_is_never_emailed_again() {
+    fn sent_before(db: &Sqlite) {
+        block_on(async {
+            outbox::record(db, accept("t1", "n", 0)).await.unwrap();
+            let stepping = Stepping { db };
+            mailer_gets(&stepping, &World::default(), "first", "n").await;
+        });
+    }
+    let runs = every_interleaving(
+        sent_before,
+        &[
+            |db, w| boxed(record_as(db, w, "t2", 5)),
+            |db, w| boxed(mailer_gets(db, w, "dup", "n")),
+        ],
+        |db, w, schedule| {
+            next_minute(db, w);
+            assert_eq!(w.email_count(), 0, "{schedule:?}: {w:?}");
+            assert!(w.notes.borrow().iter().any(|n| n == "t2:Duplicate"));
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
+        },
+    );
+    assert!(runs >= 3);
+}
+
+#[test]
+fn a_duplicate_of_an_event_waiting_in_the_outbox_emails_it_once() {
+    // The first request's queue send failed: its row waits for the cron.
+    fn waiting(db: &Sqlite) {
+        block_on(outbox::record(db, accept("t1", "n", 0))).unwrap();
+    }
+    let runs = every_interleaving(
+        waiting,
+        &[
+            |db, w| boxed(record_as(db, w, "t2", 5)),
+            |db, w| boxed(mailer_gets(db, w, "dup", "n")),
+            |db, w| boxed(cron_run(db, w)),
+        ],
+        |db, w, schedule| {
+            next_minute(db, w);
+            assert_eq!(w.email_count(), 1, "{schedule:?}: {w:?}");
+            assert!(outbox_rows(db).is_empty(), "{schedule:?}");
+        },
+    );
+    assert!(runs >= 10);
+}
+
 #[test]
 fn the_cron_never_deletes_a_newer_record_of_the_same_key() {
     let db = Sqlite::migrated();

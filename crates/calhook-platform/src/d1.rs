@@ -99,6 +99,27 @@ impl Db for D1 {
         let results: Array = results.unchecked_into();
         Ok(results.iter().map(|r| changes(&r)).collect())
     }
+
+    async fn batch_rows<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, StoreError> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = Array::new();
+        for s in &statements {
+            prepared.push(self.prepare(s)?.inner());
+        }
+        let db: &D1DatabaseSys = self.0.as_ref().unchecked_ref();
+        let results: Array = settle(db.batch(prepared)).await?.unchecked_into();
+        // The cron's pages only: one JSON round trip of a few keys.
+        let rows = get(&results.get(results.length() - 1), "results");
+        let text: String = worker::js_sys::JSON::stringify(&rows)
+            .map(String::from)
+            .map_err(thrown)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string()))
+    }
 }
 
 /// A KV namespace as the core's [`Kv`].

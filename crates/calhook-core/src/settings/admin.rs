@@ -4,6 +4,7 @@
 
 use super::{minutes_list, optional_minutes, SettingError, Vars, DEFAULT_REMINDER_OFFSETS};
 use super::{BOOKING_RETENTION_DAYS, IDEMPOTENCY_TTL_SECONDS, LOG_REFUSED_PER_MINUTE};
+use super::{DRAIN_PAGES_PER_RUN, REMINDER_PAGE_SIZE};
 use super::{OUTBOX_GRACE_SECONDS, OUTBOX_MAX_REFUSALS, OUTBOX_PAGE_SIZE, REDRIVE_PAGE_SIZE};
 
 /// `REMINDER_OFFSETS` in minutes (nearest first) and `FOLLOW_UP_AFTER`.
@@ -21,6 +22,9 @@ pub struct AdminSettings {
     pub booking_retention_days: u64,
     pub outbox_grace_seconds: Result<u64, SettingError>,
     pub outbox_page_size: Result<u64, SettingError>,
+    pub reminder_page_size: Result<u64, SettingError>,
+    /// Drain pages per minute run: reminders first, the outbox after.
+    pub drain_pages_per_run: Result<u64, SettingError>,
     /// Refusals after which an outbox row is set aside in the dead letters.
     pub outbox_max_refusals: Result<u64, SettingError>,
     pub redrive_page_size: Result<u64, SettingError>,
@@ -42,6 +46,8 @@ impl AdminSettings {
             booking_retention_days: or_default(BOOKING_RETENTION_DAYS),
             outbox_grace_seconds: OUTBOX_GRACE_SECONDS.read(vars),
             outbox_page_size: OUTBOX_PAGE_SIZE.read(vars),
+            reminder_page_size: REMINDER_PAGE_SIZE.read(vars),
+            drain_pages_per_run: DRAIN_PAGES_PER_RUN.read(vars),
             outbox_max_refusals: OUTBOX_MAX_REFUSALS.read(vars),
             redrive_page_size: REDRIVE_PAGE_SIZE.read(vars),
             reminders: reminder_schedule(vars),

@@ -32,11 +32,14 @@ pub const MAX_COPY_WINDOW_MS: u64 = 60_000;
 /// How long a recorded event may wait for its own queue send before the
 /// outbox cron sends it (`OUTBOX_GRACE_SECONDS`).
 pub const DEFAULT_OUTBOX_GRACE_SECONDS: u64 = 60;
-/// Outbox rows the cron sends per page (`OUTBOX_PAGE_SIZE`); two pages a run
-/// stay within the Free plan's 50 D1 queries per invocation.
-pub const DEFAULT_OUTBOX_PAGE_SIZE: u64 = 20;
-/// Pages the outbox cron sends per run at most.
-pub const OUTBOX_PAGES_PER_RUN: u32 = 2;
+/// Rows per drain page (`OUTBOX_PAGE_SIZE`, `REMINDER_PAGE_SIZE`): one
+/// `sendBatch`, whose limit is 100 messages. A page costs the same few
+/// statements whatever its size (`jobs::OUTBOX_PAGE`).
+pub const DEFAULT_DRAIN_PAGE_SIZE: u64 = 100;
+/// Drain pages (reminders, then the outbox) per minute run
+/// (`DRAIN_PAGES_PER_RUN`): 10 stay within the Free plan's 50 D1 queries and
+/// 50 subrequests per invocation (`jobs::minute_run_cost`).
+pub const DEFAULT_DRAIN_PAGES_PER_RUN: u64 = 10;
 /// First retry delay after a transient SendGrid failure (`RETRY_BASE_DELAY_SECONDS`).
 pub const DEFAULT_RETRY_BASE_DELAY_SECONDS: u64 = 10;
 /// Upper bound of the retry delay (`RETRY_MAX_DELAY_SECONDS`); Queues cap it at 12 h.

@@ -103,7 +103,14 @@ pub const OUTBOX_GRACE_SECONDS: Number = n(
     0,
     3600,
 );
-pub const OUTBOX_PAGE_SIZE: Number = n("OUTBOX_PAGE_SIZE", DEFAULT_OUTBOX_PAGE_SIZE, 1, 100);
+pub const OUTBOX_PAGE_SIZE: Number = n("OUTBOX_PAGE_SIZE", DEFAULT_DRAIN_PAGE_SIZE, 1, 100);
+pub const REMINDER_PAGE_SIZE: Number = n("REMINDER_PAGE_SIZE", DEFAULT_DRAIN_PAGE_SIZE, 1, 100);
+pub const DRAIN_PAGES_PER_RUN: Number = n(
+    "DRAIN_PAGES_PER_RUN",
+    DEFAULT_DRAIN_PAGES_PER_RUN,
+    1,
+    crate::jobs::PAID_DRAIN_PAGES_PER_RUN as u64,
+);
 pub const OUTBOX_MAX_REFUSALS: Number = n("OUTBOX_MAX_REFUSALS", 60, 1, 10_000);
 pub const BOOKING_RETENTION_DAYS: Number = n(
     "BOOKING_RETENTION_DAYS",
@@ -191,7 +198,9 @@ pub const SETTINGS: &[Setting] = &[
     var("FOLLOW_UP_AFTER", &[Admin], "off"),
     var("BOOKING_RETENTION_DAYS", &[Admin], "90"),
     var("OUTBOX_GRACE_SECONDS", &[Admin], "60"),
-    var("OUTBOX_PAGE_SIZE", &[Admin], "20"),
+    var("OUTBOX_PAGE_SIZE", &[Admin], "100"),
+    var("REMINDER_PAGE_SIZE", &[Admin], "100"),
+    var("DRAIN_PAGES_PER_RUN", &[Admin], "10"),
     var("OUTBOX_MAX_REFUSALS", &[Admin], "60"),
     secret("SENDGRID_API_KEY", &[Mailer]),
     var("SENDGRID_API_BASE", &[Mailer], DEFAULT_SENDGRID_API_BASE),
@@ -230,6 +239,8 @@ mod tests {
             LOG_REFUSED_PER_MINUTE,
             OUTBOX_GRACE_SECONDS,
             OUTBOX_PAGE_SIZE,
+            REMINDER_PAGE_SIZE,
+            DRAIN_PAGES_PER_RUN,
             OUTBOX_MAX_REFUSALS,
             BOOKING_RETENTION_DAYS,
             REDRIVE_PAGE_SIZE,

@@ -131,6 +131,12 @@ pub trait Db {
     async fn run(&self, statement: Statement) -> Result<u64, StoreError>;
     /// Runs writes in one transaction (D1 `batch`); returns each one's changes.
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError>;
+    /// [`Db::batch`], whose last statement returns rows (`RETURNING`): those
+    /// rows, read in the same round trip.
+    async fn batch_rows<T: DeserializeOwned>(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<T>, StoreError>;
 }
 
 /// Decodes a row given as JSON (what both adapters produce).

@@ -6,7 +6,8 @@
 //! 1. [`record`] — one D1 round trip (a batch, one transaction): the key is
 //!    claimed as `done` *and* the notification is stored in the outbox. A
 //!    duplicate changes no row.
-//! 2. the queue send, and the answer. No second round trip: the row is
+//! 2. the queue send (at the same time as 1, see `ingest::SendOrder`), and
+//!    the answer. No second round trip: the row is
 //!    forgotten by the **mailer** ([`delivered`], in the same batch as its
 //!    ledger's first write), once the message reached it — measured, a D1
 //!    call off the response path still cost the receiver a third of its
@@ -162,24 +163,54 @@ pub async fn due(
     .await
 }
 
-/// The cron queued these rows: forget each, in the version it sent.
+/// The rows of a page, in the version read: `?1` is [`page_param`]. One
+/// statement for the whole page, whatever its size: D1 counts statements
+/// against an invocation's queries (50 on the Free plan), and binds at most
+/// 100 parameters to one. Each row is found by its primary key.
+macro_rules! these_rows {
+    () => {
+        "key IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)) \
+         AND created_at = (SELECT json_extract(value, '$[1]') FROM json_each(?1) \
+                           WHERE json_extract(value, '$[0]') = outbox.key)"
+    };
+}
+
+/// `[[key, created_at], …]`: the page as `these_rows!` reads it.
+fn page_param<'a>(rows: impl IntoIterator<Item = &'a Pending>) -> Param {
+    let pairs: Vec<(&str, i64)> = rows
+        .into_iter()
+        .map(|r| (r.key.as_str(), r.created_at))
+        .collect();
+    Param::Text(serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into()))
+}
+
+/// The cron queued these rows: forget each, in the version it sent (one statement).
 pub async fn sent_rows(db: &impl Db, rows: &[Pending]) -> Result<(), StoreError> {
-    per_row(
-        db,
-        rows,
-        "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
-    )
-    .await
+    if rows.is_empty() {
+        return Ok(());
+    }
+    db.run(Statement::new(
+        concat!("DELETE FROM outbox WHERE ", these_rows!()),
+        vec![page_param(rows)],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// The queue refused these rows again: count it (they stay for the next run).
 pub async fn refused(db: &impl Db, rows: &[Pending]) -> Result<(), StoreError> {
-    per_row(
-        db,
-        rows,
-        "UPDATE outbox SET attempts = attempts + 1 WHERE key = ?1 AND created_at = ?2",
-    )
-    .await
+    if rows.is_empty() {
+        return Ok(());
+    }
+    db.run(Statement::new(
+        concat!(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE ",
+            these_rows!()
+        ),
+        vec![page_param(rows)],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Moves rows the queue will not take (refused `OUTBOX_MAX_REFUSALS` times,
@@ -194,39 +225,25 @@ pub async fn set_aside(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut statements = Vec::with_capacity(rows.len() * 2);
-    for r in rows {
-        statements.push(Statement::new(
-            "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) \
-             SELECT key, trigger, notification, ?3, ?4 FROM outbox WHERE key = ?1 AND created_at = ?2 \
-             ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, notification = excluded.notification, \
-               reason = excluded.reason, dead_lettered_at = excluded.dead_lettered_at",
-            vec![
-                r.key.as_str().into(),
-                r.created_at.into(),
-                reason.into(),
-                now_ms.into(),
-            ],
-        ));
-        statements.push(Statement::new(
-            "DELETE FROM outbox WHERE key = ?1 AND created_at = ?2",
-            vec![r.key.as_str().into(), r.created_at.into()],
-        ));
-    }
-    db.batch(statements).await?;
-    Ok(())
-}
-
-/// Runs `sql` (`?1` key, `?2` created_at) for each row, in one batch.
-async fn per_row(db: &impl Db, rows: &[Pending], sql: &'static str) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let statements = rows
-        .iter()
-        .map(|r| Statement::new(sql, vec![r.key.as_str().into(), r.created_at.into()]))
-        .collect();
-    db.batch(statements).await?;
+    let page = page_param(rows.iter().copied());
+    db.batch(vec![
+        Statement::new(
+            concat!(
+                "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) \
+                 SELECT key, trigger, notification, ?2, ?3 FROM outbox WHERE ",
+                these_rows!(),
+                " ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
+                   notification = excluded.notification, reason = excluded.reason, \
+                   dead_lettered_at = excluded.dead_lettered_at"
+            ),
+            vec![page.clone(), reason.into(), now_ms.into()],
+        ),
+        Statement::new(
+            concat!("DELETE FROM outbox WHERE ", these_rows!()),
+            vec![page],
+        ),
+    ])
+    .await?;
     Ok(())
 }
 

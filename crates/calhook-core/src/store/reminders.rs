@@ -29,7 +29,7 @@ use crate::message::notification::{
 };
 use crate::tenants::{namespaced_key, split_ledger_uid};
 use chrono::DateTime;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Which of the two a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,20 +232,38 @@ fn notification(d: &Decision) -> Notification {
     }
 }
 
-/// The batch that claims a run's decisions and puts the sent ones' notifications
-/// in the outbox (conditional on this run's claim), as one transaction.
-/// Returns, per decision, the notification JSON to queue now if this run won
-/// its claim.
+/// The batch that claims a page of decisions and puts the sent ones'
+/// notifications in the outbox (conditional on this run's claim), as one
+/// transaction of two statements whatever the page's size (D1 counts
+/// statements against an invocation's queries). Returns `(key, message)` of
+/// each notification this run won and may queue now; the mailer forgets its
+/// outbox row when the message reaches it, the outbox job sends it if not.
 pub async fn claim(
     db: &impl Db,
     decisions: &[Decision],
     token: &str,
     now_ms: i64,
-) -> Result<Vec<Option<(String, String)>>, StoreError> {
-    let mut statements = Vec::new();
-    let mut messages = Vec::new();
+) -> Result<Vec<(String, String)>, StoreError> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        uid: &'a str,
+        kind: &'static str,
+        offset: u32,
+        start: i64,
+        state: &'static str,
+        key: &'a str,
+        trigger: &'static str,
+        notification: Option<&'a str>,
+    }
+    #[derive(Deserialize)]
+    struct Won {
+        key: String,
+    }
+    if decisions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut messages = Vec::with_capacity(decisions.len());
     for d in decisions {
-        let key = d.key();
         let message = match &d.notification {
             Some(n) => Some(
                 n.to_message()
@@ -253,50 +271,53 @@ pub async fn claim(
             ),
             None => None,
         };
-        statements.push(Statement::new(
-            "INSERT OR IGNORE INTO reminders (uid, kind, offset_minutes, start_at, state, key, claim_token, decided_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            vec![
-                d.due.uid.as_str().into(),
-                d.kind.as_str().into(),
-                d.due.offset_minutes.into(),
-                d.due.start_at.into(),
-                if message.is_some() { "sent" } else { "skipped" }.into(),
-                key.as_str().into(),
-                token.into(),
-                now_ms.into(),
-            ],
-        ));
-        if let Some(m) = &message {
-            statements.push(Statement::new(
+        messages.push((d.key(), message));
+    }
+    let rows: Vec<Row> = decisions
+        .iter()
+        .zip(&messages)
+        .map(|(d, (key, message))| Row {
+            uid: &d.due.uid,
+            kind: d.kind.as_str(),
+            offset: d.due.offset_minutes,
+            start: d.due.start_at,
+            state: if message.is_some() { "sent" } else { "skipped" },
+            key,
+            trigger: d.kind.trigger(),
+            notification: message.as_deref(),
+        })
+        .collect();
+    let page = serde_json::to_string(&rows).map_err(|e| StoreError::Decode(e.to_string()))?;
+    let won: Vec<Won> = db
+        .batch_rows(vec![
+            Statement::new(
+                "INSERT OR IGNORE INTO reminders (uid, kind, offset_minutes, start_at, state, key, claim_token, decided_at) \
+                 SELECT json_extract(value, '$.uid'), json_extract(value, '$.kind'), \
+                   json_extract(value, '$.offset'), json_extract(value, '$.start'), \
+                   json_extract(value, '$.state'), json_extract(value, '$.key'), ?2, ?3 \
+                 FROM json_each(?1)",
+                vec![page.as_str().into(), token.into(), now_ms.into()],
+            ),
+            // Only the rows this run claimed (found by the reminders' primary key).
+            Statement::new(
                 "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
-                 SELECT ?1, ?2, ?3, ?4, 0 \
-                 WHERE EXISTS (SELECT 1 FROM reminders WHERE key = ?1 AND claim_token = ?5) \
-                 ON CONFLICT(key) DO NOTHING",
-                vec![
-                    key.as_str().into(),
-                    d.kind.trigger().into(),
-                    m.as_str().into(),
-                    now_ms.into(),
-                    token.into(),
-                ],
-            ));
-        }
-        messages.push(message.map(|m| (key, m)));
-    }
-    if statements.is_empty() {
-        return Ok(Vec::new());
-    }
-    let changes = db.batch(statements).await?;
-    // Walk the changes in the order the statements were pushed.
-    let mut at = 0;
+                 SELECT json_extract(j.value, '$.key'), json_extract(j.value, '$.trigger'), \
+                   json_extract(j.value, '$.notification'), ?3, 0 \
+                 FROM json_each(?1) j \
+                 WHERE json_extract(j.value, '$.notification') IS NOT NULL \
+                   AND EXISTS (SELECT 1 FROM reminders r \
+                     WHERE r.uid = json_extract(j.value, '$.uid') AND r.kind = json_extract(j.value, '$.kind') \
+                       AND r.offset_minutes = json_extract(j.value, '$.offset') \
+                       AND r.start_at = json_extract(j.value, '$.start') AND r.claim_token = ?2) \
+                 ON CONFLICT(key) DO NOTHING RETURNING key",
+                vec![page.into(), token.into(), now_ms.into()],
+            ),
+        ])
+        .await?;
+    let won: std::collections::HashSet<String> = won.into_iter().map(|w| w.key).collect();
     Ok(messages
         .into_iter()
-        .map(|message| {
-            let claimed = changes.get(at) == Some(&1);
-            at += if message.is_some() { 2 } else { 1 };
-            message.filter(|_| claimed)
-        })
+        .filter_map(|(key, message)| message.filter(|_| won.contains(&key)).map(|m| (key, m)))
         .collect())
 }
 

@@ -143,6 +143,31 @@ impl Db for Sqlite {
         self.conn.execute_batch("COMMIT").unwrap();
         Ok(changes)
     }
+    async fn batch_rows<T: DeserializeOwned>(
+        &self,
+        mut statements: Vec<Statement>,
+    ) -> Result<Vec<T>, StoreError> {
+        let last = statements.pop().expect("D1 refuses an empty batch");
+        self.conn.execute_batch("BEGIN").unwrap();
+        let mut rows = Ok(Vec::new());
+        for s in &statements {
+            if let Err(e) = self.execute(s) {
+                rows = Err(e);
+                break;
+            }
+        }
+        let rows = rows.and_then(|_: Vec<Value>| self.query(&last));
+        match rows {
+            Ok(rows) => {
+                self.conn.execute_batch("COMMIT").unwrap();
+                rows.into_iter().map(decode_row).collect()
+            }
+            Err(e) => {
+                self.conn.execute_batch("ROLLBACK").unwrap();
+                Err(e)
+            }
+        }
+    }
 }
 
 /// Blocks on a future whose executor is synchronous (SQLite).
@@ -193,6 +218,13 @@ impl Db for Stepping<'_> {
     async fn batch(&self, s: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
         step().await;
         self.db.batch(s).await
+    }
+    async fn batch_rows<T: DeserializeOwned>(
+        &self,
+        s: Vec<Statement>,
+    ) -> Result<Vec<T>, StoreError> {
+        step().await;
+        self.db.batch_rows(s).await
     }
 }
 
