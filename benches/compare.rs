@@ -355,12 +355,16 @@ async fn start_calhook(latency: Option<Latency>) -> Target {
          [[queues.consumers]]\nqueue = \"calhook-notifications\"\nmax_batch_timeout = 1\n",
     )
     .unwrap();
-    let edit_receiver: Option<fn(&mut toml::Table)> = match latency {
-        Some(_) => Some(|config| {
-            let entry = root().join("benches/latency/calhook.js");
+    if latency.is_some() {
+        std::env::set_var(RECEIVER_ENTRY, "benches/latency/calhook.js");
+    }
+    // The receiver's entry wrapped for a measurement (latency, crossings).
+    let edit_receiver: Option<fn(&mut toml::Table)> = match std::env::var(RECEIVER_ENTRY) {
+        Ok(_) => Some(|config| {
+            let entry = root().join(std::env::var(RECEIVER_ENTRY).unwrap());
             config.insert("main".into(), entry.display().to_string().into());
         }),
-        None => None,
+        Err(_) => None,
     };
     let stack = Stack::start(Options {
         receiver_vars,
@@ -444,6 +448,111 @@ async fn interleaved(
     results
 }
 
+/// Set by this bench: the receiver's entry module, relative to the project.
+const RECEIVER_ENTRY: &str = "BENCH_RECEIVER_ENTRY";
+
+/// `BENCH_CROSSINGS=1`: calhook's receiver with every wasm↔JS call counted
+/// (`benches/crossings/count.js`), per path; writes `crossings`.
+fn crossings_main() {
+    let n = setting("BENCH_CROSSINGS_N", 300);
+    std::env::set_var(RECEIVER_ENTRY, "benches/crossings/calhook.js");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
+    let rows = rt.block_on(async {
+        let calhook = start_calhook(None).await;
+        let counts_url = calhook.url.replace("/webhooks/cal", "/__crossings");
+        let take = || async {
+            reqwest::get(&counts_url)
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        };
+        // Warm every path first (compilation, the tenant cache, D1 files).
+        let warm = signed_bodies(301, 50);
+        run(&calhook, &forged(&warm), 4, Path3::BadSignature).await;
+        run(&calhook, &warm, 4, Path3::New).await;
+        run(&calhook, &warm, 4, Path3::Duplicate).await;
+        let signed = signed_bodies(302, n);
+        let forged = forged(&signed);
+        let mut rows = Vec::new();
+        for path in paths {
+            take().await;
+            let bodies = match path {
+                Path3::BadSignature => &forged,
+                _ => &signed,
+            };
+            run(&calhook, bodies, 4, path).await;
+            rows.push((path, take().await));
+        }
+        rows
+    });
+    let per_request = |m: &serde_json::Value| -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = m
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, c)| (k.clone(), c.as_f64().unwrap() / n as f64))
+            .collect();
+        v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+        v
+    };
+    let binding = |name: &str| {
+        [
+            "prepare",
+            "bind",
+            "batch",
+            "first",
+            "run",
+            "all",
+            "send",
+            "sendBatch",
+            "fetch",
+        ]
+        .iter()
+        .any(|b| name == format!("__wbg_{b}"))
+    };
+    let mut out = format!(
+        "Written by `scripts/bench` on {} (UTC): calhook's receiver under `wrangler dev` with every call between its wasm and the JS runtime counted (`benches/crossings/count.js` wraps the wasm instance's imports and exports), {n} requests per path after a warm-up, divided by {n}. wasm → JS: wasm-bindgen's imports (runtime APIs, string and value transfers, promise glue); of which bindings: D1 `prepare`/`bind`/`batch`/`first`/`run`/`all`, queue `send`, service `fetch`. JS → wasm: the entry call and every resumption of a future when a promise settles (each `await` on the runtime).\n\n\
+         | path | wasm → JS calls/req | of which bindings | JS → wasm calls/req | most frequent wasm → JS |\n| --- | ---: | ---: | ---: | --- |\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+    );
+    for (path, counts) in &rows {
+        let to_js = per_request(&counts["toJs"]);
+        let to_wasm = per_request(&counts["toWasm"]);
+        let total = |v: &[(String, f64)]| v.iter().map(|(_, c)| c).sum::<f64>();
+        let bindings: f64 = to_js
+            .iter()
+            .filter(|(k, _)| binding(k))
+            .map(|(_, c)| c)
+            .sum();
+        let top: Vec<String> = to_js
+            .iter()
+            .take(5)
+            .map(|(k, c)| format!("`{}` {c:.1}", k.trim_start_matches("__wbg_")))
+            .collect();
+        out.push_str(&format!(
+            "| {} | {:.1} | {bindings:.1} | {:.1} | {} |\n",
+            path.name(),
+            total(&to_js),
+            total(&to_wasm),
+            top.join(", ")
+        ));
+    }
+    println!("{out}");
+    report::write_section(
+        &root(),
+        "crossings",
+        "Runtime crossings per request in the receiver (`benches/compare.rs`, `BENCH_CROSSINGS=1`)",
+        &out,
+    );
+}
+
 /// The edge-latency model's delays (ms), `BENCH_D1_DELAY_MS` (30) and
 /// `BENCH_QUEUE_DELAY_MS` (10).
 #[derive(Clone, Copy)]
@@ -481,7 +590,6 @@ fn latency_main() {
         .build()
         .unwrap();
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
-    let names = ["anchor", "anchor-with-duties", "calhook"];
     let results = rt.block_on(async {
         let anchor = start_anchor(
             &root().join("../shared/anchors/ts-receiver"),
@@ -513,14 +621,17 @@ fn latency_main() {
         let r = &results[p];
         out.push_str(&format!("| {} |", path.name()));
         for rs in r {
-            out.push_str(&format!(" {:.1} / {:.1} |", m(rs, |x| x.p50), m(rs, |x| x.p99)));
+            out.push_str(&format!(
+                " {:.1} / {:.1} |",
+                m(rs, |x| x.p50),
+                m(rs, |x| x.p99)
+            ));
         }
         for rs in r {
             out.push_str(&format!(" {:.0} |", m(rs, |x| x.rps)));
         }
         out.push('\n');
     }
-    let _ = names;
     println!("{out}");
     report::write_section(
         &root(),
@@ -533,6 +644,9 @@ fn latency_main() {
 fn main() {
     if std::env::var_os("BENCH_LATENCY").is_some() {
         return latency_main();
+    }
+    if std::env::var_os("BENCH_CROSSINGS").is_some() {
+        return crossings_main();
     }
     let n = setting("BENCH_COMPARE_N", 3000);
     let c = setting("BENCH_C", 16);

@@ -167,7 +167,10 @@ async fn send_reminders(
                 (Kind::FollowUp, None) => break,
             }
             .map_err(|e| e.to_string())?;
-            used += 1;
+            // Nothing due costs one query (`jobs::MINUTE_RUN_REST`), not a page.
+            if !due.is_empty() {
+                used += 1;
+            }
             let short = due.len() < size as usize;
             let (page_sent, page_skipped) = send_reminder_page(db, env, now_ms, due, kind).await?;
             sent += page_sent;

@@ -620,7 +620,8 @@ impl Stack {
             match self.try_sql(query) {
                 Ok(rows) => return rows,
                 Err(e)
-                    if e.contains("SQLITE_BUSY") && started.elapsed() < Duration::from_secs(20) =>
+                    // A bench's mailer may write for minutes on end.
+                    if e.contains("SQLITE_BUSY") && started.elapsed() < Duration::from_secs(180) =>
                 {
                     std::thread::sleep(Duration::from_millis(200));
                 }
