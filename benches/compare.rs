@@ -516,9 +516,10 @@ fn crossings_main() {
         ]
         .iter()
         .any(|b| name == format!("__wbg_{b}"))
+            || name.starts_with("__wbg_d1_batch")
     };
     let mut out = format!(
-        "Written by `scripts/bench` on {} (UTC): calhook's receiver under `wrangler dev` with every call between its wasm and the JS runtime counted (`benches/crossings/count.js` wraps the wasm instance's imports and exports), {n} requests per path after a warm-up, divided by {n}. wasm → JS: wasm-bindgen's imports (runtime APIs, string and value transfers, promise glue); of which bindings: D1 `prepare`/`bind`/`batch`/`first`/`run`/`all`, queue `send`, service `fetch`. JS → wasm: the entry call and every resumption of a future when a promise settles (each `await` on the runtime).\n\n\
+        "Written by `scripts/bench` on {} (UTC): calhook's receiver under `wrangler dev` with every call between its wasm and the JS runtime counted (`benches/crossings/count.js` wraps the wasm instance's imports and exports), {n} requests per path after a warm-up, divided by {n}. wasm → JS: wasm-bindgen's imports (runtime APIs, string and value transfers, promise glue); of which bindings: D1 (`prepare`/`bind`/`batch`/`first`/`run`/`all`, or one `d1_batch_changes` for a whole batch), queue `send`, service `fetch`. JS → wasm: the entry call and every resumption of a future when a promise settles (each `await` on the runtime).\n\n\
          | path | wasm → JS calls/req | of which bindings | JS → wasm calls/req | most frequent wasm → JS |\n| --- | ---: | ---: | ---: | --- |\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
     );
@@ -580,8 +581,9 @@ impl Latency {
 /// `BENCH_LATENCY=1`: the anchor, `anchor-with-duties` and calhook, all
 /// under the same edge-latency model, interleaved; writes `latency`.
 fn latency_main() {
-    let n = setting("BENCH_LATENCY_N", 1000);
-    let c = setting("BENCH_C", 16);
+    let n = setting("BENCH_LATENCY_N", 300);
+    // Few in flight: the latency of one request, not the machine's queueing.
+    let c = setting("BENCH_LATENCY_C", 2);
     let rounds = setting("BENCH_ROUNDS", 3);
     let l = Latency::from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()

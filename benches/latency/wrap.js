@@ -17,7 +17,8 @@ function statement(s, ms) {
   const wrapped = new Proxy(s, {
     get(target, key) {
       const v = Reflect.get(target, key);
-      if (typeof v !== "function") return v;
+      // The constructor as it is: workers-rs checks its name.
+      if (typeof v !== "function" || key === "constructor") return v;
       if (key === "bind") return (...args) => statement(v.apply(target, args), ms);
       if (key === "first" || key === "all" || key === "run" || key === "raw") {
         return async (...args) => {
@@ -36,7 +37,8 @@ function database(db, ms) {
   return new Proxy(db, {
     get(target, key) {
       const v = Reflect.get(target, key);
-      if (typeof v !== "function") return v;
+      // The constructor as it is: workers-rs checks its name.
+      if (typeof v !== "function" || key === "constructor") return v;
       if (key === "prepare") return (sql) => statement(v.call(target, sql), ms);
       if (key === "batch") {
         return async (list) => {
@@ -59,7 +61,8 @@ function queue(q, ms) {
   return new Proxy(q, {
     get(target, key) {
       const v = Reflect.get(target, key);
-      if (typeof v !== "function") return v;
+      // The constructor as it is: workers-rs checks its name.
+      if (typeof v !== "function" || key === "constructor") return v;
       if (key === "send" || key === "sendBatch") {
         return async (...args) => {
           await sleep(ms);

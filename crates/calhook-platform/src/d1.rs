@@ -3,16 +3,59 @@
 //!
 //! A write's answer is read for its `meta.changes` alone (two property reads),
 //! not decoded whole into workers-rs's `D1ResultMeta` on every statement.
+//!
+//! A batch crosses into the runtime once: its statements and parameters go
+//! over as one JSON text, and a few lines of JS prepare, bind and run them
+//! and hand back the changes as text. Bound one by one from wasm, the
+//! receiver's batch of six statements was 110 of a new event's 200 calls
+//! between wasm and JS (BENCHMARKS.md, "Runtime crossings").
 
 use calhook_core::store::kv::Kv;
 use calhook_core::store::{Db, Param, Statement, StoreError};
 use calhook_core::tenants::replica::ReplicaStore;
 use serde::de::DeserializeOwned;
-use worker::js_sys::{Array, Error as JsError, Promise, Reflect};
+use worker::js_sys::{Error as JsError, Promise, Reflect};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::worker_sys::D1Database as D1DatabaseSys;
 use worker::{D1Database, D1PreparedStatement, KvStore};
+
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    js_sys = ::worker::js_sys,
+    inline_js = "function prepared(db, text) { return JSON.parse(text).map(([sql, params]) => db.prepare(sql).bind(...params)); }\n\
+export function d1_batch_changes(db, text) { return db.batch(prepared(db, text)).then((rs) => rs.map((r) => r.meta.changes).join(',')); }\n\
+export function d1_batch_last_rows(db, text) { return db.batch(prepared(db, text)).then((rs) => JSON.stringify(rs[rs.length - 1].results)); }"
+)]
+extern "C" {
+    /// Runs the batch; resolves to each statement's changes, comma-separated.
+    #[wasm_bindgen(catch)]
+    fn d1_batch_changes(db: &JsValue, statements: &str) -> Result<Promise, JsValue>;
+    /// Runs the batch; resolves to the last statement's rows as JSON text.
+    #[wasm_bindgen(catch)]
+    fn d1_batch_last_rows(db: &JsValue, statements: &str) -> Result<Promise, JsValue>;
+}
+
+/// `[[sql, [params…]], …]`: a batch as one JSON text.
+fn batch_text(statements: &[Statement]) -> String {
+    use serde_json::Value;
+    let list: Vec<(&str, Vec<Value>)> = statements
+        .iter()
+        .map(|s| {
+            let params = s
+                .params
+                .iter()
+                .map(|p| match p {
+                    Param::Null => Value::Null,
+                    Param::Int(n) => Value::from(*n),
+                    Param::Text(t) => Value::from(t.as_str()),
+                })
+                .collect();
+            (s.sql, params)
+        })
+        .collect();
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+}
 
 /// A D1 binding as a [`Db`].
 pub struct D1(pub D1Database);
@@ -90,14 +133,11 @@ impl Db for D1 {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = Array::new();
-        for s in &statements {
-            prepared.push(self.prepare(s)?.inner());
-        }
-        let db: &D1DatabaseSys = self.0.as_ref().unchecked_ref();
-        let results = settle(db.batch(prepared)).await?;
-        let results: Array = results.unchecked_into();
-        Ok(results.iter().map(|r| changes(&r)).collect())
+        let changes = settle(d1_batch_changes(self.0.as_ref(), &batch_text(&statements)))
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        Ok(changes.split(',').map(|n| n.parse().unwrap_or(0)).collect())
     }
 
     async fn batch_rows<T: DeserializeOwned>(
@@ -107,17 +147,13 @@ impl Db for D1 {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = Array::new();
-        for s in &statements {
-            prepared.push(self.prepare(s)?.inner());
-        }
-        let db: &D1DatabaseSys = self.0.as_ref().unchecked_ref();
-        let results: Array = settle(db.batch(prepared)).await?.unchecked_into();
-        // The cron's pages only: one JSON round trip of a few keys.
-        let rows = get(&results.get(results.length() - 1), "results");
-        let text: String = worker::js_sys::JSON::stringify(&rows)
-            .map(String::from)
-            .map_err(thrown)?;
+        let text = settle(d1_batch_last_rows(
+            self.0.as_ref(),
+            &batch_text(&statements),
+        ))
+        .await?
+        .as_string()
+        .unwrap_or_else(|| "[]".into());
         serde_json::from_str(&text).map_err(|e| StoreError::Decode(e.to_string()))
     }
 }
