@@ -527,11 +527,13 @@ fn crossings_main() {
         let to_js = per_request(&counts["toJs"]);
         let to_wasm = per_request(&counts["toWasm"]);
         let total = |v: &[(String, f64)]| v.iter().map(|(_, c)| c).sum::<f64>();
+        // `abs`: an empty f64 sum is -0.0.
         let bindings: f64 = to_js
             .iter()
             .filter(|(k, _)| binding(k))
             .map(|(_, c)| c)
-            .sum();
+            .sum::<f64>()
+            .abs();
         let top: Vec<String> = to_js
             .iter()
             .take(5)
