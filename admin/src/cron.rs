@@ -29,22 +29,10 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
             };
             line
         }
-        (Ok(_), Job::Minute) if settings.drain_pages_per_run.is_err() => {
-            json!({"error": settings.drain_pages_per_run.as_ref().err().map(|e| e.to_string())})
-        }
-        (Ok(db), Job::Minute) => {
-            // Reminders first: what they could not queue waits in the outbox.
-            let pages = *settings.drain_pages_per_run.as_ref().unwrap_or(&1) as u32;
-            let (reminders, used) = send_reminders(&db, env, &settings, now_ms, pages).await;
-            let outbox_pages = jobs::outbox_pages(pages, used);
-            let run = send_outbox(&db, env, &settings, now_ms, outbox_pages).await;
-            let depth = outbox::depth(&db).await.ok();
-            let mut line = jobs::minute_line(reminders, run, depth, now_ms);
-            if settings.alerts_on {
-                line["alerts"] = send_alerts(&db, env, &settings, now_ms).await;
-            }
-            line
-        }
+        (Ok(db), Job::Minute) => match &settings.drain_pages_per_run {
+            Ok(pages) => minute(&db, env, &settings, now_ms, *pages as u32).await,
+            Err(e) => json!({"error": e.to_string()}),
+        },
         (Err(e), _) => json!({"error": e.to_string()}),
     };
     line["svc"] = crate::SERVICE.into();
@@ -54,6 +42,19 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
     } else {
         worker::console_log!("{line}");
     }
+}
+
+/// The minute job: reminders first (what they could not queue waits in the
+/// outbox), the outbox with the pages they left, then the alerts.
+async fn minute(db: &D1, env: &Env, settings: &AdminSettings, now_ms: i64, pages: u32) -> Value {
+    let (reminders, used) = send_reminders(db, env, settings, now_ms, pages).await;
+    let run = send_outbox(db, env, settings, now_ms, jobs::outbox_pages(pages, used)).await;
+    let depth = outbox::depth(db).await.ok();
+    let mut line = jobs::minute_line(reminders, run, depth, now_ms);
+    if settings.alerts_on {
+        line["alerts"] = send_alerts(db, env, settings, now_ms).await;
+    }
+    line
 }
 
 /// Sends what the outbox holds after the grace period, a page at a time

@@ -25,7 +25,16 @@ struct Counted<'a> {
     round_trips: Cell<u32>,
 }
 
-impl Counted<'_> {
+impl<'a> Counted<'a> {
+    /// Counts from zero what runs on `db` from here on.
+    fn from_now_on(db: &'a Sqlite) -> Self {
+        db.statements.set(0);
+        Counted {
+            db,
+            round_trips: Cell::new(0),
+        }
+    }
+
     fn trip(&self) {
         self.round_trips.set(self.round_trips.get() + 1);
     }
@@ -98,11 +107,7 @@ fn record_outbox_rows(db: &Sqlite, n: u32) {
 fn an_outbox_page_of_a_hundred_costs_two_statements_and_one_send() {
     let sqlite = Sqlite::migrated();
     record_outbox_rows(&sqlite, 250);
-    sqlite.statements.set(0);
-    let db = Counted {
-        db: &sqlite,
-        round_trips: Cell::new(0),
-    };
+    let db = Counted::from_now_on(&sqlite);
     let sends = block_on(async {
         let due = outbox::due(&db, NOW, PAGE).await.unwrap();
         assert_eq!(due.len(), PAGE as usize);
@@ -171,11 +176,7 @@ fn bookings_due_a_reminder(db: &Sqlite, n: u32) {
 fn a_reminder_page_of_a_hundred_costs_three_statements_in_two_round_trips() {
     let sqlite = Sqlite::migrated();
     bookings_due_a_reminder(&sqlite, 250);
-    sqlite.statements.set(0);
-    let db = Counted {
-        db: &sqlite,
-        round_trips: Cell::new(0),
-    };
+    let db = Counted::from_now_on(&sqlite);
     let (claimed, sends) = block_on(async {
         let due = reminders::due_reminders(&db, NOW, &[60], PAGE)
             .await
