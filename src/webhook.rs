@@ -110,6 +110,7 @@ async fn through_d1(env: &Env, d: &Delivery, now: i64) -> Settled {
     let token = claim_token(now as u64);
     let accept = Accept {
         key: &d.claim,
+        change: d.change.as_ref(),
         notification_key: &d.key,
         repeat: d.repeat,
         trigger: &d.trigger,

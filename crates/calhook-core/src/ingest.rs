@@ -35,6 +35,9 @@ pub struct Tenant {
     /// `None`: it has no secret, and refuses every request.
     pub secrets: Option<WebhookSecrets>,
     pub notify: NotifyEvents,
+    /// It has a Cal.com API key: its booking changes are reconciled, so their
+    /// webhooks claim the change's key too ([`identity::change_key`]).
+    pub reconciles: bool,
 }
 
 /// The secrets that verify a request: the tenant's on its route, else
@@ -91,6 +94,10 @@ pub enum Plan {
 pub struct Delivery {
     /// Decides duplicates (`TRIGGER:entity:digest`, the tenant's own).
     pub claim: ClaimKey,
+    /// A reconciled source's change of a booking's status
+    /// ([`identity::change_key`], the tenant's own), claimed with `claim`:
+    /// taken already when a reconcile run recovered this change first.
+    pub change: Option<ClaimKey>,
     /// Names this notification: the outbox row and the mailer's ledger.
     pub key: NotificationKey,
     pub repeat: Option<Repeat>,
@@ -125,8 +132,16 @@ pub enum SendOrder {
 }
 
 impl SendOrder {
-    fn for_key(repeat: Option<Repeat>, key_ttl_ms: i64, ttl_ms: i64) -> Self {
-        match repeat.is_none() && key_ttl_ms <= ttl_ms {
+    /// A change a reconcile run may have recovered is sent after the record
+    /// too: the recovered notification has another key (it was built without
+    /// the webhook's payload), so the mailer's ledger could not stop this one.
+    fn for_key(
+        repeat: Option<Repeat>,
+        change: Option<&ClaimKey>,
+        key_ttl_ms: i64,
+        ttl_ms: i64,
+    ) -> Self {
+        match repeat.is_none() && change.is_none() && key_ttl_ms <= ttl_ms {
             true => SendOrder::WithRecord,
             false => SendOrder::AfterRecord,
         }
@@ -199,15 +214,25 @@ pub fn plan(
     });
     let ttl_ms = (settings.ttl_seconds * 1000) as i64;
     let key_ttl_ms = freshness::key_expiry_ms(envelope, now_ms, ttl_ms) - now_ms;
+    let reconciles = tenant.map_or(settings.reconciles, |t| t.reconciles);
+    let change = match (&notification.facts, reconciles) {
+        (facts, true) if facts.seat.is_none() => facts
+            .booking_uid
+            .as_deref()
+            .and_then(|uid| identity::change_key(&envelope.trigger, uid))
+            .map(|k| ClaimKey::new(identity::namespaced(tenant_id, k.as_str()))),
+        _ => None,
+    };
     Ok(Plan::Deliver(Box::new(Delivery {
         repeat,
+        send: SendOrder::for_key(repeat, change.as_ref(), key_ttl_ms, ttl_ms),
+        change,
         claim: identity.claim,
         key,
         key_ttl_ms,
         trigger: trigger.to_owned(),
         message,
         booking_updates: bookings::updates(&notification, now_ms),
-        send: SendOrder::for_key(repeat, key_ttl_ms, ttl_ms),
     })))
 }
 

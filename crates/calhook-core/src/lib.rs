@@ -30,6 +30,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod message;
+pub mod reconcile;
 pub mod routes;
 pub mod settings;
 pub mod store;

@@ -90,6 +90,7 @@ fn record_outbox_rows(db: &Sqlite, n: u32) {
             let text = notification(i);
             let a = Accept {
                 key: &claim,
+                change: None,
                 notification_key: &nkey,
                 repeat: None,
                 trigger: "BOOKING_CREATED",

@@ -133,6 +133,7 @@ fn a_tenants_keys_are_its_own_and_its_message_names_it() {
         id: TenantId::parse("acme").unwrap(),
         secrets: None,
         notify: NotifyEvents::parse(None).unwrap(),
+        reconciles: false,
     };
     let single = delivery("booking_created");
     let Plan::Deliver(own) = ingest::plan(
@@ -155,6 +156,7 @@ fn a_tenant_without_a_secret_refuses_and_never_falls_back_to_the_single_secret()
         id: TenantId::parse("acme").unwrap(),
         secrets: None,
         notify: NotifyEvents::parse(None).unwrap(),
+        reconciles: false,
     };
     let s = settings(&[]);
     let err = ingest::secrets(Some(Ok(&tenant)), &s, Some(&"0".repeat(64))).unwrap_err();
@@ -173,6 +175,7 @@ fn an_unknown_tenant_is_refused_exactly_as_a_known_one_with_a_wrong_signature() 
         id: TenantId::parse("acme").unwrap(),
         secrets: WebhookSecrets::from_list(vec![SECRET.into()]),
         notify: NotifyEvents::parse(None).unwrap(),
+        reconciles: false,
     };
     let s = settings(&[]);
     let body = b"{}";
@@ -310,6 +313,55 @@ fn an_event_whose_key_outlives_the_ledger_is_queued_only_after_d1_recorded_it() 
         panic!("{before_it_ends:?}")
     };
     assert_eq!(d.send, SendOrder::AfterRecord);
+}
+
+// ------------------------------------------------ reconciled sources (issue #31)
+
+fn reconciled(name: &str) -> Delivery {
+    let s = settings(&[("CAL_API_KEY", "cal_live_k")]);
+    match ingest::plan(&fixture(name), None, &s, now()).unwrap() {
+        Plan::Deliver(d) => *d,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_status_change_on_a_reconciled_source_claims_its_change_key_too() {
+    for (name, change) in [
+        ("booking_created", "BOOKING_CREATED:booking:bFJeNb2uX8ANpT3JL5EfXw"),
+        ("booking_cancelled", "BOOKING_CANCELLED:booking:bFJeNb2uX8ANpT3JL5EfXw"),
+        ("booking_rescheduled", "BOOKING_RESCHEDULED:booking:rs4Mn8KzQ1a"),
+        ("booking_requested", "BOOKING_REQUESTED:booking:"),
+        ("booking_rejected", "BOOKING_REJECTED:booking:"),
+    ] {
+        let d = reconciled(name);
+        let key = d.change.unwrap_or_else(|| panic!("{name}: no change key"));
+        assert!(key.as_str().starts_with(change), "{name}: {key}");
+    }
+}
+
+#[test]
+fn a_change_a_reconcile_run_may_recover_is_queued_only_after_d1_recorded_it() {
+    // The recovered notification has another key: the mailer's ledger could
+    // not stop a second email, only the change's claim can.
+    assert_eq!(reconciled("booking_created").send, SendOrder::AfterRecord);
+}
+
+#[test]
+fn a_source_without_an_api_key_claims_no_change_key() {
+    assert_eq!(delivery("booking_created").change, None);
+}
+
+#[test]
+fn other_triggers_and_a_seats_own_event_claim_no_change_key() {
+    assert_eq!(reconciled("booking_paid").change, None);
+    let seat = parse(br#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-11-20T09:30:00.538Z",
+        "payload":{"uid":"shared","attendeeSeatId":"s2","seatsPerTimeSlot":4,"attendees":[{"name":"Zoe","email":"zoe@x.org"}]}}"#).unwrap();
+    let s = settings(&[("CAL_API_KEY", "cal_live_k")]);
+    let Ok(Plan::Deliver(d)) = ingest::plan(&seat, None, &s, now()) else {
+        panic!("a seat is delivered")
+    };
+    assert_eq!(d.change, None);
 }
 
 #[test]

@@ -685,6 +685,7 @@ fn an_unreadable_dead_letter_can_be_deleted_but_not_redriven() {
 fn accept<'a>(token: &'a str, notification: &'a str, now: i64) -> Accept<'a> {
     Accept {
         key: &CLAIM,
+        change: None,
         notification_key: &NOTIFICATION,
         repeat: None,
         trigger: "BOOKING_CREATED",
@@ -799,6 +800,7 @@ fn repeat_accept<'a>(
 ) -> Accept<'a> {
     Accept {
         notification_key,
+        change: None,
         repeat: Some(Repeat {
             sent_at_ms: sent_at,
             window_ms: 1_000,
@@ -1163,6 +1165,7 @@ fn the_cron_takes_the_oldest_first_a_page_at_a_time_and_counts_refusals() {
             let (claim, notification) = (ck(&key), nk(&key));
             let a = Accept {
                 key: &claim,
+                change: None,
                 notification_key: &notification,
                 repeat: None,
                 trigger: "T",
@@ -1407,6 +1410,7 @@ fn a_row_set_aside_leaves_the_outbox_for_the_dead_letters_with_its_reason() {
         let (claim, notification) = (ck("k"), nk("k"));
         let a = Accept {
             key: &claim,
+            change: None,
             notification_key: &notification,
             repeat: None,
             trigger: "BOOKING_CREATED",

@@ -200,6 +200,7 @@ fn receive(db: &Sqlite, tenant: Option<&str>, body: &[u8], token: &str) -> (Reco
         .collect();
     let accept = Accept {
         key: &identity.claim,
+        change: None,
         notification_key: &key,
         repeat: None,
         trigger: "BOOKING_CREATED",

@@ -34,7 +34,7 @@
 //!    never share one; copies almost always do, which keeps the ledger a
 //!    second line of defence when D1 was down at the receiver.
 
-use crate::inbound::event::{Booking, Envelope, Event};
+use crate::inbound::event::{Booking, Envelope, Event, Trigger};
 use crate::inbound::freshness::event_time_ms;
 use crate::keys::{ClaimKey, NotificationKey};
 use sha2::{Digest, Sha256};
@@ -78,6 +78,24 @@ impl EventIdentity {
                 NotificationKey::new(format!("{}@{}", self.claim, at - at.rem_euclid(window)))
             }
         }
+    }
+}
+
+/// The key of a booking's change of status, which both its webhook and a
+/// reconcile run that finds it ([`crate::reconcile`]) claim: whichever comes
+/// second is a duplicate, though the two never share a payload digest.
+/// `TRIGGER:booking:<uid>`, for the triggers that move a whole booking from
+/// one status to another; `None` for every other (a seat's own event too).
+pub fn change_key(trigger: &Trigger, booking_uid: &str) -> Option<ClaimKey> {
+    use Trigger::*;
+    match trigger {
+        BookingCreated | BookingRequested | BookingCancelled | BookingRejected
+        | BookingRescheduled => Some(ClaimKey::new(format!(
+            "{}:{}",
+            trigger.as_str(),
+            shorten(&format!("booking:{booking_uid}"))
+        ))),
+        _ => None,
     }
 }
 

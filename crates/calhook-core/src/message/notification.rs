@@ -167,6 +167,10 @@ pub struct Facts {
     /// after the end) it is sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminder: Option<Reminder>,
+    /// Recovered by a reconcile run (`crate::reconcile`): Cal.com's webhook
+    /// never arrived. When the change happened in Cal.com.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<DateTime<Utc>>,
     /// Fields were shortened or left out to fit [`MAX_NOTIFICATION_BYTES`].
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub shortened: bool,
@@ -342,7 +346,7 @@ impl Notification {
 
 impl Facts {
     /// Cuts every text to `chars` characters and every list to `items`.
-    fn bounded(mut self, chars: usize, items: usize) -> Self {
+    pub(crate) fn bounded(mut self, chars: usize, items: usize) -> Self {
         let bounded = |text: &str| bounded(text, chars);
         let cut = |s: &mut Option<String>| {
             if let Some(text) = s {
@@ -501,6 +505,7 @@ fn booking_facts(trigger: &Trigger, b: &Booking) -> Facts {
         form: None,
         seat: seat(trigger, b),
         reminder: None,
+        recovered: None,
         shortened: false,
         fallback_zone: None,
     }

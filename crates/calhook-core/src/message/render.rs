@@ -211,6 +211,15 @@ pub fn view(n: &Notification, zones: &dyn ZoneOffsets) -> View {
     push_opt(&mut rows, "Event type", &f.event_type);
     push_opt(&mut rows, "Booking", &f.booking_uid);
 
+    if let Some(at) = f.recovered {
+        rows.push(row(
+            "Recovered",
+            format!(
+                "by reconciliation: Cal.com's webhook for this change never arrived. It happened in Cal.com on {}.",
+                day_time(at, organizer_tz)
+            ),
+        ));
+    }
     if f.shortened {
         rows.push(row(
             "Note",
@@ -653,6 +662,20 @@ mod tests {
     fn notification(body: &str) -> Notification {
         let env = parse(body.as_bytes()).unwrap();
         Notification::build(&env, derive(&env).unwrap().notification_key(1_000))
+    }
+
+    #[test]
+    fn a_recovered_event_says_it_was_recovered_and_when_it_happened() {
+        let mut n = notification(CREATED);
+        n.facts.recovered = Some("2026-11-20T09:31:00Z".parse().unwrap());
+        let e = render(&n);
+        assert!(
+            e.text.contains("Recovered: by reconciliation: Cal.com's webhook for this change never arrived. \
+                 It happened in Cal.com on Friday, 20 November 2026 at"),
+            "{}",
+            e.text
+        );
+        assert!(!render(&notification(CREATED)).text.contains("Recovered"));
     }
 
     #[test]

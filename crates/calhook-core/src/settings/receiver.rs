@@ -42,6 +42,9 @@ pub struct ReceiverSettings {
     pub tenant_cache_seconds: u64,
     /// Refused, unverified requests logged per isolate and minute.
     pub log_refused_per_minute: u64,
+    /// `CAL_API_KEY` is set: the single route's booking changes are
+    /// reconciled (the receiver reads only whether it is set).
+    pub reconciles: bool,
 }
 
 impl ReceiverSettings {
@@ -61,6 +64,7 @@ impl ReceiverSettings {
             store: StoreKind::parse(vars.text("IDEMPOTENCY_STORE").as_deref())?,
             tenant_cache_seconds: TENANT_CACHE_SECONDS.read(vars)?,
             log_refused_per_minute: LOG_REFUSED_PER_MINUTE.read(vars)?,
+            reconciles: vars.trimmed("CAL_API_KEY").is_some(),
         })
     }
 }

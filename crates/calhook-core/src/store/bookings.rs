@@ -49,6 +49,19 @@ impl Status {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Status::Requested,
+            Status::Accepted,
+            Status::Ended,
+            Status::Rejected,
+            Status::Cancelled,
+            Status::Rescheduled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     /// Which statuses may replace which: terminal ones are never undone.
     pub fn rank(self) -> i64 {
         match self {
@@ -96,6 +109,8 @@ pub struct BookingUpdate {
     pub trigger: String,
     /// Whether the event is emailed about (`NOTIFY_EVENTS`) or only recorded.
     pub emailed: bool,
+    /// Found by a reconcile run, not sent by Cal.com's webhook.
+    pub recovered: bool,
 }
 
 /// What an event means for the booking ledger: nothing (no booking uid, or a
@@ -202,6 +217,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
         key: n.key.to_string(),
         trigger: n.trigger.to_string(),
         emailed: true,
+        recovered: f.recovered.is_some(),
     };
     let mut out = vec![main];
     if let Some(old) = previous {
@@ -224,6 +240,7 @@ pub fn updates(n: &Notification, received_ms: i64) -> Vec<BookingUpdate> {
             key: n.key.to_string(),
             trigger: n.trigger.to_string(),
             emailed: true,
+            recovered: f.recovered.is_some(),
         });
     }
     out
@@ -360,10 +377,20 @@ pub fn statements(u: &BookingUpdate, now_ms: i64) -> Vec<Statement> {
             u.trigger.as_str().into(),
             u.at_ms.into(),
             now_ms.into(),
-            if u.emailed { "emailed" } else { "not_emailed" }.into(),
+            outcome(u).into(),
         ],
     ));
     out
+}
+
+/// The timeline's word for how calhook learned of an event and what it did.
+fn outcome(u: &BookingUpdate) -> &'static str {
+    match (u.recovered, u.emailed) {
+        (false, true) => "emailed",
+        (false, false) => "not_emailed",
+        (true, true) => "recovered",
+        (true, false) => "recovered_not_emailed",
+    }
 }
 
 /// Applies an event's updates in one transaction.

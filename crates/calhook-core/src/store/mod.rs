@@ -46,6 +46,7 @@ pub mod kv;
 pub mod ledger;
 pub mod outbox;
 pub mod overview;
+pub mod reconcile;
 pub mod reminders;
 pub mod sessions;
 pub mod status;

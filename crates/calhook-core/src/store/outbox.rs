@@ -39,6 +39,9 @@ pub enum Recorded {
 pub struct Accept<'a> {
     /// The claim key (`TRIGGER:entity:digest`).
     pub key: &'a ClaimKey,
+    /// A reconciled booking's change of status, claimed too: the
+    /// notification is kept only when both claims are this request's.
+    pub change: Option<&'a ClaimKey>,
     /// The notification's id: the outbox row and the mailer's ledger.
     pub notification_key: &'a NotificationKey,
     /// Repeatable triggers: when Cal.com sent it, and the copy window.
@@ -68,54 +71,73 @@ pub async fn record_with(
     a: Accept<'_>,
     also: Vec<Statement>,
 ) -> Result<Recorded, StoreError> {
+    let mut statements = record_statements(&a);
+    let kept = statements.len() - 1;
+    statements.extend(also);
+    let changes = db.batch(statements).await?;
+    Ok(recorded(&changes, kept))
+}
+
+/// Whether the outbox statement at `kept` of a batch stored its row.
+pub fn recorded(changes: &[u64], kept: usize) -> Recorded {
+    match changes.get(kept) {
+        Some(1) => Recorded::New,
+        _ => Recorded::Duplicate,
+    }
+}
+
+/// The statements of [`record`]: the claim (and the change's claim), then
+/// the outbox row, last, kept only if every claim is this request's.
+pub fn record_statements(a: &Accept<'_>) -> Vec<Statement> {
     let (sent_at, window) = match a.repeat {
         Some(r) => (Param::Int(r.sent_at_ms), Param::Int(r.window_ms)),
         None => (Param::Null, Param::Null),
     };
-    let mut statements = vec![
-            Statement::new(
-                "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at, event_at) \
-                 VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5, ?6) \
-                 ON CONFLICT(key) DO UPDATE SET state = 'done', claim_token = excluded.claim_token, \
-                   lease_until = 0, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
-                   event_at = excluded.event_at \
-                 WHERE idempotency_keys.expires_at <= ?5 \
-                    OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?5) \
-                    OR (?7 IS NOT NULL AND idempotency_keys.event_at IS NOT NULL \
-                        AND abs(?6 - idempotency_keys.event_at) > ?7)",
-                vec![
-                    a.key.as_str().into(),
-                    a.token.into(),
-                    a.trigger.into(),
-                    (a.now_ms + a.ttl_ms).into(),
-                    a.now_ms.into(),
-                    sent_at,
-                    window,
-                ],
-            ),
-            // Only if the claim above is this request's.
-            Statement::new(
-                "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
-                 SELECT ?1, ?2, ?3, ?4, 0 \
-                 WHERE EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?6 AND claim_token = ?5) \
-                 ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
-                   notification = excluded.notification, created_at = excluded.created_at, attempts = 0",
-                vec![
-                    a.notification_key.as_str().into(),
-                    a.trigger.into(),
-                    a.notification.into(),
-                    a.now_ms.into(),
-                    a.token.into(),
-                    a.key.as_str().into(),
-                ],
-            ),
-        ];
-    statements.extend(also);
-    let changes = db.batch(statements).await?;
-    Ok(match changes.as_slice() {
-        [1, 1, ..] => Recorded::New,
-        _ => Recorded::Duplicate,
-    })
+    let claim = |key: &ClaimKey, sent_at: Param, window: Param| {
+        Statement::new(
+            "INSERT INTO idempotency_keys (key, state, claim_token, trigger, lease_until, expires_at, updated_at, event_at) \
+             VALUES (?1, 'done', ?2, ?3, 0, ?4, ?5, ?6) \
+             ON CONFLICT(key) DO UPDATE SET state = 'done', claim_token = excluded.claim_token, \
+               lease_until = 0, expires_at = excluded.expires_at, updated_at = excluded.updated_at, \
+               event_at = excluded.event_at \
+             WHERE idempotency_keys.expires_at <= ?5 \
+                OR (idempotency_keys.state = 'in_flight' AND idempotency_keys.lease_until <= ?5) \
+                OR (?7 IS NOT NULL AND idempotency_keys.event_at IS NOT NULL \
+                    AND abs(?6 - idempotency_keys.event_at) > ?7)",
+            vec![
+                key.as_str().into(),
+                a.token.into(),
+                a.trigger.into(),
+                (a.now_ms + a.ttl_ms).into(),
+                a.now_ms.into(),
+                sent_at,
+                window,
+            ],
+        )
+    };
+    let mut statements = vec![claim(a.key, sent_at, window)];
+    if let Some(change) = a.change {
+        statements.push(claim(change, Param::Null, Param::Null));
+    }
+    // Only if the claims above are this request's.
+    statements.push(Statement::new(
+        "INSERT INTO outbox (key, trigger, notification, created_at, attempts) \
+         SELECT ?1, ?2, ?3, ?4, 0 \
+         WHERE EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?6 AND claim_token = ?5) \
+           AND (?7 IS NULL OR EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ?7 AND claim_token = ?5)) \
+         ON CONFLICT(key) DO UPDATE SET trigger = excluded.trigger, \
+           notification = excluded.notification, created_at = excluded.created_at, attempts = 0",
+        vec![
+            a.notification_key.as_str().into(),
+            a.trigger.into(),
+            a.notification.into(),
+            a.now_ms.into(),
+            a.token.into(),
+            a.key.as_str().into(),
+            a.change.map(|c| c.as_str()).into(),
+        ],
+    ));
+    statements
 }
 
 /// The mailer received this notification (its key and exact text): forget

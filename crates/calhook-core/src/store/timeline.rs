@@ -17,7 +17,8 @@ pub struct EventRow {
     /// Cal.com's signed `createdAt` (ms).
     pub sent_at: Option<i64>,
     pub received_at: i64,
-    /// `emailed` (in `NOTIFY_EVENTS`: its emails are below) or `not_emailed`.
+    /// `emailed` (in `NOTIFY_EVENTS`: its emails are below) or `not_emailed`;
+    /// `recovered` / `recovered_not_emailed` when a reconcile run found it.
     pub outcome: Option<String>,
 }
 

@@ -1,0 +1,150 @@
+//! What a booking as Cal.com's API has it means against the ledger: which
+//! notifications the missing webhooks would have sent, and those
+//! notifications, built from the API's booking.
+
+use super::api::{CalBooking, CalPerson, CalStatus};
+use crate::inbound::event::Trigger;
+use crate::inbound::identity::{change_key, namespaced};
+use crate::keys::{ClaimKey, NotificationKey};
+use crate::message::notification::{
+    Facts, Kind, Notification, Party, MAX_FIELD_CHARS, MAX_LIST_ITEMS, NOTIFICATION_VERSION,
+};
+use crate::store::bookings::Status;
+use crate::tenants::TenantId;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Where the ledger has a booking: its status, and `None` when no event
+/// about its status has arrived (only an assumed row, rank −1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    pub status: Option<Status>,
+    pub start_ms: Option<i64>,
+}
+
+/// The status Cal.com's booking is in, in the ledger's words.
+fn status_in_cal(b: &CalBooking) -> Option<Status> {
+    Some(match b.status {
+        CalStatus::Pending => Status::Requested,
+        CalStatus::Accepted => Status::Accepted,
+        // The old booking of a reschedule: its news is the new booking's.
+        CalStatus::Cancelled if b.rescheduled_to_uid.is_some() => Status::Rescheduled,
+        CalStatus::Cancelled => Status::Cancelled,
+        CalStatus::Rejected => Status::Rejected,
+        CalStatus::Unknown => return None,
+    })
+}
+
+/// A webhook that never arrived: its trigger, and when the change happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missed {
+    pub trigger: Trigger,
+    pub at: DateTime<Utc>,
+}
+
+/// The webhooks that never arrived, oldest first: what brings the ledger
+/// from `known` to Cal.com's booking. A terminal status in the ledger is
+/// never undone, and nothing is sent for a state the ledger already has.
+pub fn missed(b: &CalBooking, known: Option<Known>) -> Vec<Missed> {
+    use Status::*;
+    use Trigger::*;
+    let Some(cal) = status_in_cal(b) else {
+        return Vec::new();
+    };
+    // Made when Cal.com created it; changed when it last updated it.
+    let made = |trigger| Missed {
+        trigger,
+        at: b.created_at,
+    };
+    let changed = |trigger| Missed {
+        trigger,
+        at: b.changed_at(),
+    };
+    let created = || match b.rescheduled_from_uid {
+        Some(_) => made(BookingRescheduled),
+        None => made(BookingCreated),
+    };
+    match known.and_then(|k| k.status) {
+        // Never heard of (or only of its facts): everything that happened.
+        None => match cal {
+            Requested => vec![made(BookingRequested)],
+            Accepted | Ended => vec![created()],
+            Cancelled => vec![created(), changed(BookingCancelled)],
+            Rejected => vec![made(BookingRequested), changed(BookingRejected)],
+            Rescheduled => vec![created()],
+        },
+        Some(Requested) => match cal {
+            Accepted => vec![changed(BookingCreated)],
+            Cancelled => vec![changed(BookingCancelled)],
+            Rejected => vec![changed(BookingRejected)],
+            Requested | Ended | Rescheduled => Vec::new(),
+        },
+        Some(Accepted) => match cal {
+            Cancelled => vec![changed(BookingCancelled)],
+            // Moved in place (the same uid): a reschedule.
+            Accepted => match known.and_then(|k| k.start_ms) {
+                Some(at) if at != b.start.timestamp_millis() => vec![changed(BookingRescheduled)],
+                _ => Vec::new(),
+            },
+            Requested | Ended | Rejected | Rescheduled => Vec::new(),
+        },
+        Some(Ended | Cancelled | Rejected | Rescheduled) => Vec::new(),
+    }
+}
+
+/// The key both the webhook and a reconcile run claim for this change, and
+/// the recovered notification's id (the tenant's own).
+pub fn key(trigger: &Trigger, b: &CalBooking, tenant: Option<&TenantId>) -> Option<ClaimKey> {
+    change_key(trigger, &b.uid).map(|k| ClaimKey::new(namespaced(tenant, k.as_str())))
+}
+
+/// The notification the missed webhook would have queued, marked
+/// recovered, with Cal.com's time of the change as its `createdAt`.
+pub fn notification(
+    m: &Missed,
+    b: &CalBooking,
+    key: &ClaimKey,
+    tenant: Option<&TenantId>,
+) -> Notification {
+    let (trigger, at) = (&m.trigger, m.at);
+    let party = |p: &CalPerson| Party {
+        name: p.name.clone(),
+        email: p.email.clone(),
+        time_zone: p.time_zone.clone(),
+        no_show: None,
+    };
+    let (reason, actor) = match trigger {
+        Trigger::BookingCancelled | Trigger::BookingRejected => {
+            (b.cancellation_reason.clone(), b.cancelled_by_email.clone())
+        }
+        Trigger::BookingRescheduled => (None, b.rescheduled_by_email.clone()),
+        _ => (None, None),
+    };
+    let facts = Facts {
+        title: b.title.clone(),
+        event_type: b.event_type.as_ref().and_then(|e| e.slug.clone()),
+        booking_uid: Some(b.uid.clone()),
+        booking_id: b.id.map(|i| i.to_string()),
+        start: Some(b.start),
+        end: Some(b.end),
+        previous_booking_uid: match trigger {
+            Trigger::BookingRescheduled => b.rescheduled_from_uid.clone(),
+            _ => None,
+        },
+        organizer: b.hosts.first().map(party),
+        attendees: b.attendees.iter().map(party).collect(),
+        location: b.location.clone(),
+        meeting_url: b.meeting_url.clone(),
+        reason,
+        actor,
+        recovered: Some(at),
+        ..Facts::default()
+    };
+    Notification {
+        v: NOTIFICATION_VERSION,
+        key: NotificationKey::new(key.as_str()),
+        trigger: Kind::Event(trigger.clone()),
+        tenant: tenant.cloned(),
+        created_at: Some(at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        facts: facts.bounded(MAX_FIELD_CHARS, MAX_LIST_ITEMS),
+    }
+}
