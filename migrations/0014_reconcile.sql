@@ -6,6 +6,7 @@ ALTER TABLE tenants ADD COLUMN cal_api_key TEXT;
 -- One row per reconciled source (a tenant id, '' for the single route).
 -- mark_at: every booking Cal.com updated at or before it was applied (ms);
 -- the next run reads from it minus RECONCILE_OVERLAP_SECONDS.
+-- more: the last run stopped at its budget; the next minute runs it again.
 -- refused_key: a fingerprint of the key Cal.com refused (401/403): that key
 -- is not tried again until it changes.
 CREATE TABLE IF NOT EXISTS reconcile_sources (
@@ -15,6 +16,7 @@ CREATE TABLE IF NOT EXISTS reconcile_sources (
   checked     INTEGER NOT NULL DEFAULT 0,
   recovered   INTEGER NOT NULL DEFAULT 0,
   error       TEXT,
+  more        INTEGER NOT NULL DEFAULT 0,
   refused_key TEXT,
   refused_at  INTEGER
 );

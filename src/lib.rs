@@ -64,8 +64,20 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 }
 
 /// The crons stay on the receiver's `[triggers]` (one place to set them);
-/// their jobs run in the admin worker, which logs what they did.
+/// their jobs run in the admin worker, which logs what they did. Each
+/// minute also hands over the reconcile tick, an admin invocation of its own.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    forward::cron(&event.cron(), &env).await;
+    use calhook_core::jobs::{Job, RECONCILE_TICK};
+    let cron = event.cron();
+    match Job::for_cron(&cron) {
+        Job::Minute => {
+            futures_util::future::join(
+                forward::cron(&cron, &env),
+                forward::cron(RECONCILE_TICK, &env),
+            )
+            .await;
+        }
+        Job::Prune | Job::Reconcile => forward::cron(&cron, &env).await,
+    }
 }

@@ -171,5 +171,6 @@ async fn ready(
         id,
         secrets,
         notify,
+        reconciles: row.cal_api_key.is_some(),
     })
 }

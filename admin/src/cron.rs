@@ -29,6 +29,7 @@ pub async fn run(cron: &str, env: &Env, now_ms: i64) {
             };
             line
         }
+        (Ok(_), Job::Reconcile) => crate::reconcile::scheduled(env, now_ms).await,
         (Ok(db), Job::Minute) => match &settings.drain_pages_per_run {
             Ok(pages) => minute(&db, env, &settings, now_ms, *pages as u32).await,
             Err(e) => json!({"error": e.to_string()}),

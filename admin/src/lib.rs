@@ -8,6 +8,7 @@ mod bookings;
 mod console;
 mod cron;
 mod dead_letters;
+mod reconcile;
 mod settings;
 mod status;
 mod tenants;
@@ -59,6 +60,8 @@ async fn route(req: Request, env: &Env, path: &str) -> std::result::Result<Accep
         (Method::Post, dead_letters::DELETE_PATH) => dead_letters::delete(req, env).await,
         (Method::Get, dead_letters::OUTBOX_PATH) => dead_letters::outbox(&req, env).await,
         (Method::Get, bookings::LIST_PATH) => bookings::list(&req, env).await,
+        (Method::Get, reconcile::PATH) => reconcile::show(&req, env).await,
+        (Method::Post, reconcile::PATH) => reconcile::run_now(req, env).await,
         (Method::Get, p) if p.starts_with(bookings::SHOW_PREFIX) => {
             bookings::show(&req, env, &p[bookings::SHOW_PREFIX.len()..]).await
         }
@@ -77,8 +80,13 @@ async fn route(req: Request, env: &Env, path: &str) -> std::result::Result<Accep
     }
 }
 
-/// When the admin worker is given `[triggers]` of its own instead.
+/// When the admin worker is given `[triggers]` of its own instead: the
+/// minute's tick runs the reconcile job after the minute job.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    cron::run(&event.cron(), &env, calhook_platform::now_ms()).await;
+    let cron = event.cron();
+    cron::run(&cron, &env, calhook_platform::now_ms()).await;
+    if calhook_core::jobs::Job::for_cron(&cron) == calhook_core::jobs::Job::Minute {
+        cron::run(calhook_core::jobs::RECONCILE_TICK, &env, calhook_platform::now_ms()).await;
+    }
 }

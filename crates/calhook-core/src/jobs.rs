@@ -85,6 +85,41 @@ pub const fn minute_run_cost(pages: u32) -> Cost {
     page.times(pages).plus(MINUTE_RUN_REST)
 }
 
+/// A reconcile request (`crate::reconcile`): Cal.com (1 subrequest), the
+/// ledger's read of its page (1 statement), and, counted per page since every
+/// source takes one, the source's state read and saved (2).
+pub const RECONCILE_PAGE: Cost = Cost {
+    queries: 3,
+    subrequests: 4,
+};
+/// A recovered booking: one transaction of its missed changes. Created and
+/// cancelled, with one attendee: 2 × (change claim, outbox row) and the
+/// ledger's 5 statements; each further attendee adds one. Counted by
+/// `tests/reconcile.rs`.
+pub const RECONCILE_RECOVERY: Cost = Cost {
+    queries: 10,
+    subrequests: 1,
+};
+/// The rest of a reconcile run: the tenants with a key (1), and one
+/// `sendBatch` of what it recovered.
+pub const RECONCILE_RUN_REST: Cost = Cost {
+    queries: 1,
+    subrequests: 2,
+};
+/// `RECONCILE_PAGES_PER_RUN` / `RECONCILE_RECOVERIES_PER_RUN` documented for
+/// the Paid plan.
+pub const PAID_RECONCILE_PAGES_PER_RUN: u32 = 50;
+pub const PAID_RECONCILE_RECOVERIES_PER_RUN: u32 = 80;
+
+/// The most a reconcile run of `pages` requests and `recoveries` recovered
+/// bookings can cost.
+pub const fn reconcile_run_cost(pages: u32, recoveries: u32) -> Cost {
+    RECONCILE_PAGE
+        .times(pages)
+        .plus(RECONCILE_RECOVERY.times(recoveries))
+        .plus(RECONCILE_RUN_REST)
+}
+
 const fn max(a: u32, b: u32) -> u32 {
     if a > b {
         a
@@ -99,6 +134,10 @@ pub fn outbox_pages(pages_per_run: u32, reminder_pages_used: u32) -> u32 {
     pages_per_run.saturating_sub(reminder_pages_used)
 }
 
+/// The tick the receiver forwards beside every minute's, so the reconcile
+/// job runs in an invocation (and within limits) of its own.
+pub const RECONCILE_TICK: &str = "reconcile";
+
 /// What one cron tick runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -106,12 +145,15 @@ pub enum Job {
     Minute,
     /// Daily: expired keys, old sent ledger rows, ended bookings.
     Prune,
+    /// Every minute, its own tick: the sources due for reconciling.
+    Reconcile,
 }
 
 impl Job {
     pub fn for_cron(expr: &str) -> Self {
         match expr {
             PRUNE_CRON => Job::Prune,
+            RECONCILE_TICK => Job::Reconcile,
             _ => Job::Minute,
         }
     }
@@ -121,6 +163,7 @@ impl Job {
         match self {
             Job::Minute => "outbox",
             Job::Prune => "prune_expired_keys",
+            Job::Reconcile => "reconcile",
         }
     }
 }
@@ -218,6 +261,17 @@ mod tests {
         assert_eq!(outbox_pages(10, 0), 10);
         assert_eq!(outbox_pages(10, 3), 7);
         assert_eq!(outbox_pages(10, 10), 0);
+    }
+
+    #[test]
+    fn the_default_reconcile_run_fits_the_free_plan_and_the_paid_settings_the_paid_plan() {
+        let pages = crate::settings::RECONCILE_PAGES_PER_RUN.default as u32;
+        let recoveries = crate::settings::RECONCILE_RECOVERIES_PER_RUN.default as u32;
+        let free = reconcile_run_cost(pages, recoveries);
+        assert!(free.fits(FREE_PLAN), "{free:?}");
+        assert!(!reconcile_run_cost(pages, recoveries + 1).fits(FREE_PLAN));
+        let paid = reconcile_run_cost(PAID_RECONCILE_PAGES_PER_RUN, PAID_RECONCILE_RECOVERIES_PER_RUN);
+        assert!(paid.fits(PAID_PLAN), "{paid:?}");
     }
 
     #[test]

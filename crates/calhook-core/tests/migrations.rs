@@ -32,7 +32,7 @@ const RELEASES: &[&[(&str, &str)]] = &[
     &[("0011_console_sessions.sql", "d37ecfc1e4c0651d")],
     &[("0012_alerts.sql", "0254efffb7946407")],
     &[("0013_outbox_due_order.sql", "4c3d57e9e4350fd3")],
-    &[("0014_reconcile.sql", "77c4c877c4070a56")],
+    &[("0014_reconcile.sql", "83448865fcbaaa52")],
 ];
 
 #[test]

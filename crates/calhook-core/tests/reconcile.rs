@@ -8,7 +8,7 @@ mod support;
 use calhook_core::inbound::event::parse;
 use calhook_core::ingest::{self, Plan};
 use calhook_core::reconcile::api::{BookingsPage, CalApiError, CalBooking, Pagination};
-use calhook_core::reconcile::{self, Asked, Bookings, Limits, Source};
+use calhook_core::reconcile::{self, Asked, Bookings, Budget, Limits, Source};
 use calhook_core::settings::{NotifyEvents, ReceiverSettings};
 use calhook_core::store::outbox::{self, Accept, Recorded};
 use calhook_core::store::reconcile as state;
@@ -29,11 +29,16 @@ const NOW: i64 = 1_795_167_600_000;
 const TTL: i64 = 7 * 24 * 3_600_000;
 const LIMITS: Limits = Limits {
     page_size: 2,
-    pages: 5,
-    recoveries: 100,
     overlap_ms: 3_600_000,
     ttl_ms: TTL,
 };
+
+fn plenty() -> Budget {
+    Budget {
+        pages: 5,
+        recoveries: 100,
+    }
+}
 
 fn boxed<'a>(f: impl Future<Output = ()> + 'a) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
     Box::pin(f)
@@ -160,7 +165,7 @@ async fn reconcile_run(db: &impl Db, w: &World, cal: &Cal) -> reconcile::Run {
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
-    let mut left = LIMITS.recoveries;
+    let mut left = plenty();
     let run = reconcile::run_source(db, cal, &source, LIMITS, Asked::Scheduled, &mut left, NOW)
         .await
         .unwrap();
@@ -409,7 +414,7 @@ fn a_run_that_crashes_halfway_resumes_without_a_gap_or_a_repeat() {
             notify: &notify,
             key: reconcile::fingerprint("cal_live_k"),
         };
-        let mut left = 100;
+        let mut left = plenty();
         let crashed = block_on(reconcile::run_source(
             &crashing,
             &cal,
@@ -460,7 +465,10 @@ fn a_run_out_of_recoveries_stops_before_the_next_change_and_says_more_is_waiting
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
-    let mut left = 4;
+    let mut left = Budget {
+        pages: 5,
+        recoveries: 4,
+    };
     let run = block_on(reconcile::run_source(
         &db,
         &six_unknown(),
@@ -472,10 +480,57 @@ fn a_run_out_of_recoveries_stops_before_the_next_change_and_says_more_is_waiting
     ))
     .unwrap();
     assert!(run.more);
-    assert_eq!((run.state.recovered, left), (4, 0));
+    assert_eq!((run.state.recovered, left.recoveries), (4, 0));
     // The mark is the fourth booking's change (09:33), not the sixth's.
     assert_eq!(run.state.mark_at, Some(1_795_167_180_000));
-    assert!(reconcile::due(Some(&run.state), run.more, 15 * 60_000, NOW + 60_000));
+    assert!(run.state.more);
+    assert!(reconcile::due(Some(&run.state), 15 * 60_000, NOW + 60_000));
+    let saved = block_on(state::get(&db, "")).unwrap().unwrap();
+    assert!(saved.more, "kept for the next minute");
+}
+
+#[test]
+fn a_source_is_due_every_interval_and_first_of_all_when_it_never_ran() {
+    let ran = state::SourceState {
+        last_run_at: Some(NOW),
+        ..Default::default()
+    };
+    assert!(reconcile::due(None, 900_000, NOW));
+    assert!(!reconcile::due(Some(&ran), 900_000, NOW + 899_999));
+    assert!(reconcile::due(Some(&ran), 900_000, NOW + 900_000));
+}
+
+#[test]
+fn a_run_out_of_pages_keeps_the_mark_of_what_it_read_and_the_next_run_goes_on() {
+    let db = Sqlite::migrated();
+    let w = World::default();
+    let notify = NotifyEvents::parse(None).unwrap();
+    let source = Source {
+        tenant: None,
+        notify: &notify,
+        key: reconcile::fingerprint("cal_live_k"),
+    };
+    let mut left = Budget {
+        pages: 1,
+        recoveries: 100,
+    };
+    let cal = six_unknown();
+    let run = block_on(reconcile::run_source(
+        &db,
+        &cal,
+        &source,
+        LIMITS,
+        Asked::Scheduled,
+        &mut left,
+        NOW,
+    ))
+    .unwrap();
+    assert!(run.more);
+    assert_eq!((run.state.checked, run.state.recovered), (2, 2));
+    // 09:31, the second booking's change.
+    assert_eq!(run.state.mark_at, Some(1_795_167_060_000));
+    block_on(reconcile_run(&db, &w, &cal));
+    assert_eq!(emailed(&db, &w).len(), 6, "each booking once");
 }
 
 #[test]
@@ -511,7 +566,7 @@ fn a_refused_key_is_reported_and_not_tried_again_until_it_changes() {
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
-    let mut left = 100;
+    let mut left = plenty();
     let run = block_on(reconcile::run_source(
         &db,
         &cal,
@@ -536,7 +591,7 @@ fn a_change_not_in_notify_events_reaches_the_ledger_without_an_email() {
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
-    let mut left = 100;
+    let mut left = plenty();
     let run = block_on(reconcile::run_source(
         &db,
         &cal_cancelled(),

@@ -85,20 +85,32 @@ pub fn fingerprint(key: &str) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
-/// How much one run may do.
+/// How each request reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Bookings per request (`take`, at most 250).
     pub page_size: u64,
-    /// Requests per source and run.
-    pub pages: u64,
-    /// Bookings with missed changes applied per run, all sources together:
-    /// what one invocation's D1 queries allow.
-    pub recoveries: u64,
     /// Read from the mark minus this, for changes committed late in Cal.com.
     pub overlap_ms: i64,
     /// How long a recovered change's claim is kept (`IDEMPOTENCY_TTL_SECONDS`).
     pub ttl_ms: i64,
+}
+
+/// What one run may still do, shared by its sources: what one invocation's
+/// D1 queries and subrequests allow ([`crate::jobs::reconcile_run_cost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests to Cal.com.
+    pub pages: u64,
+    /// Bookings whose missed changes are applied (a transaction each).
+    pub recoveries: u64,
+}
+
+/// An operator's `since` (RFC 3339) in ms.
+pub fn since_ms(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// How a run was asked for.
@@ -116,27 +128,31 @@ pub enum Asked {
 pub struct Run {
     pub state: SourceState,
     pub queued: Vec<(NotificationKey, String)>,
-    /// It stopped at the run's recoveries: more may be waiting.
+    /// It stopped at the run's budget: more may be waiting.
     pub more: bool,
 }
 
 /// Whether the scheduled job runs a source now: every `every_ms`, and at
-/// once again when its last run stopped with more to do.
-pub fn due(last: Option<&SourceState>, more: bool, every_ms: i64, now_ms: i64) -> bool {
-    match last.and_then(|s| s.last_run_at) {
-        None => true,
-        Some(at) => more || now_ms - at >= every_ms,
+/// the next minute again when its last run stopped with more to do.
+pub fn due(last: Option<&SourceState>, every_ms: i64, now_ms: i64) -> bool {
+    match last {
+        Some(SourceState {
+            last_run_at: Some(at),
+            more,
+            ..
+        }) => *more || now_ms - at >= every_ms,
+        _ => true,
     }
 }
 
-/// Reconciles one source; `recoveries_left` is shared by a run's sources.
+/// Reconciles one source, within what is `left` of the run's budget.
 pub async fn run_source(
     db: &impl Db,
     cal: &impl Bookings,
     source: &Source<'_>,
     limits: Limits,
     asked: Asked,
-    recoveries_left: &mut u64,
+    left: &mut Budget,
     now_ms: i64,
 ) -> Result<Run, StoreError> {
     let name = source.name();
@@ -166,7 +182,12 @@ pub async fn run_source(
     };
     let token = format!("reconcile-{now_ms}");
     let mut skip = 0;
-    'pages: for _ in 0..limits.pages {
+    'pages: loop {
+        if left.pages == 0 {
+            run.more = true;
+            break;
+        }
+        left.pages -= 1;
         let page = match cal.page(start, limits.page_size, skip).await {
             Ok(page) => page,
             Err(e) => {
@@ -188,11 +209,11 @@ pub async fn run_source(
             next.checked += 1;
             let missed = decide::missed(b, known.get(uid).copied());
             if !missed.is_empty() {
-                if *recoveries_left == 0 {
+                if left.recoveries == 0 {
                     run.more = true;
                     break 'pages;
                 }
-                *recoveries_left -= 1;
+                left.recoveries -= 1;
                 let queued = apply(db, source, b, &missed, &token, limits.ttl_ms, now_ms).await?;
                 next.recovered += missed.len() as i64;
                 run.queued.extend(queued);
@@ -210,6 +231,7 @@ pub async fn run_source(
         next.refused_key = None;
         next.refused_at = None;
     }
+    next.more = run.more;
     state::save(db, &next).await?;
     run.state = next;
     Ok(run)

@@ -36,6 +36,20 @@ pub struct AdminSettings {
     pub alert_interval_minutes: u64,
     /// The console's base URL, for the alerts' links.
     pub console_url: Option<String>,
+    /// `NOTIFY_EVENTS`: which recovered changes of the single route are emailed.
+    pub notify: Result<super::NotifyEvents, SettingError>,
+    /// The single route's Cal.com API key (`CAL_API_KEY`): reconciled when set.
+    pub cal_api_key: Option<String>,
+    pub cal_api_base: String,
+    pub reconcile: Result<ReconcileSettings, SettingError>,
+}
+
+/// The reconcile job's settings (`crate::reconcile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    pub every_minutes: u64,
+    pub limits: crate::reconcile::Limits,
+    pub budget: crate::reconcile::Budget,
 }
 
 impl AdminSettings {
@@ -56,8 +70,31 @@ impl AdminSettings {
             alert_outbox_age_minutes: or_default(super::ALERT_OUTBOX_AGE_MINUTES),
             alert_interval_minutes: or_default(super::ALERT_INTERVAL_MINUTES),
             console_url: vars.trimmed("CONSOLE_URL"),
+            notify: super::NotifyEvents::parse(vars.text(super::NotifyEvents::SETTING).as_deref()),
+            cal_api_key: vars.trimmed("CAL_API_KEY"),
+            cal_api_base: vars
+                .trimmed("CAL_API_BASE")
+                .unwrap_or_else(|| crate::reconcile::api::DEFAULT_BASE.to_owned()),
+            reconcile: reconcile_settings(vars),
         }
     }
+}
+
+fn reconcile_settings(vars: &impl Vars) -> Result<ReconcileSettings, SettingError> {
+    use super::table::*;
+    let ttl_seconds = IDEMPOTENCY_TTL_SECONDS.read(vars)?;
+    Ok(ReconcileSettings {
+        every_minutes: RECONCILE_EVERY_MINUTES.read(vars)?,
+        limits: crate::reconcile::Limits {
+            page_size: RECONCILE_PAGE_SIZE.read(vars)?,
+            overlap_ms: RECONCILE_OVERLAP_SECONDS.read(vars)? as i64 * 1000,
+            ttl_ms: ttl_seconds as i64 * 1000,
+        },
+        budget: crate::reconcile::Budget {
+            pages: RECONCILE_PAGES_PER_RUN.read(vars)?,
+            recoveries: RECONCILE_RECOVERIES_PER_RUN.read(vars)?,
+        },
+    })
 }
 
 fn reminder_schedule(vars: &impl Vars) -> Result<ReminderSchedule, SettingError> {

@@ -149,6 +149,17 @@ pub const SENDGRID_TIMEOUT_SECONDS: Number = n(
     300,
 );
 
+pub const RECONCILE_EVERY_MINUTES: Number = n("RECONCILE_EVERY_MINUTES", 15, 1, 1440);
+pub const RECONCILE_OVERLAP_SECONDS: Number = n("RECONCILE_OVERLAP_SECONDS", 300, 0, 86_400);
+pub const RECONCILE_PAGE_SIZE: Number = n(
+    "RECONCILE_PAGE_SIZE",
+    100,
+    1,
+    crate::reconcile::api::MAX_TAKE,
+);
+pub const RECONCILE_PAGES_PER_RUN: Number = n("RECONCILE_PAGES_PER_RUN", 5, 1, 200);
+pub const RECONCILE_RECOVERIES_PER_RUN: Number = n("RECONCILE_RECOVERIES_PER_RUN", 3, 1, 90);
+
 use Worker::{Admin, Mailer, Receiver};
 
 const fn var(name: &'static str, workers: &'static [Worker], default: &'static str) -> Setting {
@@ -223,6 +234,13 @@ pub const SETTINGS: &[Setting] = &[
     var("ALERT_OUTBOX_AGE_MINUTES", &[Admin], "10"),
     var("ALERT_INTERVAL_MINUTES", &[Admin], "60"),
     no_default("CONSOLE_URL", &[Admin]),
+    secret("CAL_API_KEY", &[Receiver, Admin]),
+    var("CAL_API_BASE", &[Admin], crate::reconcile::api::DEFAULT_BASE),
+    var("RECONCILE_EVERY_MINUTES", &[Admin], "15"),
+    var("RECONCILE_OVERLAP_SECONDS", &[Admin], "300"),
+    var("RECONCILE_PAGE_SIZE", &[Admin], "100"),
+    var("RECONCILE_PAGES_PER_RUN", &[Admin], "5"),
+    var("RECONCILE_RECOVERIES_PER_RUN", &[Admin], "3"),
 ];
 
 #[cfg(test)]
@@ -241,6 +259,11 @@ mod tests {
             OUTBOX_PAGE_SIZE,
             REMINDER_PAGE_SIZE,
             DRAIN_PAGES_PER_RUN,
+            RECONCILE_EVERY_MINUTES,
+            RECONCILE_OVERLAP_SECONDS,
+            RECONCILE_PAGE_SIZE,
+            RECONCILE_PAGES_PER_RUN,
+            RECONCILE_RECOVERIES_PER_RUN,
             OUTBOX_MAX_REFUSALS,
             BOOKING_RETENTION_DAYS,
             REDRIVE_PAGE_SIZE,

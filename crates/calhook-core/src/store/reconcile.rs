@@ -23,6 +23,9 @@ pub struct SourceState {
     pub recovered: i64,
     /// Why the last run stopped early, if it did.
     pub error: Option<String>,
+    /// The last run stopped at its budget: more may be waiting.
+    #[serde(deserialize_with = "int_bool")]
+    pub more: bool,
     /// Fingerprint of a key Cal.com refused: not tried again until it changes.
     pub refused_key: Option<String>,
     pub refused_at: Option<i64>,
@@ -30,7 +33,7 @@ pub struct SourceState {
 
 pub async fn get(db: &impl Db, source: &str) -> Result<Option<SourceState>, StoreError> {
     db.first(Statement::new(
-        "SELECT source, mark_at, last_run_at, checked, recovered, error, refused_key, refused_at \
+        "SELECT source, mark_at, last_run_at, checked, recovered, error, more, refused_key, refused_at \
          FROM reconcile_sources WHERE source = ?1",
         vec![source.into()],
     ))
@@ -40,7 +43,7 @@ pub async fn get(db: &impl Db, source: &str) -> Result<Option<SourceState>, Stor
 /// Every source that has run, by name.
 pub async fn list(db: &impl Db) -> Result<Vec<SourceState>, StoreError> {
     db.all(Statement::new(
-        "SELECT source, mark_at, last_run_at, checked, recovered, error, refused_key, refused_at \
+        "SELECT source, mark_at, last_run_at, checked, recovered, error, more, refused_key, refused_at \
          FROM reconcile_sources ORDER BY source",
         vec![],
     ))
@@ -51,12 +54,13 @@ pub async fn list(db: &impl Db) -> Result<Vec<SourceState>, StoreError> {
 /// past it (or started earlier, `--since`) leaves it where it was.
 pub async fn save(db: &impl Db, s: &SourceState) -> Result<(), StoreError> {
     db.run(Statement::new(
-        "INSERT INTO reconcile_sources (source, mark_at, last_run_at, checked, recovered, error, refused_key, refused_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO reconcile_sources (source, mark_at, last_run_at, checked, recovered, error, refused_key, refused_at, more) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT(source) DO UPDATE SET \
            mark_at = MAX(COALESCE(reconcile_sources.mark_at, excluded.mark_at), COALESCE(excluded.mark_at, reconcile_sources.mark_at)), \
            last_run_at = excluded.last_run_at, checked = excluded.checked, recovered = excluded.recovered, \
-           error = excluded.error, refused_key = excluded.refused_key, refused_at = excluded.refused_at",
+           error = excluded.error, refused_key = excluded.refused_key, refused_at = excluded.refused_at, \
+           more = excluded.more",
         vec![
             s.source.as_str().into(),
             s.mark_at.into(),
@@ -66,6 +70,7 @@ pub async fn save(db: &impl Db, s: &SourceState) -> Result<(), StoreError> {
             s.error.clone().into(),
             s.refused_key.clone().into(),
             s.refused_at.into(),
+            i64::from(s.more).into(),
         ],
     ))
     .await
@@ -103,4 +108,9 @@ pub async fn known(db: &impl Db, uids: &[String]) -> Result<HashMap<String, Know
             )
         })
         .collect())
+}
+
+/// SQLite's 0/1 (D1 answers integers for booleans).
+fn int_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(i64::deserialize(d)? != 0)
 }

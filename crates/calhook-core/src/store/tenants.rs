@@ -17,6 +17,9 @@ pub struct TenantRow {
     pub settings: TenantSettings,
     /// JSON list of `{id, sealed}`.
     pub secrets: String,
+    /// Its Cal.com API key, sealed (`None`: not reconciled).
+    #[serde(default)]
+    pub cal_api_key: Option<String>,
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -49,6 +52,8 @@ pub(crate) struct Raw {
     reminder_offsets: Option<String>,
     time_zone: Option<String>,
     emails_per_hour: Option<i64>,
+    #[serde(default)]
+    cal_api_key: Option<String>,
     enabled: i64,
     created_at: i64,
     updated_at: i64,
@@ -68,6 +73,7 @@ impl From<&TenantRow> for Raw {
             reminder_offsets: s.reminder_offsets.clone(),
             time_zone: s.time_zone.clone(),
             emails_per_hour: s.emails_per_hour.map(i64::from),
+            cal_api_key: r.cal_api_key.clone(),
             enabled: i64::from(r.enabled),
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -90,6 +96,7 @@ impl From<Raw> for TenantRow {
                 emails_per_hour: r.emails_per_hour.and_then(|n| u32::try_from(n).ok()),
             },
             secrets: r.secrets,
+            cal_api_key: r.cal_api_key,
             enabled: r.enabled != 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -152,7 +159,7 @@ macro_rules! select_tenants {
     ($rest:literal) => {
         concat!(
             "SELECT id, name, secrets, email_to, email_from, notify_events, notify_attendees, \
-             reminder_offsets, time_zone, emails_per_hour, enabled, created_at, updated_at FROM tenants",
+             reminder_offsets, time_zone, emails_per_hour, cal_api_key, enabled, created_at, updated_at FROM tenants",
             $rest
         )
     };
@@ -160,6 +167,8 @@ macro_rules! select_tenants {
 
 const SELECT_ONE: &str = select_tenants!(" WHERE id = ?1");
 const SELECT_ALL: &str = select_tenants!(" ORDER BY id");
+const SELECT_RECONCILED: &str =
+    select_tenants!(" WHERE cal_api_key IS NOT NULL AND enabled = 1 ORDER BY id");
 
 pub async fn get(db: &impl Db, id: &str) -> Result<Option<TenantRow>, StoreError> {
     Ok(db
@@ -175,6 +184,34 @@ pub async fn list(db: &impl Db) -> Result<Vec<TenantRow>, StoreError> {
         .into_iter()
         .map(TenantRow::from)
         .collect())
+}
+
+/// The enabled tenants with a Cal.com API key: the reconcile job's sources.
+pub async fn reconciled(db: &impl Db) -> Result<Vec<TenantRow>, StoreError> {
+    Ok(db
+        .all::<Raw>(Statement::new(SELECT_RECONCILED, vec![]))
+        .await?
+        .into_iter()
+        .map(TenantRow::from)
+        .collect())
+}
+
+/// Sets (sealed) or clears a tenant's Cal.com API key; `false` if there is
+/// no such tenant.
+pub async fn set_cal_api_key(
+    db: &impl Db,
+    id: &str,
+    sealed: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    one_row(
+        db,
+        Statement::new(
+            "UPDATE tenants SET cal_api_key = ?2, updated_at = ?3 WHERE id = ?1",
+            vec![id.into(), sealed.into(), now_ms.into()],
+        ),
+    )
+    .await
 }
 
 /// Adds a sealed secret (newest last); `false` if there is no such tenant or

@@ -89,6 +89,7 @@ mod tests {
                 ..TenantSettings::default()
             },
             secrets: r#"[{"id":"ab12","sealed":"v1.00.11"}]"#.into(),
+            cal_api_key: Some("v1.00.22".into()),
             enabled: true,
             created_at: 1,
             updated_at,

@@ -1,0 +1,244 @@
+//! Reconciling the booking ledger with Cal.com's API
+//! ([`calhook_core::reconcile`]): the scheduled run (a tick of its own every
+//! minute, forwarded by the receiver, so it has its own invocation's limits;
+//! each source runs every `RECONCILE_EVERY_MINUTES`), and the operator's
+//! routes, behind `ADMIN_TOKEN`:
+//!
+//! - `GET  /admin/reconcile`   the last run per source
+//! - `POST /admin/reconcile`   `{"tenant"?, "since"?}`: a run now (of one
+//!   source, from an RFC 3339 time), whatever the interval or a refused key
+
+use calhook_core::answer::{Accepted, ApiError};
+use calhook_core::deliver::batches;
+use calhook_core::reconcile::api::ListRequest;
+use calhook_core::reconcile::{self, Asked, Get, Http, Run, Source};
+use calhook_core::settings::{AdminSettings, NotifyEvents};
+use calhook_core::store::reconcile::{self as state, SourceState, SINGLE_ROUTE};
+use calhook_core::store::tenants;
+use calhook_core::tenants::{open, TenantId};
+use calhook_platform::bindings::d1;
+use calhook_platform::d1::D1;
+use calhook_platform::queue::send_batch;
+use calhook_platform::sealing::master_keys;
+use serde_json::{json, Value};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::auth::authorize;
+
+pub const PATH: &str = "/admin/reconcile";
+
+/// Cal.com over the runtime's `fetch`.
+struct Fetcher;
+
+impl Get for Fetcher {
+    async fn get(&self, r: &ListRequest) -> Result<(u16, Vec<u8>), String> {
+        let request = (|| {
+            let headers = Headers::new();
+            for (name, value) in &r.headers {
+                headers.set(name, value)?;
+            }
+            let mut init = RequestInit::new();
+            init.with_method(Method::Get).with_headers(headers);
+            Request::new_with_init(&r.url, &init)
+        })()
+        .map_err(|e| e.to_string())?;
+        let mut response = Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        Ok((response.status_code(), body))
+    }
+}
+
+/// A source with its key opened.
+struct Keyed {
+    tenant: Option<TenantId>,
+    notify: NotifyEvents,
+    key: String,
+}
+
+/// Every source with a key: the single route (`CAL_API_KEY`), then each
+/// enabled tenant with one. A tenant whose key does not open is reported.
+async fn sources(
+    db: &D1,
+    env: &Env,
+    settings: &AdminSettings,
+) -> Result<(Vec<Keyed>, Vec<(String, String)>), ApiError> {
+    let notify = settings.notify.clone().map_err(ApiError::from)?;
+    let mut out = Vec::new();
+    let mut broken = Vec::new();
+    if let Some(key) = &settings.cal_api_key {
+        out.push(Keyed {
+            tenant: None,
+            notify: notify.clone(),
+            key: key.clone(),
+        });
+    }
+    let rows = tenants::reconciled(db).await?;
+    if rows.is_empty() {
+        return Ok((out, broken));
+    }
+    let keys = master_keys(env).await?;
+    for row in rows {
+        let (Ok(id), Some(sealed)) = (TenantId::parse(&row.id), row.cal_api_key.as_deref()) else {
+            continue;
+        };
+        let opened = match open(&keys.current, &id, sealed).await {
+            Ok(k) => Ok(k),
+            Err(_) => keys.open_with_previous(&id, sealed).await,
+        };
+        match (opened, row.settings.notify_events(&notify)) {
+            (Ok(key), Ok(notify)) => out.push(Keyed {
+                tenant: Some(id),
+                notify,
+                key,
+            }),
+            (Err(e), _) => broken.push((row.id.clone(), format!("its API key does not open: {e}"))),
+            (_, Err(e)) => broken.push((row.id.clone(), e.to_string())),
+        }
+    }
+    Ok((out, broken))
+}
+
+/// Runs the sources that are due (or the one asked for), then queues what
+/// was recovered; what the queue refuses waits in the outbox for the minute job.
+async fn run(
+    env: &Env,
+    asked: Asked,
+    only: Option<&str>,
+    now_ms: i64,
+) -> Result<(Vec<Run>, Vec<(String, String)>, Option<String>), ApiError> {
+    let settings = crate::settings::get(env);
+    let rs = settings.reconcile.clone().map_err(ApiError::from)?;
+    let db = d1(env)?;
+    let (keyed, broken) = sources(&db, env, &settings).await?;
+    let last: Vec<SourceState> = state::list(&db).await?;
+    let mut left = rs.budget;
+    let mut runs = Vec::new();
+    for s in &keyed {
+        let name = s.tenant.as_ref().map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string());
+        let due = match (asked, only) {
+            (Asked::Manual { .. }, Some(one)) => one == name,
+            (Asked::Manual { .. }, None) => true,
+            (Asked::Scheduled, _) => reconcile::due(
+                last.iter().find(|l| l.source == name),
+                rs.every_minutes as i64 * 60_000,
+                now_ms,
+            ),
+        };
+        if !due || left.pages == 0 {
+            continue;
+        }
+        let source = Source {
+            tenant: s.tenant.as_ref(),
+            notify: &s.notify,
+            key: reconcile::fingerprint(&s.key),
+        };
+        let cal = Http {
+            get: Fetcher,
+            base: &settings.cal_api_base,
+            key: &s.key,
+        };
+        runs.push(reconcile::run_source(&db, &cal, &source, rs.limits, asked, &mut left, now_ms).await?);
+    }
+    let queue_error = queue(env, &runs).await.err();
+    Ok((runs, broken, queue_error))
+}
+
+async fn queue(env: &Env, runs: &[Run]) -> Result<(), String> {
+    let messages: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r.queued.iter().map(|(_, m)| m.as_str()))
+        .collect();
+    let split = batches::split(messages.iter().map(|m| (*m, false)));
+    for range in split.batches {
+        let batch = messages[range].iter().map(|m| m.to_string()).collect();
+        send_batch(env, batch)
+            .await
+            .map_err(|e| format!("queue refused recovered notifications (kept in the outbox): {e}"))?;
+    }
+    Ok(())
+}
+
+fn report(runs: &[Run], broken: &[(String, String)], queue_error: Option<String>) -> Value {
+    let mut sources: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            json!({"source": r.state.source, "checked": r.state.checked, "recovered": r.state.recovered,
+                "queued": r.queued.len(), "more": r.more, "error": r.state.error})
+        })
+        .collect();
+    sources.extend(broken.iter().map(|(id, why)| json!({"source": id, "error": why})));
+    json!({"sources": sources, "queue_error": queue_error})
+}
+
+/// The scheduled tick: the sources that are due; its log line.
+pub async fn scheduled(env: &Env, now_ms: i64) -> Value {
+    match run(env, Asked::Scheduled, None, now_ms).await {
+        Ok((runs, broken, queue_error)) => {
+            let mut line = report(&runs, &broken, queue_error.clone());
+            if !broken.is_empty() || runs.iter().any(|r| r.state.error.is_some()) || queue_error.is_some() {
+                line["error"] = "a source could not be reconciled (see sources)".into();
+            }
+            line
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    }
+}
+
+/// `GET /admin/reconcile`.
+pub async fn show(req: &worker::Request, env: &Env) -> Result<Accepted, ApiError> {
+    authorize(req, env)?;
+    let settings = crate::settings::get(env);
+    let states = state::list(&d1(env)?).await?;
+    Ok(Accepted::json(
+        200,
+        json!({
+            "every_minutes": settings.reconcile.as_ref().map(|r| r.every_minutes).ok(),
+            "single_route_key": settings.cal_api_key.is_some(),
+            "sources": states.iter().map(view).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn view(s: &SourceState) -> Value {
+    json!({"source": s.source, "last_run_at": s.last_run_at, "mark_at": s.mark_at, "checked": s.checked,
+        "recovered": s.recovered, "more": s.more, "error": s.error, "key_refused_at": s.refused_at})
+}
+
+/// `POST /admin/reconcile` `{"tenant"?, "since"?}`.
+pub async fn run_now(mut req: worker::Request, env: &Env) -> Result<Accepted, ApiError> {
+    authorize(&req, env)?;
+    let body: Value = match req.text().await {
+        Ok(t) if t.trim().is_empty() => json!({}),
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|_| ApiError::BadAdminRequest("expected a JSON object"))?,
+        Err(_) => json!({}),
+    };
+    let tenant = match &body["tenant"] {
+        Value::Null => None,
+        Value::String(t) => Some(t.clone()),
+        _ => return Err(ApiError::BadAdminRequest("tenant must be a tenant id")),
+    };
+    let since_ms = match &body["since"] {
+        Value::Null => None,
+        Value::String(t) => Some(reconcile::since_ms(t).ok_or(ApiError::BadAdminRequest(
+            "since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z",
+        ))?),
+        _ => return Err(ApiError::BadAdminRequest("since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z")),
+    };
+    let (runs, broken, queue_error) = run(
+        env,
+        Asked::Manual { since_ms },
+        tenant.as_deref(),
+        calhook_platform::now_ms(),
+    )
+    .await?;
+    if let Some(t) = &tenant {
+        if runs.is_empty() && !broken.iter().any(|(id, _)| id == t) {
+            return Err(ApiError::NotFound);
+        }
+    }
+    Ok(Accepted::json(200, report(&runs, &broken, queue_error)))
+}
