@@ -192,6 +192,7 @@ async fn overview_page(env: &Env, now: i64) -> Result<Page, ApiError> {
     let s = status::status(&db, now).await?;
     let rows = overview::last_day(&db, now).await?;
     let due = overview::starting_soon(&db, now).await?;
+    let reconcile = calhook_core::store::reconcile::list(&db).await?;
     Ok(Page::html(
         200,
         pages::Overview {
@@ -210,6 +211,7 @@ async fn overview_page(env: &Env, now: i64) -> Result<Page, ApiError> {
                 .collect(),
             expected_version: WRITTEN_FOR,
             rows,
+            reconcile: reconcile.iter().map(pages::ReconcileLine::new).collect(),
         },
     ))
 }

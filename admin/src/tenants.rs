@@ -7,6 +7,8 @@
 //! - `PATCH  /admin/tenants/{id}`                    settings (absent: kept, null: cleared)
 //! - `POST   /admin/tenants/{id}/secrets`            `{"secret"}` → its id (rotation)
 //! - `DELETE /admin/tenants/{id}/secrets/{secret}`   by id
+//! - `PUT    /admin/tenants/{id}/cal-api-key`        `{"key"}`: reconciled with Cal.com's API
+//! - `DELETE /admin/tenants/{id}/cal-api-key`        no longer reconciled
 //! - `POST   /admin/tenants/{id}/disable` | `enable`
 //! - `POST   /admin/tenants/reencrypt`               seal every secret under the current key
 //! - `POST   /admin/tenants/replicate`               rewrite every drifted copy in `TENANTS_KV`
@@ -51,6 +53,12 @@ pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Accepted, 
         }
         (Method::Delete, [id, "secrets", secret]) => {
             remove_secret(env, &tenant_id(id)?, secret).await
+        }
+        (Method::Put, [id, "cal-api-key"]) => {
+            set_cal_api_key(env, &tenant_id(id)?, body(&mut req).await?).await
+        }
+        (Method::Delete, [id, "cal-api-key"]) => {
+            clear_cal_api_key(env, &tenant_id(id)?).await
         }
         (Method::Post, [id, action @ ("disable" | "enable")]) => {
             set_enabled(env, &tenant_id(id)?, *action == "enable").await
@@ -140,6 +148,8 @@ fn view(env: &Env, row: &TenantRow) -> Value {
         "settings": settings,
         "effective": effective(env, &row.settings),
         "secrets": row.secrets().iter().map(|s| json!({"id": s.id})).collect::<Vec<_>>(),
+        // Whether it has one; never the key, sealed or not.
+        "cal_api_key": row.cal_api_key.is_some(),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     })
@@ -273,6 +283,39 @@ async fn remove_secret(env: &Env, id: &TenantId, secret: &str) -> Result<Accepte
     ))
 }
 
+/// Longest Cal.com API key accepted.
+const MAX_API_KEY_CHARS: usize = 256;
+
+async fn set_cal_api_key(
+    env: &Env,
+    id: &TenantId,
+    mut fields: Map<String, Value>,
+) -> Result<Accepted, ApiError> {
+    let key = match fields.remove("key") {
+        Some(Value::String(k)) => k.trim().to_owned(),
+        _ => return Err(ApiError::BadAdminRequest("key is required: the tenant's Cal.com API key")),
+    };
+    if !(8..=MAX_API_KEY_CHARS).contains(&key.len()) || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::BadAdminRequest(
+            "key: 8 to 256 printable characters without spaces (a Cal.com API key, cal_live_…)",
+        ));
+    }
+    let sealed = sealed(&master_keys(env).await?.current, id, &key).await?.sealed;
+    if !tenants::set_cal_api_key(&d1(env)?, id.as_str(), Some(&sealed), now()).await? {
+        return Err(ApiError::NotFound);
+    }
+    replicate(env, id).await;
+    Ok(Accepted::json(200, json!({"status": "set", "tenant": id, "cal_api_key": true})))
+}
+
+async fn clear_cal_api_key(env: &Env, id: &TenantId) -> Result<Accepted, ApiError> {
+    if !tenants::set_cal_api_key(&d1(env)?, id.as_str(), None, now()).await? {
+        return Err(ApiError::NotFound);
+    }
+    replicate(env, id).await;
+    Ok(Accepted::json(200, json!({"status": "removed", "tenant": id, "cal_api_key": false})))
+}
+
 pub async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted, ApiError> {
     if !tenants::set_enabled(&d1(env)?, id.as_str(), enabled, now()).await? {
         return Err(ApiError::NotFound);
@@ -314,6 +357,21 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ApiError> {
         }
         if any && !tenants::replace_secrets(&db, &row.id, &row.secrets, &secrets, now()).await? {
             changed.push(row.id.clone());
+        }
+        // Its Cal.com API key, the same way.
+        if let Some(api_key) = row.cal_api_key.as_deref() {
+            if open(&keys.current, &id, api_key).await.is_ok() {
+                current += 1;
+            } else {
+                match keys.open_with_previous(&id, api_key).await {
+                    Ok(plain) => {
+                        let again = sealed(&keys.current, &id, &plain).await?.sealed;
+                        tenants::set_cal_api_key(&db, &row.id, Some(&again), now()).await?;
+                        resealed += 1;
+                    }
+                    Err(_) => unopenable.push(format!("{}:cal-api-key", row.id)),
+                }
+            }
         }
     }
     let _ = sync_replica(env).await;

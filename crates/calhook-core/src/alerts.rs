@@ -1,6 +1,7 @@
 //! When calhook tells a person (`ALERT_TO`) that something needs them: a new
 //! dead letter, SendGrid refusing the API key, the outbox not draining, a
-//! tenant's emails held over its hourly quota. At
+//! tenant's emails held over its hourly quota, Cal.com refusing the reconcile
+//! job's API key. At
 //! most one email per kind of trouble and tenant per `ALERT_INTERVAL_MINUTES`,
 //! and never again for what was already reported. The admin worker's minute
 //! job gathers the candidates (`store::alerts`) and queues what is due; the
@@ -17,6 +18,8 @@ pub enum Trouble {
     OutboxStale,
     /// A tenant's emails held over its emails-per-hour quota (`store::usage`).
     QuotaHeld,
+    /// Cal.com refused a source's API key: it is not reconciled (`crate::reconcile`).
+    ReconcileKeyRefused,
 }
 
 impl Trouble {
@@ -26,6 +29,7 @@ impl Trouble {
             Trouble::SendgridKeyRefused => "sendgrid_key_refused",
             Trouble::OutboxStale => "outbox_stale",
             Trouble::QuotaHeld => "quota_held",
+            Trouble::ReconcileKeyRefused => "reconcile_key_refused",
         }
     }
 
@@ -35,6 +39,7 @@ impl Trouble {
             Trouble::DeadLetters | Trouble::SendgridKeyRefused => "/admin/ui/dead-letters",
             Trouble::OutboxStale => "/admin/ui/outbox",
             Trouble::QuotaHeld => "/admin/ui/tenants",
+            Trouble::ReconcileKeyRefused => "/admin/ui/",
         }
     }
 }
@@ -79,6 +84,10 @@ pub fn notification(c: &Candidate, console: Option<&str>, now_ms: i64) -> Notifi
         Trouble::OutboxStale => (
             format!("{} event(s) wait in the outbox{whose}", c.count),
             "The queue has not taken them for longer than ALERT_OUTBOX_AGE_MINUTES: is the queue bound and the admin worker's cron running?".to_owned(),
+        ),
+        Trouble::ReconcileKeyRefused => (
+            format!("Cal.com refused the API key{whose}"),
+            "Bookings whose webhook never arrives are no longer recovered. Set a valid Cal.com API key (CAL_API_KEY, or calhook tenant cal-api-key); it is not tried again until it changes.".to_owned(),
         ),
         Trouble::QuotaHeld => (
             format!("{} email(s) held over the hourly quota{whose}", c.count),

@@ -68,11 +68,11 @@ pub const REMINDER_PAGE: Cost = Cost {
 /// The rest of a minute run: the reminder and follow-up reads that found
 /// nothing due (1 each, not a page), a refused batch's count and set-aside
 /// (3 statements, 2 round trips, once: it ends the run), the outbox depth
-/// (1), and the alerts (the candidates, then per trouble its last alert and
-/// its claim, one `sendBatch`), counted for one trouble.
+/// (1), and the alerts (the candidates' 4 reads, then per trouble its last
+/// alert and its claim, one `sendBatch`), counted for one trouble.
 pub const MINUTE_RUN_REST: Cost = Cost {
-    queries: 2 + 3 + 1 + 3,
-    subrequests: 2 + 2 + 1 + 4,
+    queries: 2 + 3 + 1 + 4,
+    subrequests: 2 + 2 + 1 + 5,
 };
 
 /// The most a minute run of `pages` drain pages can cost, whichever kind

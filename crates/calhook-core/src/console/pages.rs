@@ -54,6 +54,46 @@ pub struct Overview {
     pub versions: Vec<(String, i64)>,
     pub expected_version: &'static str,
     pub rows: Vec<crate::store::overview::TenantDay>,
+    /// The reconcile job's last run per source.
+    pub reconcile: Vec<ReconcileLine>,
+}
+
+/// One source's last reconcile run, as the overview shows it.
+pub struct ReconcileLine {
+    pub source: String,
+    pub last_run: String,
+    pub checked: i64,
+    pub recovered: i64,
+    /// Why it stopped, or "Cal.com refused the key"; empty when it did not.
+    pub trouble: String,
+}
+
+impl ReconcileLine {
+    pub fn new(s: &crate::store::reconcile::SourceState) -> Self {
+        ReconcileLine {
+            source: match s.source.as_str() {
+                "" => "— (single route)".into(),
+                t => t.to_owned(),
+            },
+            last_run: when(s.last_run_at),
+            checked: s.checked,
+            recovered: s.recovered,
+            trouble: match (s.refused_at, &s.error) {
+                (Some(at), _) => format!("Cal.com refused the API key ({})", when(Some(at))),
+                (None, Some(e)) => e.clone(),
+                (None, None) => String::new(),
+            },
+        }
+    }
+}
+
+/// The timeline's outcome in words.
+fn outcome(o: Option<String>) -> String {
+    match o.as_deref() {
+        Some("recovered") => "recovered by reconciliation (no webhook arrived), emailed".into(),
+        Some("recovered_not_emailed") => "recovered by reconciliation (no webhook arrived)".into(),
+        _ => or_dash(o),
+    }
 }
 
 pub struct BookingLine {
@@ -135,7 +175,7 @@ impl Booking {
                     (
                         when(Some(e.received_at)),
                         e.trigger.clone(),
-                        or_dash(e.outcome.clone()),
+                        outcome(e.outcome.clone()),
                     )
                 })
                 .collect(),

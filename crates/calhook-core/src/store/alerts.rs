@@ -14,6 +14,7 @@ struct Row {
 }
 
 /// Dead letters per tenant (those SendGrid refused for the API key apart),
+/// sources whose Cal.com API key was refused,
 /// emails held over a tenant's quota this hour (reported once per hour: the
 /// hour is the occurrence), and the outbox when its oldest row is older than
 /// `outbox_age_ms`.
@@ -63,6 +64,23 @@ pub async fn candidates(
         tenant: h.tenant,
         count: h.held,
         newest_at: h.hour_start,
+    }));
+    #[derive(Deserialize)]
+    struct Refused {
+        source: String,
+        refused_at: i64,
+    }
+    let refused: Vec<Refused> = db
+        .all(Statement::new(
+            "SELECT source, refused_at FROM reconcile_sources WHERE refused_at IS NOT NULL",
+            vec![],
+        ))
+        .await?;
+    out.extend(refused.into_iter().map(|r| Candidate {
+        trouble: Trouble::ReconcileKeyRefused,
+        tenant: r.source,
+        count: 1,
+        newest_at: r.refused_at,
     }));
     let depth = super::outbox::depth(db).await?;
     if depth
