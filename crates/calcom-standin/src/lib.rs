@@ -58,7 +58,13 @@ const INVALID_API_KEY: &str = "CustomThrottlerGuard - Invalid API Key";
 const NO_AUTH: &str = "PermissionsGuard - no authentication provided. Provide either authorization bearer token containing managed user access token or oAuth client id in 'x-cal-client-id' header.";
 
 /// Booking `status` values Cal.com's output can carry (`BookingStatus` lowercased).
-pub const BOOKING_STATUSES: [&str; 5] = ["accepted", "pending", "cancelled", "rejected", "awaiting_host"];
+pub const BOOKING_STATUSES: [&str; 5] = [
+    "accepted",
+    "pending",
+    "cancelled",
+    "rejected",
+    "awaiting_host",
+];
 
 /// One request to the API surface (everything outside `/_standin/` and `/`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,10 +273,7 @@ impl StandIn {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(page))
-            .route(
-                "/_standin/bookings",
-                get(control_list).post(control_upsert),
-            )
+            .route("/_standin/bookings", get(control_list).post(control_upsert))
             .route(
                 "/_standin/bookings/{uid}",
                 get(control_one).patch(control_patch),
@@ -285,7 +288,10 @@ impl StandIn {
             .route("/_standin/requests", get(control_requests))
             .route("/_standin/reset", post(control_reset))
             .route("/_standin/rate-limit", post(control_rate_limit))
-            .route("/_standin/clock", get(control_clock).post(control_set_clock))
+            .route(
+                "/_standin/clock",
+                get(control_clock).post(control_set_clock),
+            )
             .fallback(api)
             .with_state(self.clone())
     }
@@ -432,7 +438,11 @@ impl StandIn {
 
     /// Every booking, in the order they were first stored.
     pub fn bookings(&self) -> Vec<Value> {
-        self.lock().bookings.iter().map(|b| b.json.clone()).collect()
+        self.lock()
+            .bookings
+            .iter()
+            .map(|b| b.json.clone())
+            .collect()
     }
 
     // --- faults and recordings --------------------------------------------
@@ -504,7 +514,8 @@ impl StandIn {
         url: &str,
     ) -> Reply {
         // Nest answers an unknown route before any guard runs.
-        if *method != Method::GET || (path != "/v2/bookings" && path != "/v2/bookings/") {
+        let listing = *method == Method::GET || *method == Method::HEAD;
+        if !listing || (path != "/v2/bookings" && path != "/v2/bookings/") {
             return Reply::http_exception(
                 StatusCode::NOT_FOUND,
                 now,
@@ -613,9 +624,14 @@ impl Inner {
             )));
         }
         if !new_booking.is_object() {
-            return Err(BookingError::Invalid("a booking must be a JSON object".into()));
+            return Err(BookingError::Invalid(
+                "a booking must be a JSON object".into(),
+            ));
         }
-        let by = options.rescheduled_by.clone().map_or(Value::Null, Value::from);
+        let by = options
+            .rescheduled_by
+            .clone()
+            .map_or(Value::Null, Value::from);
         let old_metadata = self.bookings[i].json["metadata"].clone();
         self.modify(old_uid, |b, _| {
             b["status"] = json!("cancelled");
@@ -684,8 +700,14 @@ fn ceil_seconds(ms: i64) -> i64 {
 fn rate_headers(limit: u32, remaining: u32, reset_seconds: i64) -> Vec<(String, String)> {
     vec![
         ("x-ratelimit-limit-default".into(), limit.to_string()),
-        ("x-ratelimit-remaining-default".into(), remaining.to_string()),
-        ("x-ratelimit-reset-default".into(), reset_seconds.to_string()),
+        (
+            "x-ratelimit-remaining-default".into(),
+            remaining.to_string(),
+        ),
+        (
+            "x-ratelimit-reset-default".into(),
+            reset_seconds.to_string(),
+        ),
     ]
 }
 
@@ -995,7 +1017,8 @@ fn list_2024_04_15(inner: &Inner, now: i64, p: &query::OldParams) -> Value {
 /// `status: "accepted"`. `start` is any ISO 8601 date-time; `id`,
 /// `createdAt` and `updatedAt` are filled by [`StandIn::put_booking`].
 pub fn new_booking(uid: &str, start: &str, minutes: i64) -> Value {
-    let start_ms = time::parse(start).unwrap_or_else(|| panic!("calcom-standin: bad start {start:?}"));
+    let start_ms =
+        time::parse(start).unwrap_or_else(|| panic!("calcom-standin: bad start {start:?}"));
     let end_ms = start_ms + minutes * 60_000;
     let video = format!("https://app.cal.com/video/{uid}");
     json!({
@@ -1063,11 +1086,11 @@ fn booking_result(r: Result<Value, BookingError>) -> Response {
 }
 
 /// An empty body reads as the default.
-fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Response> {
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Box<Response>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| control_error(StatusCode::BAD_REQUEST, e))
+    serde_json::from_slice(bytes).map_err(|e| Box::new(control_error(StatusCode::BAD_REQUEST, e)))
 }
 
 async fn control_list(State(s): State<StandIn>) -> Json<Vec<Value>> {
@@ -1089,10 +1112,14 @@ async fn control_upsert(State(s): State<StandIn>, bytes: Bytes) -> Response {
 }
 
 /// Merges the body's top-level fields into the booking; bumps `updatedAt`.
-async fn control_patch(State(s): State<StandIn>, Path(uid): Path<String>, bytes: Bytes) -> Response {
+async fn control_patch(
+    State(s): State<StandIn>,
+    Path(uid): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let patch = match body::<Map<String, Value>>(&bytes) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = s.lock().modify(&uid, |b, _| {
         for (k, v) in patch {
@@ -1111,10 +1138,14 @@ struct ReasonBody {
     cancelled_by_email: Option<String>,
 }
 
-async fn control_cancel(State(s): State<StandIn>, Path(uid): Path<String>, bytes: Bytes) -> Response {
+async fn control_cancel(
+    State(s): State<StandIn>,
+    Path(uid): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let b = match body::<ReasonBody>(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let reason = b.reason.unwrap_or_default();
     let by = b.cancelled_by_email;
@@ -1128,10 +1159,14 @@ async fn control_cancel(State(s): State<StandIn>, Path(uid): Path<String>, bytes
     booking_result(result)
 }
 
-async fn control_reject(State(s): State<StandIn>, Path(uid): Path<String>, bytes: Bytes) -> Response {
+async fn control_reject(
+    State(s): State<StandIn>,
+    Path(uid): Path<String>,
+    bytes: Bytes,
+) -> Response {
     let b = match body::<ReasonBody>(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = s.lock().modify(&uid, |j, rejection| {
         j["status"] = json!("rejected");
@@ -1163,7 +1198,7 @@ async fn control_reschedule(
 ) -> Response {
     let b = match body::<RescheduleBody>(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = s.lock().reschedule(&uid, b.booking, b.options);
     booking_result(result)
@@ -1190,7 +1225,7 @@ struct RateLimitBody {
 async fn control_rate_limit(State(s): State<StandIn>, bytes: Bytes) -> Response {
     let b = match body::<RateLimitBody>(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     s.rate_limit_next(b.count);
     if let Some(n) = b.per_minute {
@@ -1222,7 +1257,7 @@ async fn control_clock(State(s): State<StandIn>) -> Json<Value> {
 async fn control_set_clock(State(s): State<StandIn>, bytes: Bytes) -> Response {
     let b = match body::<ClockBody>(&bytes) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if b.wall {
         s.use_wall_clock();
@@ -1309,7 +1344,11 @@ pub mod time {
         let n = b.len();
         let digits = |i: usize, k: usize| -> Option<i64> {
             if i + k <= n && b[i..i + k].iter().all(u8::is_ascii_digit) {
-                Some(b[i..i + k].iter().fold(0, |a, c| a * 10 + i64::from(c - b'0')))
+                Some(
+                    b[i..i + k]
+                        .iter()
+                        .fold(0, |a, c| a * 10 + i64::from(c - b'0')),
+                )
             } else {
                 None
             }
@@ -1353,7 +1392,7 @@ pub mod time {
                 i += 2;
                 let (mut minute, mut second, mut millis) = (0, 0, 0);
                 let mut minute_sep = None;
-                if i + 2 < n + 1 && b.get(i) == Some(&b':') && digits(i + 1, 2).is_some() {
+                if b.get(i) == Some(&b':') && digits(i + 1, 2).is_some() {
                     minute = digits(i + 1, 2)?;
                     minute_sep = Some(true);
                     i += 3;
@@ -1501,9 +1540,9 @@ mod shape {
     ];
 
     pub fn parse_time(v: &Value, field: &str) -> Result<i64, BookingError> {
-        v.as_str()
-            .and_then(time::parse)
-            .ok_or_else(|| BookingError::Invalid(format!("`{field}` must be an ISO 8601 date-time")))
+        v.as_str().and_then(time::parse).ok_or_else(|| {
+            BookingError::Invalid(format!("`{field}` must be an ISO 8601 date-time"))
+        })
     }
 
     pub fn time_of(b: &Value, field: &str) -> Option<i64> {
@@ -1543,7 +1582,10 @@ mod shape {
         m.insert("start".into(), json!(time::iso(start)));
         m.insert("end".into(), json!(time::iso(end)));
         m.insert("createdAt".into(), json!(time::iso(created)));
-        m.insert("updatedAt".into(), updated.map_or(Value::Null, |u| json!(time::iso(u))));
+        m.insert(
+            "updatedAt".into(),
+            updated.map_or(Value::Null, |u| json!(time::iso(u))),
+        );
         if !m.contains_key("duration") {
             let minutes = (end - start) as f64 / 60_000.0;
             let duration = if minutes.fract() == 0.0 {
@@ -1702,13 +1744,14 @@ mod query {
         while i < b.len() {
             match b[i] {
                 b'+' => out.push(b' '),
-                b'%' if i + 2 < b.len() + 1 && i + 2 <= b.len() - 1 => {
-                    match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                        Ok(byte) => {
-                            out.push(byte);
+                b'%' if i + 2 < b.len() => {
+                    let hex = |c: u8| (c as char).to_digit(16);
+                    match (hex(b[i + 1]), hex(b[i + 2])) {
+                        (Some(h), Some(l)) => {
+                            out.push((h * 16 + l) as u8);
                             i += 2;
                         }
-                        Err(_) => out.push(b'%'),
+                        _ => out.push(b'%'),
                     }
                 }
                 c => out.push(c),
@@ -1747,9 +1790,11 @@ mod query {
                 Js::Num(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(*f as i64),
                 Js::Num(f) => json!(f),
                 Js::Arr(a) => Value::Array(a.iter().map(Js::json).collect()),
-                Js::Obj(o) => {
-                    Value::Object(o.iter().map(|(k, v)| (k.clone(), v.json())).collect::<Map<_, _>>())
-                }
+                Js::Obj(o) => Value::Object(
+                    o.iter()
+                        .map(|(k, v)| (k.clone(), v.json()))
+                        .collect::<Map<_, _>>(),
+                ),
             }
         }
 
@@ -1812,7 +1857,14 @@ mod query {
         if t.is_empty() {
             return 0.0;
         }
-        for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
+        for (prefix, radix) in [
+            ("0x", 16),
+            ("0X", 16),
+            ("0o", 8),
+            ("0O", 8),
+            ("0b", 2),
+            ("0B", 2),
+        ] {
             if let Some(rest) = t.strip_prefix(prefix) {
                 return u64::from_str_radix(rest, radix).map_or(f64::NAN, |v| v as f64);
             }
@@ -1822,7 +1874,9 @@ mod query {
             "-Infinity" => return f64::NEG_INFINITY,
             _ => {}
         }
-        if t.chars().any(|c| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))) {
+        if t.chars()
+            .any(|c| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+        {
             return f64::NAN;
         }
         t.parse().unwrap_or(f64::NAN)
@@ -1844,7 +1898,12 @@ mod query {
 
     type Constraints = Vec<(&'static str, String)>;
 
-    fn error(target: &Value, value: Option<Value>, property: &str, constraints: Constraints) -> Value {
+    fn error(
+        target: &Value,
+        value: Option<Value>,
+        property: &str,
+        constraints: Constraints,
+    ) -> Value {
         let mut e = Map::new();
         e.insert("target".into(), target.clone());
         if let Some(v) = value {
@@ -1854,7 +1913,12 @@ mod query {
         e.insert("children".into(), json!([]));
         e.insert(
             "constraints".into(),
-            Value::Object(constraints.into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect()),
+            Value::Object(
+                constraints
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), json!(v)))
+                    .collect(),
+            ),
         );
         Value::Object(e)
     }
@@ -1935,7 +1999,9 @@ mod query {
     fn transform(property: &str, values: &[String]) -> Js {
         let one = (values.len() == 1).then(|| values[0].as_str());
         match (property, one) {
-            ("status", Some(s)) => Js::Arr(s.split(',').map(|x| Js::Str(x.trim().to_owned())).collect()),
+            ("status", Some(s)) => {
+                Js::Arr(s.split(',').map(|x| Js::Str(x.trim().to_owned())).collect())
+            }
             ("attendeeEmail", Some(s)) => {
                 Js::Str(s.split_whitespace().collect::<Vec<_>>().join("+"))
             }
@@ -1957,7 +2023,10 @@ mod query {
             if v.str().is_some_and(|s| s == "asc" || s == "desc") {
                 Vec::new()
             } else {
-                vec![("isEnum", format!("{name} must be either \"asc\" or \"desc\"."))]
+                vec![(
+                    "isEnum",
+                    format!("{name} must be either \"asc\" or \"desc\"."),
+                )]
             }
         };
         let iso = |message: &str| -> Constraints {
@@ -2072,7 +2141,10 @@ mod query {
             created: dir("sortCreated"),
             updated: dir("sortUpdatedAt"),
         };
-        let any_sort = sort.start.is_some() || sort.end.is_some() || sort.created.is_some() || sort.updated.is_some();
+        let any_sort = sort.start.is_some()
+            || sort.end.is_some()
+            || sort.created.is_some()
+            || sort.updated.is_some();
         Ok(Params {
             statuses: match get("status") {
                 Some(Js::Arr(a)) => a.iter().filter_map(Js::str).map(str::to_owned).collect(),
@@ -2090,8 +2162,12 @@ mod query {
             before_updated: date("beforeUpdatedAt"),
             sort: any_sort.then_some(sort),
             // `Math.abs(take ?? 100)`, `Math.abs(skip ?? 0)`.
-            take: get("take").and_then(Js::num).map_or(DEFAULT_TAKE, |f| f.abs() as usize),
-            skip: get("skip").and_then(Js::num).map_or(0, |f| f.abs() as usize),
+            take: get("take")
+                .and_then(Js::num)
+                .map_or(DEFAULT_TAKE, |f| f.abs() as usize),
+            skip: get("skip")
+                .and_then(Js::num)
+                .map_or(0, |f| f.abs() as usize),
         })
     }
 
@@ -2128,9 +2204,18 @@ mod query {
                 if filters.is_none() {
                     values.push(("filters".into(), Js::Obj(Vec::new())));
                 }
-                filters.get_or_insert_with(Vec::new).push((sub.to_owned(), js));
+                filters
+                    .get_or_insert_with(Vec::new)
+                    .push((sub.to_owned(), js));
             } else if k == "filters" && filters.is_none() {
-                values.push((k, if vs.len() == 1 { Js::Str(vs[0].clone()) } else { strings(&vs) }));
+                values.push((
+                    k,
+                    if vs.len() == 1 {
+                        Js::Str(vs[0].clone())
+                    } else {
+                        strings(&vs)
+                    },
+                ));
             } else if k == "limit" || k == "cursor" {
                 values.push((k, and_parse_int(&vs)));
             }
@@ -2151,17 +2236,35 @@ mod query {
                 for p in ["teamsIds", "userIds"] {
                     if let Some(v) = sub(p) {
                         if !matches!(v, Js::Arr(_)) {
-                            children.push(error(&nested, Some(v.json()), p, vec![("isArray", format!("{p} must be an array"))]));
+                            children.push(error(
+                                &nested,
+                                Some(v.json()),
+                                p,
+                                vec![("isArray", format!("{p} must be an array"))],
+                            ));
                         }
                     }
                 }
                 let status = sub("status");
-                if !status.and_then(Js::str).is_some_and(|s| STATUSES.contains(&s)) {
-                    children.push(error(&nested, status.map(Js::json), "status", vec![("isEnum", OLD_STATUS_MESSAGE.to_owned())]));
+                if !status
+                    .and_then(Js::str)
+                    .is_some_and(|s| STATUSES.contains(&s))
+                {
+                    children.push(error(
+                        &nested,
+                        status.map(Js::json),
+                        "status",
+                        vec![("isEnum", OLD_STATUS_MESSAGE.to_owned())],
+                    ));
                 }
                 if let Some(v) = sub("eventTypeIds") {
                     if !matches!(v, Js::Arr(_)) {
-                        children.push(error(&nested, Some(v.json()), "eventTypeIds", vec![("isArray", "eventTypeIds must be an array".to_owned())]));
+                        children.push(error(
+                            &nested,
+                            Some(v.json()),
+                            "eventTypeIds",
+                            vec![("isArray", "eventTypeIds must be an array".to_owned())],
+                        ));
                     }
                 }
                 if !children.is_empty() {
@@ -2177,7 +2280,10 @@ mod query {
                 &target,
                 Some(v.json()),
                 "filters",
-                vec![("nestedValidation", "nested property filters must be either object or array".to_owned())],
+                vec![(
+                    "nestedValidation",
+                    "nested property filters must be either object or array".to_owned(),
+                )],
             )),
             None => {}
         }
@@ -2193,7 +2299,11 @@ mod query {
                     &target,
                     Some(v.json()),
                     "cursor",
-                    vec![("isNumber", "cursor must be a number conforming to the specified constraints".to_owned())],
+                    vec![(
+                        "isNumber",
+                        "cursor must be a number conforming to the specified constraints"
+                            .to_owned(),
+                    )],
                 ));
             }
         }
@@ -2211,8 +2321,12 @@ mod query {
         };
         Ok(OldParams {
             status,
-            take: get("limit").and_then(Js::num).map_or(OLD_DEFAULT_TAKE, |f| f as usize),
-            skip: get("cursor").and_then(Js::num).map_or(0, |f| f.max(0.0) as usize),
+            take: get("limit")
+                .and_then(Js::num)
+                .map_or(OLD_DEFAULT_TAKE, |f| f as usize),
+            skip: get("cursor")
+                .and_then(Js::num)
+                .map_or(0, |f| f.max(0.0) as usize),
         })
     }
 
@@ -2231,14 +2345,21 @@ mod query {
         #[test]
         fn take_over_250_names_max_only() {
             let errors = validate_2024_08_13("take=300").unwrap_err();
-            assert_eq!(errors[0]["constraints"], json!({"max": "take must not be greater than 250"}));
+            assert_eq!(
+                errors[0]["constraints"],
+                json!({"max": "take must not be greater than 250"})
+            );
             assert_eq!(errors[0]["target"], json!({"take": 300}));
         }
 
         #[test]
         fn a_non_number_take_fails_three_ways() {
             let errors = validate_2024_08_13("take=abc").unwrap_err();
-            let keys: Vec<&String> = errors[0]["constraints"].as_object().unwrap().keys().collect();
+            let keys: Vec<&String> = errors[0]["constraints"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
             assert_eq!(keys, ["max", "min", "isNumber"]);
             assert_eq!(errors[0]["value"], Value::Null);
         }
@@ -2267,7 +2388,10 @@ mod tests {
         assert_eq!(time::iso(ms), "2024-08-13T15:30:00.000Z");
         assert_eq!(time::parse("2024-08-13T17:30:00.000+02:00"), Some(ms));
         assert_eq!(time::parse("2024-08-13T15:30"), Some(ms));
-        assert_eq!(time::parse("2024-08-13"), Some(ms - (15 * 60 + 30) * 60_000));
+        assert_eq!(
+            time::parse("2024-08-13"),
+            Some(ms - (15 * 60 + 30) * 60_000)
+        );
         assert_eq!(time::iso(0), "1970-01-01T00:00:00.000Z");
     }
 

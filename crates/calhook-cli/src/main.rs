@@ -9,7 +9,10 @@
 //! calhook tenant add acme --name "Acme Dental" --email-to ops@acme.example --secret-from-stdin
 //! calhook tenant list | show acme | update acme … | disable acme | enable acme
 //! calhook tenant secret-add acme --secret-from-stdin | secret-remove acme <secret id>
+//! calhook tenant cal-api-key acme --key-from-stdin | --remove   # reconciled with Cal.com's API
 //! calhook tenant reencrypt                       # after a TENANT_SECRETS_KEY rotation
+//! calhook reconcile [--tenant acme] [--since 2026-12-01T00:00:00Z]   # a run now
+//! calhook reconcile --last                       # the last run per source
 //! calhook status [--json]                        # outbox, dead letters, quotas, payload versions
 //! calhook bookings show UID [--tenant acme]      # a booking's timeline
 //! calhook dead-letters list | show KEY | redrive KEY | redrive --all
@@ -83,6 +86,14 @@ enum Command {
     Outbox {
         #[command(flatten)]
         target: ops::Target,
+    },
+    /// Reconciles the booking ledger with Cal.com's API now, or (`--last`)
+    /// shows the last run per source.
+    Reconcile {
+        #[command(flatten)]
+        target: ops::Target,
+        #[command(flatten)]
+        args: ops::ReconcileArgs,
     },
 }
 
@@ -200,6 +211,7 @@ async fn main() -> ExitCode {
         Command::Bookings { target, command } => ops::bookings(target, command).await,
         Command::DeadLetters { target, command } => ops::dead_letters(target, command).await,
         Command::Outbox { target } => ops::outbox(target).await,
+        Command::Reconcile { target, args } => ops::reconcile(target, args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("calhook: {e}");

@@ -347,6 +347,75 @@ pub async fn outbox(t: Target) -> Result<ExitCode, String> {
     }))
 }
 
+#[derive(Args)]
+pub struct ReconcileArgs {
+    /// Only this tenant (default: every source with a key).
+    #[arg(long, conflicts_with = "last")]
+    tenant: Option<String>,
+    /// Read the bookings Cal.com changed since this time (RFC 3339), not
+    /// since the last run's mark: after an outage longer than the overlap.
+    #[arg(long, conflicts_with = "last")]
+    since: Option<String>,
+    /// Show the last run per source instead of running.
+    #[arg(long)]
+    last: bool,
+}
+
+pub async fn reconcile(t: Target, args: ReconcileArgs) -> Result<ExitCode, String> {
+    let url = admin_url(&t.url, &["reconcile"])?;
+    if args.last {
+        let v = call(reqwest::Method::GET, url, None).await?;
+        return Ok(print(&t, &v, |v| {
+            let rows = v["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    vec![
+                        source_name(&s["source"]),
+                        ms(&s["last_run_at"]),
+                        text(&s["checked"]),
+                        text(&s["recovered"]),
+                        text(&s["error"]),
+                    ]
+                })
+                .collect();
+            table(&["source", "last run", "checked", "recovered", "error"], rows)
+        }));
+    }
+    if let Some(since) = &args.since {
+        if calhook_core::reconcile::since_ms(since).is_none() {
+            return Err(format!("--since {since:?}: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+        }
+    }
+    let body = json!({"tenant": args.tenant, "since": args.since});
+    let v = call(reqwest::Method::POST, url, Some(body)).await?;
+    Ok(print(&t, &v, |v| {
+        let rows = v["sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                vec![
+                    source_name(&s["source"]),
+                    text(&s["checked"]),
+                    text(&s["recovered"]),
+                    text(&s["queued"]),
+                    text(&s["error"]),
+                ]
+            })
+            .collect();
+        table(&["source", "checked", "recovered", "queued", "error"], rows)
+    }))
+}
+
+fn source_name(v: &Value) -> String {
+    match v.as_str() {
+        Some("") => "(single route)".into(),
+        _ => text(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

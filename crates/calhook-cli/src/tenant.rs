@@ -52,6 +52,15 @@ enum TenantCommand {
     },
     /// Removes a webhook secret by its id (see `show`).
     SecretRemove { id: String, secret_id: String },
+    /// Sets the tenant's Cal.com API key (read from stdin): its bookings are
+    /// reconciled with Cal.com's API. `--remove`: no longer reconciled.
+    CalApiKey {
+        id: String,
+        #[arg(long, required_unless_present = "remove", conflicts_with = "remove")]
+        key_from_stdin: bool,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Refuses the tenant's webhooks (404) until enabled again.
     Disable { id: String },
     /// Accepts the tenant's webhooks again.
@@ -225,6 +234,14 @@ pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
             }
             (Method::DELETE, at(&id, &["secrets", &secret_id])?, None)
         }
+        TenantCommand::CalApiKey { id, remove: true, .. } => {
+            (Method::DELETE, at(&id, &["cal-api-key"])?, None)
+        }
+        TenantCommand::CalApiKey { id, .. } => (
+            Method::PUT,
+            at(&id, &["cal-api-key"])?,
+            Some(json!({"key": secret_from_stdin()?})),
+        ),
         TenantCommand::Disable { id } => (Method::POST, at(&id, &["disable"])?, None),
         TenantCommand::Enable { id } => (Method::POST, at(&id, &["enable"])?, None),
         TenantCommand::Reencrypt => (Method::POST, tenants_url(base, &["reencrypt"])?, None),
