@@ -112,15 +112,17 @@ pub fn notification(
         time_zone: p.time_zone.clone(),
         no_show: None,
     };
+    // Cal.com answers "" for a reason or an address it does not have.
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     let (reason, actor) = match trigger {
         Trigger::BookingCancelled | Trigger::BookingRejected => {
-            (b.cancellation_reason.clone(), b.cancelled_by_email.clone())
+            (given(&b.cancellation_reason), given(&b.cancelled_by_email))
         }
-        Trigger::BookingRescheduled => (None, b.rescheduled_by_email.clone()),
+        Trigger::BookingRescheduled => (None, given(&b.rescheduled_by_email)),
         _ => (None, None),
     };
     let facts = Facts {
-        title: b.title.clone(),
+        title: given(&b.title),
         event_type: b.event_type.as_ref().and_then(|e| e.slug.clone()),
         booking_uid: Some(b.uid.clone()),
         booking_id: b.id.map(|i| i.to_string()),
@@ -132,8 +134,8 @@ pub fn notification(
         },
         organizer: b.hosts.first().map(party),
         attendees: b.attendees.iter().map(party).collect(),
-        location: b.location.clone(),
-        meeting_url: b.meeting_url.clone(),
+        location: given(&b.location),
+        meeting_url: given(&b.meeting_url),
         reason,
         actor,
         recovered: Some(at),
