@@ -13,6 +13,7 @@ mod identity;
 mod loss;
 mod mailer;
 mod receiver;
+mod reconcile;
 mod support;
 mod tenants;
 
@@ -77,6 +78,7 @@ fn main() {
     trials.extend(bookings::trials());
     trials.extend(tenants::trials());
     trials.extend(loss::trials());
+    trials.extend(reconcile::trials());
     trials.extend(console::trials());
     trials.extend(deploy::trials());
     let conclusion = libtest_mimic::run(&args, trials);

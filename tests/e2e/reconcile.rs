@@ -1,0 +1,263 @@
+//! Reconciling with Cal.com's API against the real workers: the Cal.com API
+//! stand-in holds the bookings, and a webhook "goes missing" by not being
+//! sent (the receiver's route was down). The minute cron is run by hand
+//! (`/__scheduled`): each tick hands the admin worker its reconcile tick too.
+
+use crate::support::*;
+use crate::trial;
+use calcom_standin::{new_booking, StandIn as CalApi};
+use libtest_mimic::Trial;
+use serde_json::{json, Value};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+const TOKEN: &str = "reconcile-admin-token-0123456789abcdef";
+const CAL_KEY: &str = "cal_live_reconcile_0123456789";
+const MASTER_KEY: &str = "8f1c2e3d4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const MINUTE: i64 = 60_000;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        trial(
+            "reconcile::a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_both_ways_once_without_its_reminder",
+            a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_both_ways_once_without_its_reminder,
+        ),
+        trial(
+            "reconcile::a_booking_whose_webhook_arrived_is_not_emailed_again",
+            a_booking_whose_webhook_arrived_is_not_emailed_again,
+        ),
+        trial(
+            "reconcile::a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again",
+            a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again,
+        ),
+    ]
+}
+
+struct Reconciled {
+    stack: Stack,
+    cal: CalApi,
+}
+
+async fn reconciled() -> &'static Reconciled {
+    static STACK: OnceCell<Reconciled> = OnceCell::const_new();
+    STACK
+        .get_or_init(|| async {
+            let cal = CalApi::new(Some(CAL_KEY.into()));
+            let (addr, _task) = cal
+                .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .await
+                .expect("the Cal.com stand-in listens");
+            let stack = Stack::start(Options {
+                receiver_vars: vec![
+                    ("ADMIN_TOKEN", TOKEN.into()),
+                    ("TENANT_SECRETS_KEY", MASTER_KEY.into()),
+                    ("CAL_API_KEY", CAL_KEY.into()),
+                    ("CAL_API_BASE", format!("http://{addr}")),
+                    ("RECONCILE_EVERY_MINUTES", "1".into()),
+                ],
+                ..Options::default()
+            })
+            .await;
+            Reconciled { stack, cal }
+        })
+        .await
+}
+
+async fn tick(s: &Stack) {
+    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// Emails at the SendGrid stand-in whose notification key starts with `prefix`.
+fn emails_starting(s: &Stack, prefix: &str) -> usize {
+    s.standin
+        .accepted()
+        .iter()
+        .filter(|m| {
+            m.custom_arg("notification_key")
+                .is_some_and(|k| k.starts_with(prefix))
+        })
+        .count()
+}
+
+/// Ticks until `done` holds (every tick reconciles: RECONCILE_EVERY_MINUTES=1).
+async fn tick_until(s: &Stack, what: &str, done: impl Fn() -> bool) {
+    poll(what, Duration::from_secs(90), || async {
+        tick(s).await;
+        done().then_some(())
+    })
+    .await
+}
+
+/// A booking made in Cal.com 3 minutes ago, starting `start_ms` from now.
+fn booked(cal: &CalApi, uid: &str, start_ms: i64) -> Value {
+    let mut b = new_booking(uid, &created_at(start_ms), 30);
+    b["title"] = json!(format!("Intro {uid}"));
+    b["createdAt"] = json!(created_at(-3 * MINUTE));
+    cal.put_booking(b)
+}
+
+async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_both_ways_once_without_its_reminder(
+) {
+    let r = reconciled().await;
+    let (s, cal) = (&r.stack, &r.cal);
+    // Both start in 58 minutes: their 1-hour reminder came due a minute
+    // after they were made, and is due now.
+    let lost = unique("lost");
+    let kept = unique("lost-kept");
+    booked(cal, &lost, 58 * MINUTE);
+    cal.cancel_by(&lost, "Found another time", Some("attendee@example.com"))
+        .unwrap();
+    booked(cal, &kept, 58 * MINUTE);
+
+    let created = format!("BOOKING_CREATED:booking:{lost}");
+    let cancelled = format!("BOOKING_CANCELLED:booking:{lost}");
+    let kept_reminder = format!("BOOKING_REMINDER:booking:{kept}:60m@");
+    for (what, prefix) in [
+        ("the recovered creation", &created),
+        ("the recovered cancellation", &cancelled),
+        ("the kept booking's reminder", &kept_reminder),
+    ] {
+        tick_until(s, what, || emails_starting(s, prefix) > 0).await;
+    }
+    // Later runs send nothing again, and the cancelled booking no reminder.
+    tick(s).await;
+    tick(s).await;
+    s.wait_for_email(&format!("BOOKING_CREATED:booking:{kept}"))
+        .await;
+    assert_eq!(s.emails_for(&created).len(), 1);
+    assert_eq!(s.emails_for(&cancelled).len(), 1);
+    assert_eq!(emails_starting(s, &kept_reminder), 1);
+    assert_eq!(
+        emails_starting(s, &format!("BOOKING_REMINDER:booking:{lost}:")),
+        0
+    );
+    let email = &s.emails_for(&cancelled)[0];
+    let text = email.content("text/plain");
+    assert!(
+        text.contains("Recovered: by reconciliation: Cal.com's webhook for this change never arrived."),
+        "{text}"
+    );
+    assert!(text.contains("Found another time"), "{text}");
+
+    // The timeline marks it; the console's overview shows the source's run.
+    let (status, t) = s
+        .admin(reqwest::Method::GET, &format!("/admin/bookings/{lost}"), TOKEN, None)
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["booking"]["status"], "cancelled", "{t}");
+    let outcomes: Vec<&str> = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["recovered", "recovered"], "{t}");
+
+    // The webhooks arrive after all: duplicates.
+    for trigger in ["BOOKING_CREATED", "BOOKING_CANCELLED"] {
+        let mut late = fixture_for(trigger, &lost);
+        late["createdAt"] = json!(created_at(0));
+        let (status, answer) = s.send(&late).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["status"], "duplicate", "{trigger}: {answer}");
+    }
+    tick(s).await;
+    assert_eq!(emails_starting(s, &format!("BOOKING_CREATED:booking:{lost}")), 1);
+    assert_eq!(emails_starting(s, &format!("BOOKING_CANCELLED:booking:{lost}")), 1);
+
+    // Cal.com was asked as its API requires.
+    let asked = cal.requests();
+    let first = asked
+        .iter()
+        .find(|q| q.path == "/v2/bookings")
+        .expect("the admin worker asked Cal.com");
+    assert_eq!(first.header("cal-api-version"), Some("2024-08-13"));
+    assert_eq!(
+        first.header("authorization"),
+        Some(format!("Bearer {CAL_KEY}").as_str())
+    );
+    assert_eq!(first.query_param("sortUpdatedAt").as_deref(), Some("asc"));
+    assert!(first.query_param("afterUpdatedAt").is_some());
+}
+
+async fn a_booking_whose_webhook_arrived_is_not_emailed_again() {
+    let r = reconciled().await;
+    let (s, cal) = (&r.stack, &r.cal);
+    let uid = unique("arrived");
+    let mut webhook = fixture_for("BOOKING_CREATED", &uid);
+    webhook["createdAt"] = json!(created_at(0));
+    let start = webhook["payload"]["startTime"].as_str().unwrap().to_owned();
+    let (status, answer) = s.send(&webhook).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("queued")), "{answer}");
+    let key = answer["key"].as_str().unwrap().to_owned();
+    s.wait_for_email(&key).await;
+    // Cal.com lists the same booking; a sentinel booking whose webhook never
+    // came proves a reconcile run read past it.
+    cal.put_booking(new_booking(&uid, &start, 30));
+    let sentinel = unique("arrived-sentinel");
+    booked(cal, &sentinel, 3 * 24 * 60 * MINUTE);
+    tick_until(s, "the sentinel's recovered email", || {
+        emails_starting(s, &format!("BOOKING_CREATED:booking:{sentinel}")) > 0
+    })
+    .await;
+    assert_eq!(
+        emails_starting(s, &format!("BOOKING_CREATED:booking:{uid}")),
+        1,
+        "only the webhook's email"
+    );
+}
+
+async fn a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again() {
+    let r = reconciled().await;
+    let s = &r.stack;
+    let tenant = unique("refused").to_lowercase();
+    let (status, body) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/tenants",
+            TOKEN,
+            Some(json!({"id": tenant, "secret": "a-tenant-webhook-secret-123"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let wrong = "cal_live_revoked_key_000000";
+    let (status, body) = s
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/admin/tenants/{tenant}/cal-api-key"),
+            TOKEN,
+            Some(json!({"key": wrong})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, shown) = s
+        .admin(reqwest::Method::GET, &format!("/admin/tenants/{tenant}"), TOKEN, None)
+        .await;
+    assert_eq!(shown["cal_api_key"], true);
+    assert!(!shown.to_string().contains(wrong), "the key is never shown: {shown}");
+
+    let with_wrong_key = || {
+        r.cal
+            .requests()
+            .iter()
+            .filter(|q| q.header("authorization") == Some(format!("Bearer {wrong}").as_str()))
+            .count()
+    };
+    tick_until(s, "Cal.com asked with the tenant's key", || with_wrong_key() > 0).await;
+    let state = poll("the refusal reported", Duration::from_secs(30), || async {
+        let (_, v) = s.admin(reqwest::Method::GET, "/admin/reconcile", TOKEN, None).await;
+        v["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["source"] == tenant.as_str()).cloned())
+            .filter(|x| !x["key_refused_at"].is_null())
+    })
+    .await;
+    assert!(state["error"].as_str().unwrap().contains("refused"), "{state}");
+    tick(s).await;
+    tick(s).await;
+    assert_eq!(with_wrong_key(), 1, "a refused key is not tried again by the schedule");
+}
