@@ -87,6 +87,11 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let cron = event.cron();
     cron::run(&cron, &env, calhook_platform::now_ms()).await;
     if calhook_core::jobs::Job::for_cron(&cron) == calhook_core::jobs::Job::Minute {
-        cron::run(calhook_core::jobs::RECONCILE_TICK, &env, calhook_platform::now_ms()).await;
+        cron::run(
+            calhook_core::jobs::RECONCILE_TICK,
+            &env,
+            calhook_platform::now_ms(),
+        )
+        .await;
     }
 }

@@ -117,7 +117,10 @@ async fn run(
     let mut left = rs.budget;
     let mut runs = Vec::new();
     for s in &keyed {
-        let name = s.tenant.as_ref().map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string());
+        let name = s
+            .tenant
+            .as_ref()
+            .map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string());
         let due = match (asked, only) {
             (Asked::Manual { .. }, Some(one)) => one == name,
             (Asked::Manual { .. }, None) => true,
@@ -140,7 +143,9 @@ async fn run(
             base: &settings.cal_api_base,
             key: &s.key,
         };
-        runs.push(reconcile::run_source(&db, &cal, &source, rs.limits, asked, &mut left, now_ms).await?);
+        runs.push(
+            reconcile::run_source(&db, &cal, &source, rs.limits, asked, &mut left, now_ms).await?,
+        );
     }
     let queue_error = queue(env, &runs).await.err();
     Ok((runs, broken, queue_error))
@@ -154,9 +159,9 @@ async fn queue(env: &Env, runs: &[Run]) -> Result<(), String> {
     let split = batches::split(messages.iter().map(|m| (*m, false)));
     for range in split.batches {
         let batch = messages[range].iter().map(|m| m.to_string()).collect();
-        send_batch(env, batch)
-            .await
-            .map_err(|e| format!("queue refused recovered notifications (kept in the outbox): {e}"))?;
+        send_batch(env, batch).await.map_err(|e| {
+            format!("queue refused recovered notifications (kept in the outbox): {e}")
+        })?;
     }
     Ok(())
 }
@@ -169,7 +174,11 @@ fn report(runs: &[Run], broken: &[(String, String)], queue_error: Option<String>
                 "queued": r.queued.len(), "more": r.more, "error": r.state.error})
         })
         .collect();
-    sources.extend(broken.iter().map(|(id, why)| json!({"source": id, "error": why})));
+    sources.extend(
+        broken
+            .iter()
+            .map(|(id, why)| json!({"source": id, "error": why})),
+    );
     json!({"sources": sources, "queue_error": queue_error})
 }
 
@@ -178,7 +187,10 @@ pub async fn scheduled(env: &Env, now_ms: i64) -> Value {
     match run(env, Asked::Scheduled, None, now_ms).await {
         Ok((runs, broken, queue_error)) => {
             let mut line = report(&runs, &broken, queue_error.clone());
-            if !broken.is_empty() || runs.iter().any(|r| r.state.error.is_some()) || queue_error.is_some() {
+            if !broken.is_empty()
+                || runs.iter().any(|r| r.state.error.is_some())
+                || queue_error.is_some()
+            {
                 line["error"] = "a source could not be reconciled (see sources)".into();
             }
             line
@@ -226,7 +238,11 @@ pub async fn run_now(mut req: worker::Request, env: &Env) -> Result<Accepted, Ap
         Value::String(t) => Some(reconcile::since_ms(t).ok_or(ApiError::BadAdminRequest(
             "since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z",
         ))?),
-        _ => return Err(ApiError::BadAdminRequest("since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z")),
+        _ => {
+            return Err(ApiError::BadAdminRequest(
+                "since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z",
+            ))
+        }
     };
     let (runs, broken, queue_error) = run(
         env,

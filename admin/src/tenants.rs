@@ -57,9 +57,7 @@ pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Accepted, 
         (Method::Put, [id, "cal-api-key"]) => {
             set_cal_api_key(env, &tenant_id(id)?, body(&mut req).await?).await
         }
-        (Method::Delete, [id, "cal-api-key"]) => {
-            clear_cal_api_key(env, &tenant_id(id)?).await
-        }
+        (Method::Delete, [id, "cal-api-key"]) => clear_cal_api_key(env, &tenant_id(id)?).await,
         (Method::Post, [id, action @ ("disable" | "enable")]) => {
             set_enabled(env, &tenant_id(id)?, *action == "enable").await
         }
@@ -293,19 +291,28 @@ async fn set_cal_api_key(
 ) -> Result<Accepted, ApiError> {
     let key = match fields.remove("key") {
         Some(Value::String(k)) => k.trim().to_owned(),
-        _ => return Err(ApiError::BadAdminRequest("key is required: the tenant's Cal.com API key")),
+        _ => {
+            return Err(ApiError::BadAdminRequest(
+                "key is required: the tenant's Cal.com API key",
+            ))
+        }
     };
     if !(8..=MAX_API_KEY_CHARS).contains(&key.len()) || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::BadAdminRequest(
             "key: 8 to 256 printable characters without spaces (a Cal.com API key, cal_live_…)",
         ));
     }
-    let sealed = sealed(&master_keys(env).await?.current, id, &key).await?.sealed;
+    let sealed = sealed(&master_keys(env).await?.current, id, &key)
+        .await?
+        .sealed;
     if !tenants::set_cal_api_key(&d1(env)?, id.as_str(), Some(&sealed), now()).await? {
         return Err(ApiError::NotFound);
     }
     replicate(env, id).await;
-    Ok(Accepted::json(200, json!({"status": "set", "tenant": id, "cal_api_key": true})))
+    Ok(Accepted::json(
+        200,
+        json!({"status": "set", "tenant": id, "cal_api_key": true}),
+    ))
 }
 
 async fn clear_cal_api_key(env: &Env, id: &TenantId) -> Result<Accepted, ApiError> {
@@ -313,7 +320,10 @@ async fn clear_cal_api_key(env: &Env, id: &TenantId) -> Result<Accepted, ApiErro
         return Err(ApiError::NotFound);
     }
     replicate(env, id).await;
-    Ok(Accepted::json(200, json!({"status": "removed", "tenant": id, "cal_api_key": false})))
+    Ok(Accepted::json(
+        200,
+        json!({"status": "removed", "tenant": id, "cal_api_key": false}),
+    ))
 }
 
 pub async fn set_enabled(env: &Env, id: &TenantId, enabled: bool) -> Result<Accepted, ApiError> {

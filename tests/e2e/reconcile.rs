@@ -138,14 +138,21 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
     let email = &s.emails_for(&cancelled)[0];
     let text = email.content("text/plain");
     assert!(
-        text.contains("Recovered: by reconciliation: Cal.com's webhook for this change never arrived."),
+        text.contains(
+            "Recovered: by reconciliation: Cal.com's webhook for this change never arrived."
+        ),
         "{text}"
     );
     assert!(text.contains("Found another time"), "{text}");
 
     // The timeline marks it; the console's overview shows the source's run.
     let (status, t) = s
-        .admin(reqwest::Method::GET, &format!("/admin/bookings/{lost}"), TOKEN, None)
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/bookings/{lost}"),
+            TOKEN,
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["booking"]["status"], "cancelled", "{t}");
@@ -166,8 +173,14 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
         assert_eq!(answer["status"], "duplicate", "{trigger}: {answer}");
     }
     tick(s).await;
-    assert_eq!(emails_starting(s, &format!("BOOKING_CREATED:booking:{lost}")), 1);
-    assert_eq!(emails_starting(s, &format!("BOOKING_CANCELLED:booking:{lost}")), 1);
+    assert_eq!(
+        emails_starting(s, &format!("BOOKING_CREATED:booking:{lost}")),
+        1
+    );
+    assert_eq!(
+        emails_starting(s, &format!("BOOKING_CANCELLED:booking:{lost}")),
+        1
+    );
 
     // Cal.com was asked as its API requires.
     let asked = cal.requests();
@@ -192,7 +205,11 @@ async fn a_booking_whose_webhook_arrived_is_not_emailed_again() {
     webhook["createdAt"] = json!(created_at(0));
     let start = webhook["payload"]["startTime"].as_str().unwrap().to_owned();
     let (status, answer) = s.send(&webhook).await;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("queued")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("queued")),
+        "{answer}"
+    );
     let key = answer["key"].as_str().unwrap().to_owned();
     s.wait_for_email(&key).await;
     // Cal.com lists the same booking; a sentinel booking whose webhook never
@@ -235,10 +252,18 @@ async fn a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again() {
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, shown) = s
-        .admin(reqwest::Method::GET, &format!("/admin/tenants/{tenant}"), TOKEN, None)
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/tenants/{tenant}"),
+            TOKEN,
+            None,
+        )
         .await;
     assert_eq!(shown["cal_api_key"], true);
-    assert!(!shown.to_string().contains(wrong), "the key is never shown: {shown}");
+    assert!(
+        !shown.to_string().contains(wrong),
+        "the key is never shown: {shown}"
+    );
 
     let with_wrong_key = || {
         r.cal
@@ -247,17 +272,29 @@ async fn a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again() {
             .filter(|q| q.header("authorization") == Some(format!("Bearer {wrong}").as_str()))
             .count()
     };
-    tick_until(s, "Cal.com asked with the tenant's key", || with_wrong_key() > 0).await;
+    tick_until(s, "Cal.com asked with the tenant's key", || {
+        with_wrong_key() > 0
+    })
+    .await;
     let state = poll("the refusal reported", Duration::from_secs(30), || async {
-        let (_, v) = s.admin(reqwest::Method::GET, "/admin/reconcile", TOKEN, None).await;
+        let (_, v) = s
+            .admin(reqwest::Method::GET, "/admin/reconcile", TOKEN, None)
+            .await;
         v["sources"]
             .as_array()
             .and_then(|a| a.iter().find(|x| x["source"] == tenant.as_str()).cloned())
             .filter(|x| !x["key_refused_at"].is_null())
     })
     .await;
-    assert!(state["error"].as_str().unwrap().contains("refused"), "{state}");
+    assert!(
+        state["error"].as_str().unwrap().contains("refused"),
+        "{state}"
+    );
     tick(s).await;
     tick(s).await;
-    assert_eq!(with_wrong_key(), 1, "a refused key is not tried again by the schedule");
+    assert_eq!(
+        with_wrong_key(),
+        1,
+        "a refused key is not tried again by the schedule"
+    );
 }

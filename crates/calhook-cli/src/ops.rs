@@ -380,12 +380,17 @@ pub async fn reconcile(t: Target, args: ReconcileArgs) -> Result<ExitCode, Strin
                     ]
                 })
                 .collect();
-            table(&["source", "last run", "checked", "recovered", "error"], rows)
+            table(
+                &["source", "last run", "checked", "recovered", "error"],
+                rows,
+            )
         }));
     }
     if let Some(since) = &args.since {
         if calhook_core::reconcile::since_ms(since).is_none() {
-            return Err(format!("--since {since:?}: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"));
+            return Err(format!(
+                "--since {since:?}: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"
+            ));
         }
     }
     let body = json!({"tenant": args.tenant, "since": args.since});

@@ -234,9 +234,9 @@ pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
             }
             (Method::DELETE, at(&id, &["secrets", &secret_id])?, None)
         }
-        TenantCommand::CalApiKey { id, remove: true, .. } => {
-            (Method::DELETE, at(&id, &["cal-api-key"])?, None)
-        }
+        TenantCommand::CalApiKey {
+            id, remove: true, ..
+        } => (Method::DELETE, at(&id, &["cal-api-key"])?, None),
         TenantCommand::CalApiKey { id, .. } => (
             Method::PUT,
             at(&id, &["cal-api-key"])?,

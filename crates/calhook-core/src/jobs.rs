@@ -270,7 +270,10 @@ mod tests {
         let free = reconcile_run_cost(pages, recoveries);
         assert!(free.fits(FREE_PLAN), "{free:?}");
         assert!(!reconcile_run_cost(pages, recoveries + 1).fits(FREE_PLAN));
-        let paid = reconcile_run_cost(PAID_RECONCILE_PAGES_PER_RUN, PAID_RECONCILE_RECOVERIES_PER_RUN);
+        let paid = reconcile_run_cost(
+            PAID_RECONCILE_PAGES_PER_RUN,
+            PAID_RECONCILE_RECOVERIES_PER_RUN,
+        );
         assert!(paid.fits(PAID_PLAN), "{paid:?}");
     }
 

@@ -328,9 +328,18 @@ fn reconciled(name: &str) -> Delivery {
 #[test]
 fn a_status_change_on_a_reconciled_source_claims_its_change_key_too() {
     for (name, change) in [
-        ("booking_created", "BOOKING_CREATED:booking:bFJeNb2uX8ANpT3JL5EfXw"),
-        ("booking_cancelled", "BOOKING_CANCELLED:booking:bFJeNb2uX8ANpT3JL5EfXw"),
-        ("booking_rescheduled", "BOOKING_RESCHEDULED:booking:rs4Mn8KzQ1a"),
+        (
+            "booking_created",
+            "BOOKING_CREATED:booking:bFJeNb2uX8ANpT3JL5EfXw",
+        ),
+        (
+            "booking_cancelled",
+            "BOOKING_CANCELLED:booking:bFJeNb2uX8ANpT3JL5EfXw",
+        ),
+        (
+            "booking_rescheduled",
+            "BOOKING_RESCHEDULED:booking:rs4Mn8KzQ1a",
+        ),
         ("booking_requested", "BOOKING_REQUESTED:booking:"),
         ("booking_rejected", "BOOKING_REJECTED:booking:"),
     ] {

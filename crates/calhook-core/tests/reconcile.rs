@@ -157,16 +157,27 @@ async fn webhook(db: &impl Db, w: &World, name: &str) {
     }
 }
 
-/// A scheduled reconcile run of the single route against `cal`.
-async fn reconcile_run(db: &impl Db, w: &World, cal: &Cal) -> reconcile::Run {
-    let notify = NotifyEvents::parse(None).unwrap();
+/// A run of the single route (emailing `notify`, or the default triggers)
+/// against `cal`, within `left`.
+async fn run_as(
+    db: &impl Db,
+    cal: &Cal,
+    notify: Option<&str>,
+    asked: Asked,
+    left: &mut Budget,
+) -> Result<reconcile::Run, StoreError> {
+    let notify = NotifyEvents::parse(notify).unwrap();
     let source = Source {
         tenant: None,
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
-    let mut left = plenty();
-    let run = reconcile::run_source(db, cal, &source, LIMITS, Asked::Scheduled, &mut left, NOW)
+    reconcile::run_source(db, cal, &source, LIMITS, asked, left, NOW).await
+}
+
+/// A scheduled reconcile run of the single route against `cal`.
+async fn reconcile_run(db: &impl Db, w: &World, cal: &Cal) -> reconcile::Run {
+    let run = run_as(db, cal, None, Asked::Scheduled, &mut plenty())
         .await
         .unwrap();
     for (key, _) in &run.queued {
@@ -408,21 +419,12 @@ fn a_run_that_crashes_halfway_resumes_without_a_gap_or_a_repeat() {
             n: crash_at,
             calls: Cell::new(0),
         };
-        let notify = NotifyEvents::parse(None).unwrap();
-        let source = Source {
-            tenant: None,
-            notify: &notify,
-            key: reconcile::fingerprint("cal_live_k"),
-        };
-        let mut left = plenty();
-        let crashed = block_on(reconcile::run_source(
+        let crashed = block_on(run_as(
             &crashing,
             &cal,
-            &source,
-            LIMITS,
+            None,
             Asked::Scheduled,
-            &mut left,
-            NOW,
+            &mut plenty(),
         ));
         assert!(crashed.is_err(), "crash at {crash_at}");
         // What it had recorded is in the outbox; the next run does the rest.
@@ -458,25 +460,16 @@ fn the_next_run_reads_from_the_mark_minus_the_overlap() {
 #[test]
 fn a_run_out_of_recoveries_stops_before_the_next_change_and_says_more_is_waiting() {
     let db = Sqlite::migrated();
-    let w = World::default();
-    let notify = NotifyEvents::parse(None).unwrap();
-    let source = Source {
-        tenant: None,
-        notify: &notify,
-        key: reconcile::fingerprint("cal_live_k"),
-    };
     let mut left = Budget {
         pages: 5,
         recoveries: 4,
     };
-    let run = block_on(reconcile::run_source(
+    let run = block_on(run_as(
         &db,
         &six_unknown(),
-        &source,
-        LIMITS,
+        None,
         Asked::Scheduled,
         &mut left,
-        NOW,
     ))
     .unwrap();
     assert!(run.more);
@@ -504,27 +497,12 @@ fn a_source_is_due_every_interval_and_first_of_all_when_it_never_ran() {
 fn a_run_out_of_pages_keeps_the_mark_of_what_it_read_and_the_next_run_goes_on() {
     let db = Sqlite::migrated();
     let w = World::default();
-    let notify = NotifyEvents::parse(None).unwrap();
-    let source = Source {
-        tenant: None,
-        notify: &notify,
-        key: reconcile::fingerprint("cal_live_k"),
-    };
     let mut left = Budget {
         pages: 1,
         recoveries: 100,
     };
     let cal = six_unknown();
-    let run = block_on(reconcile::run_source(
-        &db,
-        &cal,
-        &source,
-        LIMITS,
-        Asked::Scheduled,
-        &mut left,
-        NOW,
-    ))
-    .unwrap();
+    let run = block_on(run_as(&db, &cal, None, Asked::Scheduled, &mut left)).unwrap();
     assert!(run.more);
     assert_eq!((run.state.checked, run.state.recovered), (2, 2));
     // 09:31, the second booking's change.
@@ -542,7 +520,11 @@ fn a_rate_limited_source_keeps_its_mark_and_waits_for_the_next_run() {
     let cal = six_unknown();
     cal.refuse.set(Some(CalApiError::RateLimited));
     let run = block_on(reconcile_run(&db, &w, &cal));
-    assert_eq!(cal.asked_from.borrow().len(), 1, "no second request after a 429");
+    assert_eq!(
+        cal.asked_from.borrow().len(),
+        1,
+        "no second request after a 429"
+    );
     assert_eq!(run.state.mark_at, mark);
     assert!(run.state.error.unwrap().contains("429"));
 }
@@ -552,29 +534,25 @@ fn a_refused_key_is_reported_and_not_tried_again_until_it_changes() {
     let db = Sqlite::migrated();
     let w = World::default();
     let cal = six_unknown();
-    cal.refuse.set(Some(CalApiError::KeyRefused { status: 401 }));
+    cal.refuse
+        .set(Some(CalApiError::KeyRefused { status: 401 }));
     let run = block_on(reconcile_run(&db, &w, &cal));
-    assert_eq!(run.state.refused_key, Some(reconcile::fingerprint("cal_live_k")));
+    assert_eq!(
+        run.state.refused_key,
+        Some(reconcile::fingerprint("cal_live_k"))
+    );
     assert_eq!(run.state.refused_at, Some(NOW));
     // The next scheduled run does not ask Cal.com with the same key.
     block_on(reconcile_run(&db, &w, &cal));
     assert_eq!(cal.asked_from.borrow().len(), 1);
     // A manual run does, and a key that reads again is no longer refused.
-    let notify = NotifyEvents::parse(None).unwrap();
-    let source = Source {
-        tenant: None,
-        notify: &notify,
-        key: reconcile::fingerprint("cal_live_k"),
-    };
     let mut left = plenty();
-    let run = block_on(reconcile::run_source(
+    let run = block_on(run_as(
         &db,
         &cal,
-        &source,
-        LIMITS,
+        None,
         Asked::Manual { since_ms: None },
         &mut left,
-        NOW,
     ))
     .unwrap();
     assert_eq!(run.state.refused_key, None);
@@ -585,21 +563,13 @@ fn a_refused_key_is_reported_and_not_tried_again_until_it_changes() {
 fn a_change_not_in_notify_events_reaches_the_ledger_without_an_email() {
     let db = Sqlite::migrated();
     created_before(&db);
-    let notify = NotifyEvents::parse(Some("BOOKING_CREATED")).unwrap();
-    let source = Source {
-        tenant: None,
-        notify: &notify,
-        key: reconcile::fingerprint("cal_live_k"),
-    };
     let mut left = plenty();
-    let run = block_on(reconcile::run_source(
+    let run = block_on(run_as(
         &db,
         &cal_cancelled(),
-        &source,
-        LIMITS,
+        Some("BOOKING_CREATED"),
         Asked::Scheduled,
         &mut left,
-        NOW,
     ))
     .unwrap();
     assert!(run.queued.is_empty());

@@ -670,8 +670,10 @@ mod tests {
         n.facts.recovered = Some("2026-11-20T09:31:00Z".parse().unwrap());
         let e = render(&n);
         assert!(
-            e.text.contains("Recovered: by reconciliation: Cal.com's webhook for this change never arrived. \
-                 It happened in Cal.com on Friday, 20 November 2026 at"),
+            e.text.contains(
+                "Recovered: by reconciliation: Cal.com's webhook for this change never arrived. \
+                 It happened in Cal.com on Friday, 20 November 2026 at"
+            ),
             "{}",
             e.text
         );

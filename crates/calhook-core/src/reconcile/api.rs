@@ -204,8 +204,12 @@ mod tests {
             r.url,
             "https://api.cal.com/v2/bookings?afterUpdatedAt=1970-01-01T00:00:00.000Z&sortUpdatedAt=asc&take=250&skip=250"
         );
-        assert!(r.headers.contains(&("cal-api-version", "2024-08-13".into())));
-        assert!(r.headers.contains(&("authorization", "Bearer cal_live_x".into())));
+        assert!(r
+            .headers
+            .contains(&("cal-api-version", "2024-08-13".into())));
+        assert!(r
+            .headers
+            .contains(&("authorization", "Bearer cal_live_x".into())));
     }
 
     #[test]
@@ -230,10 +234,19 @@ mod tests {
 
     #[test]
     fn refusals_are_told_apart() {
-        assert_eq!(read_list(401, b"{}"), Err(CalApiError::KeyRefused { status: 401 }));
-        assert_eq!(read_list(403, b"{}"), Err(CalApiError::KeyRefused { status: 403 }));
+        assert_eq!(
+            read_list(401, b"{}"),
+            Err(CalApiError::KeyRefused { status: 401 })
+        );
+        assert_eq!(
+            read_list(403, b"{}"),
+            Err(CalApiError::KeyRefused { status: 403 })
+        );
         assert_eq!(read_list(429, b""), Err(CalApiError::RateLimited));
-        assert!(matches!(read_list(502, b"bad gateway"), Err(CalApiError::Unavailable { status: 502, .. })));
+        assert!(matches!(
+            read_list(502, b"bad gateway"),
+            Err(CalApiError::Unavailable { status: 502, .. })
+        ));
     }
 
     #[test]

@@ -177,7 +177,9 @@ pub async fn run_source(
         return Ok(run);
     }
     let start = match asked {
-        Asked::Manual { since_ms: Some(since) } => since,
+        Asked::Manual {
+            since_ms: Some(since),
+        } => since,
         _ => last.mark_at.unwrap_or(now_ms) - limits.overlap_ms,
     };
     let token = format!("reconcile-{now_ms}");
@@ -274,7 +276,11 @@ async fn apply(
                 now_ms,
                 ttl_ms,
             });
-            kept.push((statements.len() + record.len() - 1, notification_key, message));
+            kept.push((
+                statements.len() + record.len() - 1,
+                notification_key,
+                message,
+            ));
             statements.extend(record);
         }
         updates.iter_mut().for_each(|u| u.emailed = emailed);

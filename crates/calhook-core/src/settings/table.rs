@@ -235,7 +235,11 @@ pub const SETTINGS: &[Setting] = &[
     var("ALERT_INTERVAL_MINUTES", &[Admin], "60"),
     no_default("CONSOLE_URL", &[Admin]),
     secret("CAL_API_KEY", &[Receiver, Admin]),
-    var("CAL_API_BASE", &[Admin], crate::reconcile::api::DEFAULT_BASE),
+    var(
+        "CAL_API_BASE",
+        &[Admin],
+        crate::reconcile::api::DEFAULT_BASE,
+    ),
     var("RECONCILE_EVERY_MINUTES", &[Admin], "15"),
     var("RECONCILE_OVERLAP_SECONDS", &[Admin], "300"),
     var("RECONCILE_PAGE_SIZE", &[Admin], "100"),

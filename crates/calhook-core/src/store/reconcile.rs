@@ -98,7 +98,9 @@ pub async fn known(db: &impl Db, uids: &[String]) -> Result<HashMap<String, Know
     Ok(rows
         .into_iter()
         .map(|r| {
-            let status = (r.status_rank >= 0).then(|| Status::parse(&r.status)).flatten();
+            let status = (r.status_rank >= 0)
+                .then(|| Status::parse(&r.status))
+                .flatten();
             (
                 r.uid,
                 Known {
