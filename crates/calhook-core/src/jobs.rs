@@ -94,8 +94,8 @@ pub const RECONCILE_PAGE: Cost = Cost {
 };
 /// A recovered booking: one transaction of its missed changes. Created and
 /// cancelled, with one attendee: 2 × (change claim, outbox row) and the
-/// ledger's 5 statements; each further attendee adds one. Counted by
-/// `tests/reconcile.rs`.
+/// ledger's 5 statements, 9 (counted by `tests/reconcile.rs`), and one spare
+/// for a second attendee; each further attendee adds one.
 pub const RECONCILE_RECOVERY: Cost = Cost {
     queries: 10,
     subrequests: 1,

@@ -576,3 +576,23 @@ fn a_change_not_in_notify_events_reaches_the_ledger_without_an_email() {
     assert!(db.rows("SELECT key FROM outbox").is_empty());
     assert_eq!(status(&db, UID), "cancelled");
 }
+
+#[test]
+fn a_recovered_booking_costs_no_more_statements_than_the_run_budget_counts() {
+    use calhook_core::jobs::{RECONCILE_PAGE, RECONCILE_RECOVERY};
+    // Created and cancelled while no webhook arrived, one attendee: the
+    // costliest recovery of a booking (two changes, the ledger's rows).
+    let db = Sqlite::migrated();
+    db.statements.set(0);
+    let run = block_on(reconcile_run(&db, &World::default(), &cal_cancelled()));
+    assert_eq!(run.state.recovered, 2);
+    let counted = db.statements.get() as u32;
+    assert!(
+        counted <= RECONCILE_PAGE.queries + RECONCILE_RECOVERY.queries,
+        "{counted} statements"
+    );
+    // A booking the ledger already has costs only its page's read.
+    db.statements.set(0);
+    block_on(reconcile_run(&db, &World::default(), &cal_cancelled()));
+    assert!(db.statements.get() as u32 <= RECONCILE_PAGE.queries);
+}
