@@ -21,14 +21,17 @@ use calhook_platform::d1::D1;
 use calhook_platform::queue::send_batch;
 use calhook_platform::sealing::master_keys;
 use serde_json::{json, Value};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use futures_util::future::{select, Either};
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::auth::authorize;
 
 pub const PATH: &str = "/admin/reconcile";
 
-/// Cal.com over the runtime's `fetch`.
-struct Fetcher;
+/// Cal.com over the runtime's `fetch`, given up after `timeout_seconds`.
+struct Fetcher {
+    timeout_seconds: u64,
+}
 
 impl Get for Fetcher {
     async fn get(&self, r: &ListRequest) -> Result<(u16, Vec<u8>), String> {
@@ -42,12 +45,25 @@ impl Get for Fetcher {
             Request::new_with_init(&r.url, &init)
         })()
         .map_err(|e| e.to_string())?;
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        Ok((response.status_code(), body))
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let answer = Box::pin(async move {
+            let mut response = fetch.send_with_signal(&signal).await?;
+            let body = response.bytes().await?;
+            Ok::<_, worker::Error>((response.status_code(), body))
+        });
+        let timeout = Delay::from(std::time::Duration::from_secs(self.timeout_seconds));
+        match select(answer, timeout).await {
+            Either::Left((answer, _)) => answer.map_err(|e| e.to_string()),
+            Either::Right(_) => {
+                controller.abort();
+                Err(format!(
+                    "no answer within CAL_API_TIMEOUT_SECONDS ({} s)",
+                    self.timeout_seconds
+                ))
+            }
+        }
     }
 }
 
@@ -139,7 +155,9 @@ async fn run(
             key: reconcile::fingerprint(&s.key),
         };
         let cal = Http {
-            get: Fetcher,
+            get: Fetcher {
+                timeout_seconds: rs.timeout_seconds,
+            },
             base: &settings.cal_api_base,
             key: &s.key,
         };

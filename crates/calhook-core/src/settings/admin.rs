@@ -48,6 +48,8 @@ pub struct AdminSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileSettings {
     pub every_minutes: u64,
+    /// A request to Cal.com is given up after this (the source waits for its next run).
+    pub timeout_seconds: u64,
     pub limits: crate::reconcile::Limits,
     pub budget: crate::reconcile::Budget,
 }
@@ -85,6 +87,7 @@ fn reconcile_settings(vars: &impl Vars) -> Result<ReconcileSettings, SettingErro
     let ttl_seconds = IDEMPOTENCY_TTL_SECONDS.read(vars)?;
     Ok(ReconcileSettings {
         every_minutes: RECONCILE_EVERY_MINUTES.read(vars)?,
+        timeout_seconds: CAL_API_TIMEOUT_SECONDS.read(vars)?,
         limits: crate::reconcile::Limits {
             page_size: RECONCILE_PAGE_SIZE.read(vars)?,
             overlap_ms: RECONCILE_OVERLAP_SECONDS.read(vars)? as i64 * 1000,

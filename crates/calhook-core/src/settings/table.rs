@@ -149,6 +149,7 @@ pub const SENDGRID_TIMEOUT_SECONDS: Number = n(
     300,
 );
 
+pub const CAL_API_TIMEOUT_SECONDS: Number = n("CAL_API_TIMEOUT_SECONDS", 10, 1, 60);
 pub const RECONCILE_EVERY_MINUTES: Number = n("RECONCILE_EVERY_MINUTES", 15, 1, 1440);
 pub const RECONCILE_OVERLAP_SECONDS: Number = n("RECONCILE_OVERLAP_SECONDS", 300, 0, 86_400);
 pub const RECONCILE_PAGE_SIZE: Number = n(
@@ -240,6 +241,7 @@ pub const SETTINGS: &[Setting] = &[
         &[Admin],
         crate::reconcile::api::DEFAULT_BASE,
     ),
+    var("CAL_API_TIMEOUT_SECONDS", &[Admin], "10"),
     var("RECONCILE_EVERY_MINUTES", &[Admin], "15"),
     var("RECONCILE_OVERLAP_SECONDS", &[Admin], "300"),
     var("RECONCILE_PAGE_SIZE", &[Admin], "100"),
@@ -263,6 +265,7 @@ mod tests {
             OUTBOX_PAGE_SIZE,
             REMINDER_PAGE_SIZE,
             DRAIN_PAGES_PER_RUN,
+            CAL_API_TIMEOUT_SECONDS,
             RECONCILE_EVERY_MINUTES,
             RECONCILE_OVERLAP_SECONDS,
             RECONCILE_PAGE_SIZE,
