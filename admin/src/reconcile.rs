@@ -20,8 +20,8 @@ use calhook_platform::bindings::d1;
 use calhook_platform::d1::D1;
 use calhook_platform::queue::send_batch;
 use calhook_platform::sealing::master_keys;
-use serde_json::{json, Value};
 use futures_util::future::{select, Either};
+use serde_json::{json, Value};
 use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::auth::authorize;

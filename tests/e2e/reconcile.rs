@@ -31,6 +31,10 @@ pub fn trials() -> Vec<Trial> {
             "reconcile::a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again",
             a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again,
         ),
+        trial(
+            "reconcile::the_console_shows_each_sources_last_run_and_marks_recovered_events",
+            the_console_shows_each_sources_last_run_and_marks_recovered_events,
+        ),
     ]
 }
 
@@ -297,4 +301,33 @@ async fn a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again() {
         1,
         "a refused key is not tried again by the schedule"
     );
+}
+
+async fn the_console_shows_each_sources_last_run_and_marks_recovered_events() {
+    let r = reconciled().await;
+    let (s, cal) = (&r.stack, &r.cal);
+    let uid = unique("console-lost");
+    booked(cal, &uid, 2 * 24 * 60 * MINUTE);
+    cal.cancel(&uid, "No longer needed").unwrap();
+    tick_until(s, "the recovered cancellation", || {
+        emails_starting(s, &format!("BOOKING_CANCELLED:booking:{uid}")) > 0
+    })
+    .await;
+    let shots = root().join("target/console-screenshots");
+    let run = tokio::process::Command::new("node")
+        .arg(root().join("tests/browser/reconcile.mjs"))
+        .args([s.base.as_str(), TOKEN])
+        .arg(&shots)
+        .arg(&uid)
+        .current_dir(root())
+        .output()
+        .await
+        .expect("node runs (scripts/setup installs playwright-core and chromium)");
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(shots.join("reconcile-1-overview.png").exists());
 }
