@@ -445,15 +445,12 @@ fn the_next_run_reads_from_the_mark_minus_the_overlap() {
     let w = World::default();
     let cal = six_unknown();
     let run = block_on(reconcile_run(&db, &w, &cal));
-    // 2026-11-20T09:35:00Z, the newest change applied.
-    assert_eq!(run.state.mark_at, Some(1_795_167_300_000));
+    // It read everything Cal.com had: the mark is the run's time.
+    assert_eq!(run.state.mark_at, Some(NOW));
     assert_eq!(run.state.checked, 6);
     let again = Cal::new(cal.bookings.clone());
     block_on(reconcile_run(&db, &w, &again));
-    assert_eq!(
-        again.asked_from.borrow()[0],
-        1_795_167_300_000 - LIMITS.overlap_ms
-    );
+    assert_eq!(again.asked_from.borrow()[0], NOW - LIMITS.overlap_ms);
     assert_eq!(emailed(&db, &w).len(), 6);
 }
 
@@ -491,6 +488,16 @@ fn a_source_is_due_every_interval_and_first_of_all_when_it_never_ran() {
     assert!(reconcile::due(None, 900_000, NOW));
     assert!(!reconcile::due(Some(&ran), 900_000, NOW + 899_999));
     assert!(reconcile::due(Some(&ran), 900_000, NOW + 900_000));
+}
+
+#[test]
+fn a_run_that_read_everything_marks_now_so_a_quiet_source_leaves_no_gap() {
+    let db = Sqlite::migrated();
+    let w = World::default();
+    let run = block_on(reconcile_run(&db, &w, &Cal::new(Vec::new())));
+    assert_eq!(run.state.mark_at, Some(NOW));
+    let run = block_on(reconcile_run(&db, &w, &six_unknown()));
+    assert_eq!(run.state.mark_at, Some(NOW), "never behind what was read");
 }
 
 #[test]

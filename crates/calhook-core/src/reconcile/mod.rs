@@ -224,6 +224,10 @@ pub async fn run_source(
             next.mark_at = Some(next.mark_at.map_or(changed, |m| m.max(changed)));
         }
         if !page.pagination.has_next_page || page.data.is_empty() {
+            // Everything Cal.com listed is applied: the next run need not
+            // look back past now (less the overlap, for late commits), even
+            // if nothing changed for a while.
+            next.mark_at = Some(next.mark_at.map_or(now_ms, |m| m.max(now_ms)));
             break;
         }
         skip += page.pagination.returned_items.max(page.data.len() as u64);
