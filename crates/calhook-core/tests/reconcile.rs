@@ -549,6 +549,13 @@ fn a_refused_key_is_reported_and_not_tried_again_until_it_changes() {
         Some(reconcile::fingerprint("cal_live_k"))
     );
     assert_eq!(run.state.refused_at, Some(NOW));
+    // It is alerted, once per occurrence.
+    let candidates = block_on(calhook_core::store::alerts::candidates(&db, NOW, 600_000)).unwrap();
+    let refused = candidates
+        .iter()
+        .find(|c| c.trouble == calhook_core::alerts::Trouble::ReconcileKeyRefused)
+        .expect("an alert candidate");
+    assert_eq!((refused.tenant.as_str(), refused.newest_at), ("", NOW));
     // The next scheduled run does not ask Cal.com with the same key.
     block_on(reconcile_run(&db, &w, &cal));
     assert_eq!(cal.asked_from.borrow().len(), 1);

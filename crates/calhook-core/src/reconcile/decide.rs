@@ -150,3 +150,137 @@ pub fn notification(
         facts: facts.bounded(MAX_FIELD_CHARS, MAX_LIST_ITEMS),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cal(status: &str, extra: serde_json::Value) -> CalBooking {
+        let mut b = json!({"uid": "u1", "status": status, "start": "2026-12-10T10:00:00.000Z",
+            "end": "2026-12-10T10:30:00.000Z", "createdAt": "2026-12-07T10:00:00.000Z",
+            "updatedAt": "2026-12-07T11:00:00.000Z"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        serde_json::from_value(b).unwrap()
+    }
+
+    fn known(status: Status) -> Option<Known> {
+        Some(Known {
+            status: Some(status),
+            start_ms: Some(1_796_896_800_000), // 2026-12-10T10:00:00Z
+        })
+    }
+
+    fn triggers(b: &CalBooking, k: Option<Known>) -> Vec<String> {
+        missed(b, k)
+            .iter()
+            .map(|m| m.trigger.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn an_unknown_booking_gets_every_webhook_its_state_implies() {
+        let none = None;
+        assert_eq!(
+            triggers(&cal("accepted", json!({})), none),
+            ["BOOKING_CREATED"]
+        );
+        assert_eq!(
+            triggers(&cal("pending", json!({})), none),
+            ["BOOKING_REQUESTED"]
+        );
+        assert_eq!(
+            triggers(&cal("cancelled", json!({})), none),
+            ["BOOKING_CREATED", "BOOKING_CANCELLED"]
+        );
+        assert_eq!(
+            triggers(&cal("rejected", json!({})), none),
+            ["BOOKING_REQUESTED", "BOOKING_REJECTED"]
+        );
+        assert_eq!(
+            triggers(&cal("accepted", json!({"rescheduledFromUid": "u0"})), none),
+            ["BOOKING_RESCHEDULED"]
+        );
+        // The old booking of a reschedule: its news is the new booking's.
+        assert_eq!(
+            triggers(&cal("cancelled", json!({"rescheduledToUid": "u2"})), none),
+            ["BOOKING_CREATED"]
+        );
+    }
+
+    #[test]
+    fn a_requested_booking_is_accepted_cancelled_or_rejected() {
+        let k = known(Status::Requested);
+        assert_eq!(
+            triggers(&cal("accepted", json!({})), k),
+            ["BOOKING_CREATED"]
+        );
+        assert_eq!(
+            triggers(&cal("cancelled", json!({})), k),
+            ["BOOKING_CANCELLED"]
+        );
+        assert_eq!(
+            triggers(&cal("rejected", json!({})), k),
+            ["BOOKING_REJECTED"]
+        );
+        assert!(triggers(&cal("pending", json!({})), k).is_empty());
+    }
+
+    #[test]
+    fn an_accepted_booking_moved_in_place_is_a_reschedule_and_one_unchanged_is_nothing() {
+        let k = known(Status::Accepted);
+        assert!(triggers(&cal("accepted", json!({})), k).is_empty());
+        assert_eq!(
+            triggers(
+                &cal("accepted", json!({"start": "2026-12-11T10:00:00.000Z"})),
+                k
+            ),
+            ["BOOKING_RESCHEDULED"]
+        );
+        assert_eq!(
+            triggers(&cal("cancelled", json!({})), k),
+            ["BOOKING_CANCELLED"]
+        );
+    }
+
+    #[test]
+    fn a_terminal_state_in_the_ledger_is_never_undone() {
+        for s in [
+            Status::Cancelled,
+            Status::Rejected,
+            Status::Rescheduled,
+            Status::Ended,
+        ] {
+            assert!(
+                triggers(&cal("accepted", json!({})), known(s)).is_empty(),
+                "{s:?}"
+            );
+        }
+        assert!(triggers(&cal("awaiting_host", json!({})), None).is_empty());
+    }
+
+    #[test]
+    fn a_creation_happened_when_the_booking_was_made_and_a_change_when_it_was_updated() {
+        let m = missed(&cal("cancelled", json!({})), None);
+        assert_eq!(m[0].at.to_rfc3339(), "2026-12-07T10:00:00+00:00");
+        assert_eq!(m[1].at.to_rfc3339(), "2026-12-07T11:00:00+00:00");
+    }
+
+    #[test]
+    fn cal_coms_empty_strings_are_left_out_of_the_notification() {
+        let b = cal(
+            "cancelled",
+            json!({"cancellationReason": "", "cancelledByEmail": "", "location": ""}),
+        );
+        let m = &missed(&b, known(Status::Accepted))[0];
+        let k = key(&m.trigger, &b, None).unwrap();
+        let n = notification(m, &b, &k, None);
+        assert_eq!(
+            (n.facts.reason, n.facts.actor, n.facts.location),
+            (None, None, None)
+        );
+        assert_eq!(k.as_str(), "BOOKING_CANCELLED:booking:u1");
+    }
+}
