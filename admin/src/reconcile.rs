@@ -128,8 +128,20 @@ async fn run(
     let settings = crate::settings::get(env);
     let rs = settings.reconcile.clone().map_err(ApiError::from)?;
     let db = d1(env)?;
-    let (keyed, broken) = sources(&db, env, &settings).await?;
+    let (mut keyed, broken) = sources(&db, env, &settings).await?;
     let last: Vec<SourceState> = state::list(&db).await?;
+    let name_of = |s: &Keyed| {
+        s.tenant
+            .as_ref()
+            .map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string())
+    };
+    let last_run = |name: &str| {
+        last.iter()
+            .find(|l| l.source == name)
+            .and_then(|l| l.last_run_at)
+    };
+    // The least recently run first: a source with a backlog cannot starve the others.
+    keyed.sort_by_key(|s| last_run(&name_of(s)));
     let mut left = rs.budget;
     let mut runs = Vec::new();
     for s in &keyed {
