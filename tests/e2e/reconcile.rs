@@ -177,6 +177,19 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
         assert_eq!(answer["status"], "duplicate", "{trigger}: {answer}");
     }
     tick(s).await;
+    let (_, t) = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/bookings/{lost}"),
+            TOKEN,
+            None,
+        )
+        .await;
+    assert_eq!(
+        t["events"].as_array().unwrap().len(),
+        2,
+        "one event per change: {t}"
+    );
     assert_eq!(
         emails_starting(s, &format!("BOOKING_CREATED:booking:{lost}")),
         1
@@ -214,7 +227,9 @@ async fn a_booking_whose_webhook_arrived_is_not_emailed_again() {
         (200, Some("queued")),
         "{answer}"
     );
+    // On a reconciled route the change's key names the notification.
     let key = answer["key"].as_str().unwrap().to_owned();
+    assert_eq!(key, format!("BOOKING_CREATED:booking:{uid}"));
     s.wait_for_email(&key).await;
     // Cal.com lists the same booking; a sentinel booking whose webhook never
     // came proves a reconcile run read past it.

@@ -96,7 +96,8 @@ pub struct Delivery {
     pub claim: ClaimKey,
     /// A reconciled source's change of a booking's status
     /// ([`identity::change_key`], the tenant's own), claimed with `claim`:
-    /// taken already when a reconcile run recovered this change first.
+    /// taken already when a reconcile run recovered this change first. Then
+    /// it is also the notification's key, as a recovered one's is.
     pub change: Option<ClaimKey>,
     /// Names this notification: the outbox row and the mailer's ledger.
     pub key: NotificationKey,
@@ -132,16 +133,12 @@ pub enum SendOrder {
 }
 
 impl SendOrder {
-    /// A change a reconcile run may have recovered is sent after the record
-    /// too: the recovered notification has another key (it was built without
-    /// the webhook's payload), so the mailer's ledger could not stop this one.
-    fn for_key(
-        repeat: Option<Repeat>,
-        change: Option<&ClaimKey>,
-        key_ttl_ms: i64,
-        ttl_ms: i64,
-    ) -> Self {
-        match repeat.is_none() && change.is_none() && key_ttl_ms <= ttl_ms {
+    /// On a reconciled source a booking's change of status is named by its
+    /// change's key ([`Delivery::change`]): claimed by this request or by a
+    /// reconcile run, its notification key is the key that decides it, so
+    /// the mailer's ledger stops the second message as the claim would.
+    fn for_key(repeat: Option<Repeat>, key_ttl_ms: i64, ttl_ms: i64) -> Self {
+        match repeat.is_none() && key_ttl_ms <= ttl_ms {
             true => SendOrder::WithRecord,
             false => SendOrder::AfterRecord,
         }
@@ -200,8 +197,24 @@ pub fn plan(
     let Some(identity) = identity else {
         return Ok(Plan::Answer(ignored("no key")));
     };
-    let key = identity.notification_key(settings.copy_window_ms);
-    let notification = notification_for(key.clone());
+    let mut key = identity.notification_key(settings.copy_window_ms);
+    let mut notification = notification_for(key.clone());
+    let reconciles = tenant.map_or(settings.reconciles, |t| t.reconciles);
+    let change = match (&notification.facts, reconciles) {
+        (facts, true) if facts.seat.is_none() => facts
+            .booking_uid
+            .as_deref()
+            .and_then(|uid| identity::change_key(&envelope.trigger, uid))
+            .map(|k| ClaimKey::new(identity::namespaced(tenant_id, k.as_str()))),
+        _ => None,
+    };
+    // A change a reconcile run may recover is named by the change's key, as
+    // the recovered notification is: whichever reaches the mailer second,
+    // its ledger acks it unsent (and the timeline keeps one event).
+    if let Some(c) = &change {
+        key = NotificationKey::new(c.as_str());
+        notification.key = key.clone();
+    }
     let message = notification
         .to_message()
         .map_err(|e| ApiError::Unavailable {
@@ -214,18 +227,9 @@ pub fn plan(
     });
     let ttl_ms = (settings.ttl_seconds * 1000) as i64;
     let key_ttl_ms = freshness::key_expiry_ms(envelope, now_ms, ttl_ms) - now_ms;
-    let reconciles = tenant.map_or(settings.reconciles, |t| t.reconciles);
-    let change = match (&notification.facts, reconciles) {
-        (facts, true) if facts.seat.is_none() => facts
-            .booking_uid
-            .as_deref()
-            .and_then(|uid| identity::change_key(&envelope.trigger, uid))
-            .map(|k| ClaimKey::new(identity::namespaced(tenant_id, k.as_str()))),
-        _ => None,
-    };
     Ok(Plan::Deliver(Box::new(Delivery {
         repeat,
-        send: SendOrder::for_key(repeat, change.as_ref(), key_ttl_ms, ttl_ms),
+        send: SendOrder::for_key(repeat, key_ttl_ms, ttl_ms),
         change,
         claim: identity.claim,
         key,

@@ -350,10 +350,14 @@ fn a_status_change_on_a_reconciled_source_claims_its_change_key_too() {
 }
 
 #[test]
-fn a_change_a_reconcile_run_may_recover_is_queued_only_after_d1_recorded_it() {
-    // The recovered notification has another key: the mailer's ledger could
-    // not stop a second email, only the change's claim can.
-    assert_eq!(reconciled("booking_created").send, SendOrder::AfterRecord);
+fn a_change_a_reconcile_run_may_recover_is_named_by_its_change_and_queued_while_d1_records_it() {
+    // The recovered notification has the same key: the mailer's ledger stops
+    // whichever message comes second, so one round trip stays safe.
+    let d = reconciled("booking_created");
+    assert_eq!(Some(d.key.as_str()), d.change.as_ref().map(|c| c.as_str()));
+    assert_eq!(d.send, SendOrder::WithRecord);
+    let message: Value = serde_json::from_str(&d.message).unwrap();
+    assert_eq!(message["key"], d.key.as_str());
 }
 
 #[test]

@@ -6,7 +6,7 @@
 mod support;
 
 use calhook_core::inbound::event::parse;
-use calhook_core::ingest::{self, Plan};
+use calhook_core::ingest::{self, Plan, SendOrder};
 use calhook_core::reconcile::api::{BookingsPage, CalApiError, CalBooking, Pagination};
 use calhook_core::reconcile::{self, Asked, Bookings, Budget, Limits, Source};
 use calhook_core::settings::{NotifyEvents, ReceiverSettings};
@@ -126,8 +126,8 @@ impl Bookings for Cal {
     }
 }
 
-/// The receiver: a verified webhook, recorded as `ingest` plans it; queued
-/// when new (a change on a reconciled source is sent after its record).
+/// The receiver: a verified webhook, recorded as `ingest` plans it, and
+/// queued at the same time.
 async fn webhook(db: &impl Db, w: &World, name: &str) {
     let envelope = parse(&fixture(name)).unwrap();
     let s = settings();
@@ -152,8 +152,11 @@ async fn webhook(db: &impl Db, w: &World, name: &str) {
         .iter()
         .flat_map(|u| bookings::statements(u, NOW))
         .collect();
+    // Queued while D1 records it (one round trip): whatever D1 answers.
+    assert_eq!(d.send, SendOrder::WithRecord, "{name}");
+    w.queued.borrow_mut().push(d.key.to_string());
     if outbox::record_with(db, accept, also).await.unwrap() == Recorded::New {
-        w.queued.borrow_mut().push(d.key.to_string());
+        w.note(format!("recorded by the webhook: {}", d.key));
     }
 }
 
@@ -182,8 +185,20 @@ async fn reconcile_run(db: &impl Db, w: &World, cal: &Cal) -> reconcile::Run {
         .unwrap();
     for (key, _) in &run.queued {
         w.queued.borrow_mut().push(key.to_string());
+        w.note(format!("recorded by the run: {key}"));
     }
     run
+}
+
+/// How many times a change was recorded as new (its outbox row kept): once,
+/// by whichever came first; the other is a duplicate.
+fn recorded_once(w: &World, schedule: &[usize]) {
+    let notes = w.notes.borrow();
+    let recorded = notes
+        .iter()
+        .filter(|n| n.starts_with("recorded by"))
+        .count();
+    assert_eq!(recorded, 1, "{schedule:?}: {notes:?}");
 }
 
 /// The notifications that will be emailed: every key queued or left in the
@@ -264,6 +279,7 @@ fn a_created_booking_is_emailed_once_whether_its_webhook_or_the_reconcile_run_co
         ],
         |db, w, schedule| {
             assert_eq!(triggers(db, w), ["BOOKING_CREATED"], "{schedule:?}");
+            recorded_once(w, schedule);
             assert_eq!(status(db, UID), "accepted");
         },
     );
@@ -284,6 +300,7 @@ fn a_cancellation_is_emailed_once_whether_its_webhook_or_the_reconcile_run_comes
         ],
         |db, w, schedule| {
             assert_eq!(triggers(db, w), ["BOOKING_CANCELLED"], "{schedule:?}");
+            recorded_once(w, schedule);
             assert_eq!(status(db, UID), "cancelled");
         },
     );
@@ -305,6 +322,7 @@ fn a_reschedule_is_emailed_once_whether_its_webhook_or_the_reconcile_run_comes_f
         |db, w, schedule| {
             // Not a cancellation of the old booking: its news is the reschedule.
             assert_eq!(triggers(db, w), ["BOOKING_RESCHEDULED"], "{schedule:?}");
+            recorded_once(w, schedule);
             assert_eq!(status(db, UID), "rescheduled");
             assert_eq!(status(db, NEW_UID), "accepted");
         },

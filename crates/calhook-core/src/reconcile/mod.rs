@@ -8,14 +8,16 @@
 //!   status has one key ([`crate::inbound::identity::change_key`]) that the
 //!   webhook (on a reconciled source) and the reconcile run both claim, in
 //!   the transaction that keeps the notification: the second is a duplicate.
-//!   The ledger says what is already known, so most bookings cost nothing.
+//!   The same key names both notifications, so the mailer's ledger stops a
+//!   second message too (the webhook's is queued while D1 records it). The
+//!   ledger says what is already known, so most bookings cost nothing.
 //! - **No gap, no repeat.** Pages are read oldest change first; each booking's
 //!   changes (claims, outbox rows, ledger) are one transaction; the source's
 //!   high-water mark moves only past what was applied, and the next run reads
 //!   from it minus an overlap. A run that stops (a crash, its budget, an error)
 //!   leaves the rest to the next.
-//! - **Within one invocation's limits.** Pages per source and recovered
-//!   bookings per run are settings; a 429 leaves the source for its next run;
+//! - **Within one invocation's limits.** Requests and recovered bookings per
+//!   run (shared by its sources, least recently run first) are settings; a 429 leaves the source for its next run;
 //!   a refused key is not tried again until it changes.
 
 pub mod api;
