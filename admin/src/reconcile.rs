@@ -13,7 +13,7 @@ use calhook_core::deliver::batches;
 use calhook_core::reconcile::api::ListRequest;
 use calhook_core::reconcile::{self, Asked, Get, Http, Run, Source};
 use calhook_core::settings::{AdminSettings, NotifyEvents};
-use calhook_core::store::reconcile::{self as state, SourceState, SINGLE_ROUTE};
+use calhook_core::store::reconcile::{self as state, SourceState};
 use calhook_core::store::tenants;
 use calhook_core::tenants::{open, TenantId};
 use calhook_platform::bindings::d1;
@@ -74,6 +74,16 @@ struct Keyed {
     key: String,
 }
 
+impl Keyed {
+    fn source(&self) -> Source<'_> {
+        Source {
+            tenant: self.tenant.as_ref(),
+            notify: &self.notify,
+            key: reconcile::fingerprint(&self.key),
+        }
+    }
+}
+
 /// Every source with a key: the single route (`CAL_API_KEY`), then each
 /// enabled tenant with one. A tenant whose key does not open is reported.
 async fn sources(
@@ -130,42 +140,24 @@ async fn run(
     let db = d1(env)?;
     let (mut keyed, broken) = sources(&db, env, &settings).await?;
     let last: Vec<SourceState> = state::list(&db).await?;
-    let name_of = |s: &Keyed| {
-        s.tenant
-            .as_ref()
-            .map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string())
-    };
-    let last_run = |name: &str| {
-        last.iter()
-            .find(|l| l.source == name)
-            .and_then(|l| l.last_run_at)
-    };
+    let last_of = |name: &str| last.iter().find(|l| l.source == name);
     // The least recently run first: a source with a backlog cannot starve the others.
-    keyed.sort_by_key(|s| last_run(&name_of(s)));
+    keyed.sort_by_key(|s| last_of(&s.source().name()).and_then(|l| l.last_run_at));
     let mut left = rs.budget;
     let mut runs = Vec::new();
     for s in &keyed {
-        let name = s
-            .tenant
-            .as_ref()
-            .map_or(SINGLE_ROUTE.to_owned(), |t| t.to_string());
+        let source = s.source();
+        let name = source.name();
         let due = match (asked, only) {
             (Asked::Manual { .. }, Some(one)) => one == name,
             (Asked::Manual { .. }, None) => true,
-            (Asked::Scheduled, _) => reconcile::due(
-                last.iter().find(|l| l.source == name),
-                rs.every_minutes as i64 * 60_000,
-                now_ms,
-            ),
+            (Asked::Scheduled, _) => {
+                reconcile::due(last_of(&name), rs.every_minutes as i64 * 60_000, now_ms)
+            }
         };
         if !due || left.pages == 0 {
             continue;
         }
-        let source = Source {
-            tenant: s.tenant.as_ref(),
-            notify: &s.notify,
-            key: reconcile::fingerprint(&s.key),
-        };
         let cal = Http {
             get: Fetcher {
                 timeout_seconds: rs.timeout_seconds,

@@ -30,7 +30,8 @@ try {
   expect(await section.count() === 1, 'a "Reconciled with Cal.com" section');
   const single = page.locator('tbody tr', { hasText: 'single route' }).last();
   const cells = await single.locator('td').allInnerTexts();
-  expect(Number(cells[3]) >= 1, `changes recovered on the single route: ${cells}`);
+  expect(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/.test(cells[1].trim()), `the single route's last run: ${cells}`);
+  expect(cells[4].trim() === '—', `no trouble on the single route: ${cells}`);
   await shot('reconcile-1-overview');
 
   step('the recovered booking\'s timeline says it was recovered by reconciliation');

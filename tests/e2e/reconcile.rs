@@ -32,6 +32,10 @@ pub fn trials() -> Vec<Trial> {
             a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again,
         ),
         trial(
+            "reconcile::a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovered_by_a_later_run",
+            a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovered_by_a_later_run,
+        ),
+        trial(
             "reconcile::the_console_shows_each_sources_last_run_and_marks_recovered_events",
             the_console_shows_each_sources_last_run_and_marks_recovered_events,
         ),
@@ -45,27 +49,31 @@ struct Reconciled {
 
 async fn reconciled() -> &'static Reconciled {
     static STACK: OnceCell<Reconciled> = OnceCell::const_new();
-    STACK
-        .get_or_init(|| async {
-            let cal = CalApi::new(Some(CAL_KEY.into()));
-            let (addr, _task) = cal
-                .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-                .await
-                .expect("the Cal.com stand-in listens");
-            let stack = Stack::start(Options {
-                receiver_vars: vec![
-                    ("ADMIN_TOKEN", TOKEN.into()),
-                    ("TENANT_SECRETS_KEY", MASTER_KEY.into()),
-                    ("CAL_API_KEY", CAL_KEY.into()),
-                    ("CAL_API_BASE", format!("http://{addr}")),
-                    ("RECONCILE_EVERY_MINUTES", "1".into()),
-                ],
-                ..Options::default()
-            })
-            .await;
-            Reconciled { stack, cal }
-        })
+    STACK.get_or_init(|| start(Vec::new())).await
+}
+
+/// The three workers reconciling the single route with a Cal.com stand-in
+/// of their own, every minute.
+async fn start(more_vars: Vec<(&'static str, String)>) -> Reconciled {
+    let cal = CalApi::new(Some(CAL_KEY.into()));
+    let (addr, _task) = cal
+        .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
+        .expect("the Cal.com stand-in listens");
+    let mut receiver_vars = vec![
+        ("ADMIN_TOKEN", TOKEN.into()),
+        ("TENANT_SECRETS_KEY", MASTER_KEY.into()),
+        ("CAL_API_KEY", CAL_KEY.into()),
+        ("CAL_API_BASE", format!("http://{addr}")),
+        ("RECONCILE_EVERY_MINUTES", "1".into()),
+    ];
+    receiver_vars.extend(more_vars);
+    let stack = Stack::start(Options {
+        receiver_vars,
+        ..Options::default()
+    })
+    .await;
+    Reconciled { stack, cal }
 }
 
 async fn tick(s: &Stack) {
@@ -89,7 +97,7 @@ fn emails_starting(s: &Stack, prefix: &str) -> usize {
 
 /// Ticks until `done` holds (every tick reconciles: RECONCILE_EVERY_MINUTES=1).
 async fn tick_until(s: &Stack, what: &str, done: impl Fn() -> bool) {
-    poll(what, Duration::from_secs(90), || async {
+    poll(what, Duration::from_secs(150), || async {
         tick(s).await;
         done().then_some(())
     })
@@ -345,4 +353,41 @@ async fn the_console_shows_each_sources_last_run_and_marks_recovered_events() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(shots.join("reconcile-1-overview.png").exists());
+}
+
+async fn a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovered_by_a_later_run() {
+    // A stack of its own: no other test's run may take the slow answer.
+    let r = start(vec![("CAL_API_TIMEOUT_SECONDS", "1".into())]).await;
+    let (s, cal) = (&r.stack, &r.cal);
+    let uid = unique("slow");
+    booked(cal, &uid, 2 * 24 * 60 * MINUTE);
+    // The next request is answered after 5 s, past CAL_API_TIMEOUT_SECONDS (1).
+    cal.delay_next(5_000);
+    tick(s).await;
+    s.wait_for_log(
+        "a reconcile run giving up on Cal.com",
+        Duration::from_secs(60),
+        |l| l.contains("no answer within CAL_API_TIMEOUT_SECONDS (1 s)"),
+    )
+    .await;
+    assert!(s
+        .emails_for(&format!("BOOKING_CREATED:booking:{uid}"))
+        .is_empty());
+    // Its mark did not pass the unread booking: the next run recovers it.
+    let (status, answer) = s
+        .admin(
+            reqwest::Method::POST,
+            "/admin/reconcile",
+            TOKEN,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["sources"][0]["recovered"], 1, "{answer}");
+    assert_eq!(
+        s.wait_for_email(&format!("BOOKING_CREATED:booking:{uid}"))
+            .await
+            .len(),
+        1
+    );
 }

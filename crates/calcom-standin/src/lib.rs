@@ -151,6 +151,8 @@ struct Inner {
     last_stamp_ms: i64,
     fixed_now_ms: Option<i64>,
     forced_429: u32,
+    /// The next API requests are answered only after these delays (ms).
+    delays: std::collections::VecDeque<u64>,
     api_key_limit: Option<u32>,
     buckets: HashMap<String, Bucket>,
     requests: Vec<RecordedRequest>,
@@ -450,6 +452,11 @@ impl StandIn {
     /// The next `n` API requests get Cal.com's 429 (no `Retry-After`).
     pub fn rate_limit_next(&self, n: u32) {
         self.lock().forced_429 += n;
+    }
+
+    /// The next API request is answered only after `ms` (a slow or hanging Cal.com).
+    pub fn delay_next(&self, ms: u64) {
+        self.lock().delays.push_back(ms);
     }
 
     /// Changes the per-minute limit for API keys (Cal.com's default is 120;
@@ -1070,6 +1077,10 @@ pub fn new_booking(uid: &str, start: &str, minutes: i64) -> Value {
 // --- control endpoints ---------------------------------------------------------
 
 async fn api(State(s): State<StandIn>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let delay = s.lock().delays.pop_front();
+    if let Some(ms) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     s.handle(&method, &uri, &headers)
 }
 
