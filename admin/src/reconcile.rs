@@ -18,11 +18,11 @@ use calhook_core::store::tenants;
 use calhook_core::tenants::{open, TenantId};
 use calhook_platform::bindings::d1;
 use calhook_platform::d1::D1;
+use calhook_platform::http::{get_text, GetError};
 use calhook_platform::queue::send_batch;
 use calhook_platform::sealing::master_keys;
-use futures_util::future::{select, Either};
 use serde_json::{json, Value};
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::Env;
 
 use crate::auth::authorize;
 
@@ -35,34 +35,13 @@ struct Fetcher {
 
 impl Get for Fetcher {
     async fn get(&self, r: &ListRequest) -> Result<(u16, Vec<u8>), String> {
-        let request = (|| {
-            let headers = Headers::new();
-            for (name, value) in &r.headers {
-                headers.set(name, value)?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(Method::Get).with_headers(headers);
-            Request::new_with_init(&r.url, &init)
-        })()
-        .map_err(|e| e.to_string())?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let answer = Box::pin(async move {
-            let mut response = fetch.send_with_signal(&signal).await?;
-            let body = response.bytes().await?;
-            Ok::<_, worker::Error>((response.status_code(), body))
-        });
-        let timeout = Delay::from(std::time::Duration::from_secs(self.timeout_seconds));
-        match select(answer, timeout).await {
-            Either::Left((answer, _)) => answer.map_err(|e| e.to_string()),
-            Either::Right(_) => {
-                controller.abort();
-                Err(format!(
-                    "no answer within CAL_API_TIMEOUT_SECONDS ({} s)",
-                    self.timeout_seconds
-                ))
-            }
+        match get_text(&r.url, &r.headers, self.timeout_seconds * 1000).await {
+            Ok((status, body)) => Ok((status, body.into_bytes())),
+            Err(GetError::Timeout) => Err(format!(
+                "no answer within CAL_API_TIMEOUT_SECONDS ({} s)",
+                self.timeout_seconds
+            )),
+            Err(GetError::Failed(e)) => Err(e),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod bindings;
 #[cfg(feature = "runtime-jcs")]
 pub mod canonical;
 pub mod d1;
+pub mod http;
 pub mod log;
 pub mod message_log;
 pub mod queue;

@@ -95,7 +95,9 @@ pub struct CalBooking {
     pub rescheduled_from_uid: Option<String>,
     #[serde(default)]
     pub rescheduled_to_uid: Option<String>,
+    #[serde(with = "rfc3339")]
     pub start: DateTime<Utc>,
+    #[serde(with = "rfc3339")]
     pub end: DateTime<Utc>,
     #[serde(default)]
     pub hosts: Vec<CalPerson>,
@@ -107,8 +109,9 @@ pub struct CalBooking {
     pub location: Option<String>,
     #[serde(default)]
     pub meeting_url: Option<String>,
+    #[serde(with = "rfc3339")]
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, with = "rfc3339::option")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -127,6 +130,36 @@ pub struct Pagination {
     pub has_next_page: bool,
 }
 
+/// Cal.com's times (`2024-08-13T15:30:00.000Z`) read with chrono's RFC 3339
+/// parser: its serde impl would link the general format parser into the
+/// admin worker's wasm.
+mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{de::Error, Deserialize, Deserializer};
+
+    fn parse<E: Error>(text: &str) -> Result<DateTime<Utc>, E> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| E::custom(format!("{text:?}: {e}")))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        parse(&String::deserialize(d)?)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|t| parse(&t))
+                .transpose()
+        }
+    }
+}
+
 /// One page of the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct BookingsPage {
@@ -134,11 +167,12 @@ pub struct BookingsPage {
     pub pagination: Pagination,
 }
 
+/// The whole answer: `status` beside the page.
 #[derive(Deserialize)]
-struct Envelope {
+struct Answer {
     status: String,
-    data: serde_json::Value,
-    pagination: Option<serde_json::Value>,
+    data: Vec<CalBooking>,
+    pagination: Pagination,
 }
 
 /// Why a source could not be read.
@@ -171,17 +205,18 @@ pub fn read_list(status: u16, body: &[u8]) -> Result<BookingsPage, CalApiError> 
             return Err(CalApiError::Unavailable { status, detail });
         }
     }
-    let shape = |e: serde_json::Error| CalApiError::Shape(e.to_string());
-    let envelope: Envelope = serde_json::from_slice(body).map_err(shape)?;
-    let (Some(pagination), true) = (envelope.pagination, envelope.status == "success") else {
-        return Err(CalApiError::Shape(
-            "no `pagination` beside `data`: sent without the cal-api-version header?".into(),
-        ));
-    };
-    Ok(BookingsPage {
-        data: serde_json::from_value(envelope.data).map_err(shape)?,
-        pagination: serde_json::from_value(pagination).map_err(shape)?,
-    })
+    // Another version's answer (`data: {bookings: …}`, no `pagination`) does
+    // not read as this one: it is refused, never half-read.
+    match serde_json::from_slice::<Answer>(body) {
+        Ok(a) if a.status == "success" => Ok(BookingsPage {
+            data: a.data,
+            pagination: a.pagination,
+        }),
+        Ok(a) => Err(CalApiError::Shape(format!("status {:?}", a.status))),
+        Err(e) => Err(CalApiError::Shape(format!(
+            "{e} (is the cal-api-version header sent?)"
+        ))),
+    }
 }
 
 #[cfg(test)]
