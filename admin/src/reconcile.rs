@@ -15,7 +15,7 @@ use calhook_core::reconcile::{self, Asked, Get, Http, Run, Source};
 use calhook_core::settings::{AdminSettings, NotifyEvents};
 use calhook_core::store::reconcile::{self as state, SourceState};
 use calhook_core::store::tenants;
-use calhook_core::tenants::{open, TenantId};
+use calhook_core::tenants::{Slot, TenantId};
 use calhook_platform::bindings::d1;
 use calhook_platform::d1::D1;
 use calhook_platform::http::{get_text, GetError};
@@ -89,10 +89,7 @@ async fn sources(
         let (Ok(id), Some(sealed)) = (TenantId::parse(&row.id), row.cal_api_key.as_deref()) else {
             continue;
         };
-        let opened = match open(&keys.current, &id, sealed).await {
-            Ok(k) => Ok(k),
-            Err(_) => keys.open_with_previous(&id, sealed).await,
-        };
+        let opened = keys.open_in(&id, Slot::CalApiKey, sealed).await;
         match (opened, row.settings.notify_events(&notify)) {
             (Ok(key), Ok(notify)) => out.push(Keyed {
                 tenant: Some(id),

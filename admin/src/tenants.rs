@@ -23,7 +23,7 @@ use calhook_core::answer::{Accepted, ApiError};
 use calhook_core::inbound::signature::MIN_SECRET_CHARS;
 use calhook_core::settings::tenant::SettingsPatch;
 use calhook_core::store::tenants::{self, StoredSecret, TenantRow, TenantSettings};
-use calhook_core::tenants::{open, replica, seal, TenantId};
+use calhook_core::tenants::{open, open_in, replica, seal_in, Slot, TenantId};
 use calhook_platform::bindings::{d1, tenants_kv};
 use calhook_platform::sealing::{master_keys, SubtleKey};
 use serde_json::{json, Map, Value};
@@ -98,17 +98,28 @@ fn secret_text(v: Option<Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// Seals a new secret for `id` under `key` (the current master key).
+/// Seals a new webhook secret for `id` under `key` (the current master key).
 async fn sealed(key: &SubtleKey, id: &TenantId, secret: &str) -> Result<StoredSecret, ApiError> {
+    sealed_in(key, id, Slot::WebhookSecret, secret).await
+}
+
+/// [`sealed`], for `slot`.
+async fn sealed_in(
+    key: &SubtleKey,
+    id: &TenantId,
+    slot: Slot,
+    secret: &str,
+) -> Result<StoredSecret, ApiError> {
     let random: [u8; 16] = random_bytes()?;
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&random[4..]);
-    let sealed = seal(key, id, nonce, secret)
-        .await
-        .map_err(|e| ApiError::Unavailable {
-            what: "crypto.subtle",
-            detail: e.to_string(),
-        })?;
+    let sealed =
+        seal_in(key, id, slot, nonce, secret)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                what: "crypto.subtle",
+                detail: e.to_string(),
+            })?;
     Ok(StoredSecret {
         id: hex::encode(&random[..4]),
         sealed,
@@ -302,7 +313,7 @@ async fn set_cal_api_key(
             "key: 8 to 256 printable characters without spaces (a Cal.com API key, cal_live_…)",
         ));
     }
-    let sealed = sealed(&master_keys(env).await?.current, id, &key)
+    let sealed = sealed_in(&master_keys(env).await?.current, id, Slot::CalApiKey, &key)
         .await?
         .sealed;
     if !tenants::set_cal_api_key(&d1(env)?, id.as_str(), Some(&sealed), now()).await? {
@@ -370,12 +381,20 @@ async fn reencrypt(env: &Env) -> Result<Accepted, ApiError> {
         }
         // Its Cal.com API key, the same way.
         if let Some(api_key) = row.cal_api_key.as_deref() {
-            if open(&keys.current, &id, api_key).await.is_ok() {
+            if open_in(&keys.current, &id, Slot::CalApiKey, api_key)
+                .await
+                .is_ok()
+            {
                 current += 1;
             } else {
-                match keys.open_with_previous(&id, api_key).await {
+                match keys
+                    .open_with_previous_in(&id, Slot::CalApiKey, api_key)
+                    .await
+                {
                     Ok(plain) => {
-                        let again = sealed(&keys.current, &id, &plain).await?.sealed;
+                        let again = sealed_in(&keys.current, &id, Slot::CalApiKey, &plain)
+                            .await?
+                            .sealed;
                         tenants::set_cal_api_key(&db, &row.id, Some(&again), now()).await?;
                         resealed += 1;
                     }

@@ -7,7 +7,7 @@
 
 use calhook_core::answer::ApiError;
 use calhook_core::settings::{SettingError, Vars};
-use calhook_core::tenants::{open, Cipher, MasterKey, TenantError, TenantId};
+use calhook_core::tenants::{open_in, Cipher, MasterKey, Slot, TenantError, TenantId};
 use worker::Env;
 
 use crate::vars::EnvVars;
@@ -129,22 +129,43 @@ pub async fn master_keys(env: &Env) -> Result<MasterKeys, ApiError> {
 }
 
 impl MasterKeys {
-    /// Opens a sealed secret with the current key, else the previous one.
+    /// Opens a sealed webhook secret with the current key, else the previous one.
     pub async fn open(&self, id: &TenantId, sealed: &str) -> Result<String, TenantError> {
-        match open(&self.current, id, sealed).await {
-            Err(_) => self.open_with_previous(id, sealed).await,
+        self.open_in(id, Slot::WebhookSecret, sealed).await
+    }
+
+    /// Opens a value sealed for `slot` with the current key, else the previous one.
+    pub async fn open_in(
+        &self,
+        id: &TenantId,
+        slot: Slot,
+        sealed: &str,
+    ) -> Result<String, TenantError> {
+        match open_in(&self.current, id, slot, sealed).await {
+            Err(_) => self.open_with_previous_in(id, slot, sealed).await,
             opened => opened,
         }
     }
 
-    /// Opens a sealed secret with the previous key (none: it does not open).
+    /// Opens a sealed webhook secret with the previous key (none: it does not open).
     pub async fn open_with_previous(
         &self,
         id: &TenantId,
         sealed: &str,
     ) -> Result<String, TenantError> {
+        self.open_with_previous_in(id, Slot::WebhookSecret, sealed)
+            .await
+    }
+
+    /// [`MasterKeys::open_with_previous`] for `slot`.
+    pub async fn open_with_previous_in(
+        &self,
+        id: &TenantId,
+        slot: Slot,
+        sealed: &str,
+    ) -> Result<String, TenantError> {
         match &self.previous {
-            Some(previous) => open(previous, id, sealed).await,
+            Some(previous) => open_in(previous, id, slot, sealed).await,
             None => Err(TenantError::DoesNotOpen),
         }
     }

@@ -183,25 +183,67 @@ impl Cipher for MasterKey {
     }
 }
 
-/// Seals `secret` for `tenant`: `v1.<nonce hex>.<ciphertext+tag hex>`.
-/// A nonce must never be used twice with one key (draw it at random).
+/// What a sealed value is for. Its associated data names the slot, so a
+/// value sealed for one slot does not open in another (a Cal.com API key
+/// moved into a tenant's webhook secrets is refused, and the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// A webhook secret: the tenant id alone, as since tenants began.
+    WebhookSecret,
+    /// The tenant's Cal.com API key (`crate::reconcile`).
+    CalApiKey,
+}
+
+impl Slot {
+    fn associated_data(self, tenant: &TenantId) -> String {
+        match self {
+            Slot::WebhookSecret => tenant.as_str().to_owned(),
+            Slot::CalApiKey => format!("{tenant}/cal-api-key"),
+        }
+    }
+}
+
+/// Seals a webhook secret for `tenant` ([`seal_in`] its slot).
 pub async fn seal(
     cipher: &impl Cipher,
     tenant: &TenantId,
     nonce: [u8; 12],
     secret: &str,
 ) -> Result<String, TenantError> {
+    seal_in(cipher, tenant, Slot::WebhookSecret, nonce, secret).await
+}
+
+/// Seals `secret` for `tenant`'s `slot`: `v1.<nonce hex>.<ciphertext+tag hex>`.
+/// A nonce must never be used twice with one key (draw it at random).
+pub async fn seal_in(
+    cipher: &impl Cipher,
+    tenant: &TenantId,
+    slot: Slot,
+    nonce: [u8; 12],
+    secret: &str,
+) -> Result<String, TenantError> {
+    let aad = slot.associated_data(tenant);
     let sealed = cipher
-        .encrypt(&nonce, secret.as_bytes(), tenant.as_str().as_bytes())
+        .encrypt(&nonce, secret.as_bytes(), aad.as_bytes())
         .await
         .ok_or(TenantError::CannotSeal)?;
     Ok(format!("v1.{}.{}", hex::encode(nonce), hex::encode(sealed)))
 }
 
-/// Opens a secret sealed by [`seal`] for the same tenant and key.
+/// Opens a webhook secret sealed by [`seal`] for the same tenant and key.
 pub async fn open(
     cipher: &impl Cipher,
     tenant: &TenantId,
+    sealed: &str,
+) -> Result<String, TenantError> {
+    open_in(cipher, tenant, Slot::WebhookSecret, sealed).await
+}
+
+/// Opens a value sealed by [`seal_in`] for the same tenant, slot and key.
+pub async fn open_in(
+    cipher: &impl Cipher,
+    tenant: &TenantId,
+    slot: Slot,
     sealed: &str,
 ) -> Result<String, TenantError> {
     let mut parts = sealed.split('.');
@@ -215,8 +257,9 @@ pub async fn open(
         .and_then(|n| n.try_into().ok())
         .ok_or(TenantError::Malformed)?;
     let body = hex::decode(body).map_err(|_| TenantError::Malformed)?;
+    let aad = slot.associated_data(tenant);
     let plain = cipher
-        .decrypt(&nonce, &body, tenant.as_str().as_bytes())
+        .decrypt(&nonce, &body, aad.as_bytes())
         .await
         .ok_or(TenantError::DoesNotOpen)?;
     String::from_utf8(plain).map_err(|_| TenantError::DoesNotOpen)
@@ -293,6 +336,32 @@ mod tests {
         let other = TenantId::parse("globex").unwrap();
         assert_eq!(
             block_on(open(&key(7), &other, &sealed)),
+            Err(TenantError::DoesNotOpen)
+        );
+    }
+
+    #[test]
+    fn a_value_sealed_for_one_slot_does_not_open_in_another() {
+        let api_key = block_on(seal_in(
+            &key(7),
+            &acme(),
+            Slot::CalApiKey,
+            [3; 12],
+            "cal_live_x",
+        ))
+        .unwrap();
+        assert_eq!(
+            block_on(open_in(&key(7), &acme(), Slot::CalApiKey, &api_key)).unwrap(),
+            "cal_live_x"
+        );
+        // Moved into the webhook secrets (or back), it is refused.
+        assert_eq!(
+            block_on(open(&key(7), &acme(), &api_key)),
+            Err(TenantError::DoesNotOpen)
+        );
+        let secret = block_on(seal(&key(7), &acme(), [4; 12], "whsec-acme-0123456789")).unwrap();
+        assert_eq!(
+            block_on(open_in(&key(7), &acme(), Slot::CalApiKey, &secret)),
             Err(TenantError::DoesNotOpen)
         );
     }
