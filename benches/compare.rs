@@ -456,11 +456,7 @@ const RECEIVER_ENTRY: &str = "BENCH_RECEIVER_ENTRY";
 fn crossings_main() {
     let n = setting("BENCH_CROSSINGS_N", 300);
     std::env::set_var(RECEIVER_ENTRY, "benches/crossings/calhook.js");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
     let rows = rt.block_on(async {
         let calhook = start_calhook(None).await;
@@ -588,11 +584,7 @@ fn latency_main() {
     let c = setting("BENCH_LATENCY_C", 2);
     let rounds = setting("BENCH_ROUNDS", 3);
     let l = Latency::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
     let results = rt.block_on(async {
         let anchor = start_anchor(
@@ -645,6 +637,15 @@ fn latency_main() {
     );
 }
 
+/// The client's runtime: two threads, as many as the machine's cores.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn main() {
     if std::env::var_os("BENCH_LATENCY").is_some() {
         return latency_main();
@@ -671,11 +672,7 @@ fn main() {
             dir.display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let paths = [Path3::BadSignature, Path3::New, Path3::Duplicate];
     // The tenant route against the single route.
     let route_paths = [Path3::BadSignature, Path3::New];

@@ -10,7 +10,7 @@ use calhook_core::inbound::signature::SIGNATURE_HEADER;
 use calhook_core::inbound::version::{PayloadVersion, VERSION_HEADER};
 use calhook_core::ingest::{self, Delivery, Plan, SendOrder, Settled};
 use calhook_core::settings::StoreKind;
-use calhook_core::store::outbox::{self, Accept};
+use calhook_core::store::outbox;
 use calhook_core::store::{bookings, kv, status, Db};
 use calhook_platform::bindings::{self, claim_token};
 use calhook_platform::canonical::RuntimeJcs;
@@ -108,25 +108,9 @@ fn count_unexpected_version(
 /// same time, or the send after the record (`SendOrder`).
 async fn through_d1(env: &Env, d: &Delivery, now: i64) -> Settled {
     let token = claim_token(now as u64);
-    let accept = Accept {
-        key: &d.claim,
-        change: d.change.as_ref(),
-        notification_key: &d.key,
-        repeat: d.repeat,
-        trigger: &d.trigger,
-        token: &token,
-        notification: &d.message,
-        now_ms: now,
-        ttl_ms: d.key_ttl_ms,
-    };
     let record = async {
         let db = bindings::d1(env)?;
-        let also = d
-            .booking_updates
-            .iter()
-            .flat_map(|u| bookings::statements(u, now))
-            .collect();
-        outbox::record_with(&db, accept, also)
+        outbox::record_with(&db, d.accept(&token, now), d.ledger_statements(now))
             .await
             .map_err(ApiError::from)
     };

@@ -12,7 +12,7 @@ use calhook_core::store::reminders::{self, Kind};
 use calhook_core::store::{claims, ledger, StoreError};
 use calhook_platform::bindings::{claim_token, d1};
 use calhook_platform::d1::D1;
-use calhook_platform::queue::send_batch;
+use calhook_platform::queue::{send_batch, send_kept};
 use serde_json::{json, Value};
 use worker::Env;
 
@@ -212,19 +212,10 @@ async fn send_reminder_page(
     let claimed = reminders::claim(db, &decisions, &token, now_ms)
         .await
         .map_err(|e| e.to_string())?;
-    // One too large for the queue stays in the outbox, which sets it aside.
-    let split = batches::split(claimed.iter().map(|(_, m)| (m.as_str(), false)));
-    let mut queued = 0;
-    for range in split.batches {
-        let messages = claimed[range.clone()]
-            .iter()
-            .map(|(_, m)| m.clone())
-            .collect();
-        send_batch(env, messages)
-            .await
-            .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
-        queued += range.len();
-    }
+    let messages: Vec<&str> = claimed.iter().map(|(_, m)| m.as_str()).collect();
+    let queued = send_kept(env, &messages)
+        .await
+        .map_err(|e| format!("queue refused reminders (kept in the outbox): {e}"))?;
     Ok((queued, skipped))
 }
 

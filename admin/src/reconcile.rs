@@ -9,7 +9,6 @@
 //!   source, from an RFC 3339 time), whatever the interval or a refused key
 
 use calhook_core::answer::{Accepted, ApiError};
-use calhook_core::deliver::batches;
 use calhook_core::reconcile::api::ListRequest;
 use calhook_core::reconcile::{self, Asked, Get, Http, Run, Source};
 use calhook_core::settings::{AdminSettings, NotifyEvents};
@@ -19,7 +18,7 @@ use calhook_core::tenants::{Slot, TenantId};
 use calhook_platform::bindings::d1;
 use calhook_platform::d1::D1;
 use calhook_platform::http::{get_text, GetError};
-use calhook_platform::queue::send_batch;
+use calhook_platform::queue::send_kept;
 use calhook_platform::sealing::master_keys;
 use serde_json::{json, Value};
 use worker::Env;
@@ -54,12 +53,51 @@ struct Keyed {
 }
 
 impl Keyed {
-    fn source(&self) -> Source<'_> {
+    fn name(&self) -> String {
+        reconcile::source_name(self.tenant.as_ref())
+    }
+
+    /// The source, from its `last` run.
+    fn source<'a>(&'a self, last: Option<&'a SourceState>) -> Source<'a> {
         Source {
             tenant: self.tenant.as_ref(),
+            last,
             notify: &self.notify,
             key: reconcile::fingerprint(&self.key),
         }
+    }
+}
+
+/// What a run did: each source's run, the sources that could not run, and
+/// the queue's refusal of what was recovered (kept in the outbox).
+struct Report {
+    runs: Vec<Run>,
+    broken: Vec<(String, String)>,
+    queue_error: Option<String>,
+}
+
+impl Report {
+    fn failed(&self) -> bool {
+        !self.broken.is_empty()
+            || self.runs.iter().any(|r| r.state.error.is_some())
+            || self.queue_error.is_some()
+    }
+
+    fn to_json(&self) -> Value {
+        let mut sources: Vec<Value> = self
+            .runs
+            .iter()
+            .map(|r| {
+                json!({"source": r.state.source, "checked": r.state.checked, "recovered": r.state.recovered,
+                    "queued": r.queued.len(), "more": r.state.more, "error": r.state.error})
+            })
+            .collect();
+        sources.extend(
+            self.broken
+                .iter()
+                .map(|(id, why)| json!({"source": id, "error": why})),
+        );
+        json!({"sources": sources, "queue_error": self.queue_error})
     }
 }
 
@@ -105,30 +143,23 @@ async fn sources(
 
 /// Runs the sources that are due (or the one asked for), then queues what
 /// was recovered; what the queue refuses waits in the outbox for the minute job.
-async fn run(
-    env: &Env,
-    asked: Asked,
-    only: Option<&str>,
-    now_ms: i64,
-) -> Result<(Vec<Run>, Vec<(String, String)>, Option<String>), ApiError> {
+async fn run(env: &Env, asked: Asked, only: Option<&str>, now_ms: i64) -> Result<Report, ApiError> {
     let settings = crate::settings::get(env);
     let rs = settings.reconcile.clone().map_err(ApiError::from)?;
     let db = d1(env)?;
     let (mut keyed, broken) = sources(&db, env, &settings).await?;
     let last: Vec<SourceState> = state::list(&db).await?;
-    let last_of = |name: &str| last.iter().find(|l| l.source == name);
+    let last_of = |s: &Keyed| last.iter().find(|l| l.source == s.name());
     // The least recently run first: a source with a backlog cannot starve the others.
-    keyed.sort_by_key(|s| last_of(&s.source().name()).and_then(|l| l.last_run_at));
+    keyed.sort_by_key(|s| last_of(s).and_then(|l| l.last_run_at));
     let mut left = rs.budget;
     let mut runs = Vec::new();
     for s in &keyed {
-        let source = s.source();
-        let name = source.name();
         let due = match (asked, only) {
-            (Asked::Manual { .. }, Some(one)) => one == name,
+            (Asked::Manual { .. }, Some(one)) => one == s.name(),
             (Asked::Manual { .. }, None) => true,
             (Asked::Scheduled, _) => {
-                reconcile::due(last_of(&name), rs.every_minutes as i64 * 60_000, now_ms)
+                reconcile::due(last_of(s), rs.every_minutes as i64 * 60_000, now_ms)
             }
         };
         if !due || left.pages == 0 {
@@ -141,54 +172,35 @@ async fn run(
             base: &settings.cal_api_base,
             key: &s.key,
         };
+        let source = s.source(last_of(s));
         runs.push(
             reconcile::run_source(&db, &cal, &source, rs.limits, asked, &mut left, now_ms).await?,
         );
     }
     let queue_error = queue(env, &runs).await.err();
-    Ok((runs, broken, queue_error))
+    Ok(Report {
+        runs,
+        broken,
+        queue_error,
+    })
 }
 
-async fn queue(env: &Env, runs: &[Run]) -> Result<(), String> {
+async fn queue(env: &Env, runs: &[Run]) -> Result<usize, String> {
     let messages: Vec<&str> = runs
         .iter()
         .flat_map(|r| r.queued.iter().map(|(_, m)| m.as_str()))
         .collect();
-    let split = batches::split(messages.iter().map(|m| (*m, false)));
-    for range in split.batches {
-        let batch = messages[range].iter().map(|m| m.to_string()).collect();
-        send_batch(env, batch).await.map_err(|e| {
-            format!("queue refused recovered notifications (kept in the outbox): {e}")
-        })?;
-    }
-    Ok(())
-}
-
-fn report(runs: &[Run], broken: &[(String, String)], queue_error: Option<String>) -> Value {
-    let mut sources: Vec<Value> = runs
-        .iter()
-        .map(|r| {
-            json!({"source": r.state.source, "checked": r.state.checked, "recovered": r.state.recovered,
-                "queued": r.queued.len(), "more": r.more, "error": r.state.error})
-        })
-        .collect();
-    sources.extend(
-        broken
-            .iter()
-            .map(|(id, why)| json!({"source": id, "error": why})),
-    );
-    json!({"sources": sources, "queue_error": queue_error})
+    send_kept(env, &messages)
+        .await
+        .map_err(|e| format!("queue refused recovered notifications (kept in the outbox): {e}"))
 }
 
 /// The scheduled tick: the sources that are due; its log line.
 pub async fn scheduled(env: &Env, now_ms: i64) -> Value {
     match run(env, Asked::Scheduled, None, now_ms).await {
-        Ok((runs, broken, queue_error)) => {
-            let mut line = report(&runs, &broken, queue_error.clone());
-            if !broken.is_empty()
-                || runs.iter().any(|r| r.state.error.is_some())
-                || queue_error.is_some()
-            {
+        Ok(report) => {
+            let mut line = report.to_json();
+            if report.failed() {
                 line["error"] = "a source could not be reconciled (see sources)".into();
             }
             line
@@ -220,39 +232,39 @@ fn view(s: &SourceState) -> Value {
 /// `POST /admin/reconcile` `{"tenant"?, "since"?}`.
 pub async fn run_now(mut req: worker::Request, env: &Env) -> Result<Accepted, ApiError> {
     authorize(&req, env)?;
-    let body: Value = match req.text().await {
-        Ok(t) if t.trim().is_empty() => json!({}),
-        Ok(t) => serde_json::from_str(&t)
-            .map_err(|_| ApiError::BadAdminRequest("expected a JSON object"))?,
-        Err(_) => json!({}),
+    #[derive(Default, serde::Deserialize)]
+    struct Asking {
+        tenant: Option<String>,
+        since: Option<String>,
+    }
+    let asking: Asking = match req.text().await.unwrap_or_default().trim() {
+        "" => Asking::default(),
+        text => serde_json::from_str(text).map_err(|_| {
+            ApiError::BadAdminRequest(
+                "expected {\"tenant\"?: a tenant id, \"since\"?: an RFC 3339 time}",
+            )
+        })?,
     };
-    let tenant = match &body["tenant"] {
-        Value::Null => None,
-        Value::String(t) => Some(t.clone()),
-        _ => return Err(ApiError::BadAdminRequest("tenant must be a tenant id")),
-    };
-    let since_ms = match &body["since"] {
-        Value::Null => None,
-        Value::String(t) => Some(reconcile::since_ms(t).ok_or(ApiError::BadAdminRequest(
-            "since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z",
-        ))?),
-        _ => {
-            return Err(ApiError::BadAdminRequest(
+    let since_ms = asking
+        .since
+        .map(|t| {
+            reconcile::since_ms(&t).ok_or(ApiError::BadAdminRequest(
                 "since: an RFC 3339 time, e.g. 2026-12-01T00:00:00Z",
             ))
-        }
-    };
-    let (runs, broken, queue_error) = run(
+        })
+        .transpose()?;
+    let tenant = asking.tenant.as_deref();
+    let report = run(
         env,
         Asked::Manual { since_ms },
-        tenant.as_deref(),
+        tenant,
         calhook_platform::now_ms(),
     )
     .await?;
-    if let Some(t) = &tenant {
-        if runs.is_empty() && !broken.iter().any(|(id, _)| id == t) {
+    if let Some(t) = tenant {
+        if report.runs.is_empty() && !report.broken.iter().any(|(id, _)| id == t) {
             return Err(ApiError::NotFound);
         }
     }
-    Ok(Accepted::json(200, report(&runs, &broken, queue_error)))
+    Ok(Accepted::json(200, report.to_json()))
 }

@@ -2,26 +2,11 @@
 // against the three workers under `wrangler dev` that tests/e2e started:
 //   node tests/browser/console.mjs BASE TOKEN SCREENSHOT_DIR DEAD_LETTER_KEY BOOKING_UID
 // Exits non-zero, saying which step failed; saves a screenshot of each page.
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { expect, inBrowser, step } from './browser.mjs';
 
 const [base, token, shots, deadKey, uid] = process.argv.slice(2);
-mkdirSync(shots, { recursive: true });
-const step = (what) => console.log(`step: ${what}`);
-function expect(cond, what) {
-  if (!cond) throw new Error(`expected ${what}`);
-}
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-  const page = await context.newPage();
-  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-
+await inBrowser(shots, async ({ context, page, shot }) => {
   step('without a session, the console shows the sign-in form and no data');
   await page.goto(`${base}/admin/`);
   expect(await page.locator('input[name=token]').count() === 1, 'a sign-in form');
@@ -91,6 +76,4 @@ try {
   });
   expect(forged.status() === 403, `403 for another origin, got ${forged.status()}`);
   console.log('console: every step passed');
-} finally {
-  await browser.close();
-}
+});

@@ -2,26 +2,11 @@
 // driven by playwright-core), against the workers tests/e2e/reconcile.rs started:
 //   node tests/browser/reconcile.mjs BASE TOKEN SCREENSHOT_DIR RECOVERED_UID
 // Exits non-zero, saying which step failed; saves a screenshot of each page.
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { expect, inBrowser, step } from './browser.mjs';
 
 const [base, token, shots, uid] = process.argv.slice(2);
-mkdirSync(shots, { recursive: true });
-const step = (what) => console.log(`step: ${what}`);
-function expect(cond, what) {
-  if (!cond) throw new Error(`expected ${what}`);
-}
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-  const page = await context.newPage();
-  const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
-
+await inBrowser(shots, async ({ page, shot }) => {
   step('signing in, the overview lists each reconciled source and its last run');
   await page.goto(`${base}/admin/`);
   await page.fill('input[name=token]', token);
@@ -42,6 +27,4 @@ try {
   expect(timeline.includes('BOOKING_CANCELLED'), 'the recovered cancellation on the timeline');
   await shot('reconcile-2-booking');
   console.log('reconcile console: every step passed');
-} finally {
-  await browser.close();
-}
+});

@@ -42,22 +42,7 @@ async fn an_operator_finds_why_an_email_did_not_arrive_and_resends_it_from_the_b
     s.wait_for_email(ok["key"].as_str().unwrap()).await;
     assert!(s.emails_for(&key).is_empty());
 
-    let shots = root().join("target/console-screenshots");
-    let run = tokio::process::Command::new("node")
-        .arg(root().join("tests/browser/console.mjs"))
-        .args([s.base.as_str(), TOKEN])
-        .arg(&shots)
-        .args([key.as_str(), uid.as_str()])
-        .current_dir(root())
-        .output()
-        .await
-        .expect("node runs (scripts/setup installs playwright-core and chromium)");
-    assert!(
-        run.status.success(),
-        "the browser test failed:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let shots = browser_test("console.mjs", &s.base, TOKEN, &[&key, &uid]).await;
     // Redriven from the page: the email now reaches SendGrid, once.
     assert_eq!(s.wait_for_email(&key).await.len(), 1);
     assert!(shots.join("2-overview.png").exists());

@@ -104,6 +104,14 @@ async fn tick_until(s: &Stack, what: &str, done: impl Fn() -> bool) {
     .await
 }
 
+/// A booking's timeline (`/admin/bookings/{uid}`).
+async fn timeline(s: &Stack, uid: &str) -> Value {
+    let path = format!("/admin/bookings/{uid}");
+    let (status, t) = s.admin(reqwest::Method::GET, &path, TOKEN, None).await;
+    assert_eq!(status, 200, "{t}");
+    t
+}
+
 /// A booking made in Cal.com 3 minutes ago, starting `start_ms` from now.
 fn booked(cal: &CalApi, uid: &str, start_ms: i64) -> Value {
     let mut b = new_booking(uid, &created_at(start_ms), 30);
@@ -158,15 +166,7 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
     assert!(text.contains("Found another time"), "{text}");
 
     // The timeline marks it; the console's overview shows the source's run.
-    let (status, t) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/admin/bookings/{lost}"),
-            TOKEN,
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{t}");
+    let t = timeline(s, &lost).await;
     assert_eq!(t["booking"]["status"], "cancelled", "{t}");
     let outcomes: Vec<&str> = t["events"]
         .as_array()
@@ -185,14 +185,7 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
         assert_eq!(answer["status"], "duplicate", "{trigger}: {answer}");
     }
     tick(s).await;
-    let (_, t) = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/admin/bookings/{lost}"),
-            TOKEN,
-            None,
-        )
-        .await;
+    let t = timeline(s, &lost).await;
     assert_eq!(
         t["events"].as_array().unwrap().len(),
         2,
@@ -336,22 +329,7 @@ async fn the_console_shows_each_sources_last_run_and_marks_recovered_events() {
         emails_starting(s, &format!("BOOKING_CANCELLED:booking:{uid}")) > 0
     })
     .await;
-    let shots = root().join("target/console-screenshots");
-    let run = tokio::process::Command::new("node")
-        .arg(root().join("tests/browser/reconcile.mjs"))
-        .args([s.base.as_str(), TOKEN])
-        .arg(&shots)
-        .arg(&uid)
-        .current_dir(root())
-        .output()
-        .await
-        .expect("node runs (scripts/setup installs playwright-core and chromium)");
-    assert!(
-        run.status.success(),
-        "the browser test failed:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let shots = browser_test("reconcile.mjs", &s.base, TOKEN, &[&uid]).await;
     assert!(shots.join("reconcile-1-overview.png").exists());
 }
 

@@ -38,6 +38,29 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Runs `tests/browser/<script>` (headless Chromium through playwright-core)
+/// with `args` after the screenshot directory, which it returns; fails the
+/// test with the script's output if a step failed.
+pub async fn browser_test(script: &str, base: &str, token: &str, args: &[&str]) -> PathBuf {
+    let shots = root().join("target/console-screenshots");
+    let run = tokio::process::Command::new("node")
+        .arg(root().join("tests/browser").join(script))
+        .args([base, token])
+        .arg(&shots)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .await
+        .expect("node runs (scripts/setup installs playwright-core and chromium)");
+    assert!(
+        run.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    shots
+}
+
 /// A booking uid no other test uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

@@ -158,7 +158,41 @@ struct Inner {
     requests: Vec<RecordedRequest>,
 }
 
+/// A change's booking; `None` if there is no such booking. Panics if the
+/// change made it something that is not a booking (a test's mistake).
+fn found(result: Result<Value, BookingError>) -> Option<Value> {
+    match result {
+        Ok(json) => Some(json),
+        Err(BookingError::NotFound(_)) => None,
+        Err(e) => panic!("calcom-standin: {e}"),
+    }
+}
+
 impl Inner {
+    /// `handleCancelBooking`: `status: "cancelled"`, the reason, who cancelled.
+    fn cancel(&mut self, uid: &str, reason: &str, by: Option<&str>) -> Result<Value, BookingError> {
+        self.modify(uid, |b, _| {
+            b["status"] = json!("cancelled");
+            b["cancellationReason"] = json!(reason);
+            if let Some(by) = by {
+                b["cancelledByEmail"] = json!(by);
+            }
+        })
+    }
+
+    /// A host declines: `status: "rejected"`, the reason kept aside.
+    fn reject(&mut self, uid: &str, reason: Option<String>) -> Result<Value, BookingError> {
+        self.modify(uid, |b, rejection| {
+            b["status"] = json!("rejected");
+            *rejection = reason;
+        })
+    }
+
+    /// A host confirms: `status: "accepted"`.
+    fn accept(&mut self, uid: &str) -> Result<Value, BookingError> {
+        self.modify(uid, |b, _| b["status"] = json!("accepted"))
+    }
+
     fn now(&self) -> i64 {
         self.fixed_now_ms.unwrap_or_else(wall_clock_ms)
     }
@@ -366,12 +400,7 @@ impl StandIn {
     /// any earlier stamp), as any Cal.com update does. `None` if there is no
     /// such booking. Panics if the result is not a booking.
     pub fn update_booking(&self, uid: &str, f: impl FnOnce(&mut Value)) -> Option<Value> {
-        let result = self.lock().modify(uid, |json, _| f(json));
-        match result {
-            Ok(json) => Some(json),
-            Err(BookingError::NotFound(_)) => None,
-            Err(e) => panic!("calcom-standin: {e}"),
-        }
+        found(self.lock().modify(uid, |json, _| f(json)))
     }
 
     /// Cancels like `handleCancelBooking`: `status: "cancelled"`, `cancellationReason`.
@@ -381,29 +410,19 @@ impl StandIn {
 
     /// [`StandIn::cancel`], also recording who cancelled (`cancelledByEmail`).
     pub fn cancel_by(&self, uid: &str, reason: &str, cancelled_by: Option<&str>) -> Option<Value> {
-        self.update_booking(uid, |b| {
-            b["status"] = json!("cancelled");
-            b["cancellationReason"] = json!(reason);
-            if let Some(by) = cancelled_by {
-                b["cancelledByEmail"] = json!(by);
-            }
-        })
+        found(self.lock().cancel(uid, reason, cancelled_by))
     }
 
     /// Declines a pending booking: `status: "rejected"`. Cal.com keeps the
     /// reason in `rejectionReason`, which the 2024-08-13 output does not show
     /// (only the no-version-header shape does).
     pub fn reject(&self, uid: &str, reason: &str) -> Option<Value> {
-        let result = self.lock().modify(uid, |b, rejection| {
-            b["status"] = json!("rejected");
-            *rejection = Some(reason.to_owned());
-        });
-        result.ok()
+        found(self.lock().reject(uid, Some(reason.to_owned())))
     }
 
     /// Confirms a pending booking: `status: "accepted"`.
     pub fn accept(&self, uid: &str) -> Option<Value> {
-        self.update_booking(uid, |b| b["status"] = json!("accepted"))
+        found(self.lock().accept(uid))
     }
 
     /// Reschedules `old_uid` to `new_booking` (see [`StandIn::reschedule_with`]).
@@ -425,12 +444,7 @@ impl StandIn {
         new_booking: Value,
         options: RescheduleOptions,
     ) -> Option<Value> {
-        let result = self.lock().reschedule(old_uid, new_booking, options);
-        match result {
-            Ok(json) => Some(json),
-            Err(BookingError::NotFound(_)) => None,
-            Err(e) => panic!("calcom-standin: {e}"),
-        }
+        found(self.lock().reschedule(old_uid, new_booking, options))
     }
 
     pub fn booking(&self, uid: &str) -> Option<Value> {
@@ -1159,15 +1173,10 @@ async fn control_cancel(
         Err(r) => return *r,
     };
     let reason = b.reason.unwrap_or_default();
-    let by = b.cancelled_by_email;
-    let result = s.lock().modify(&uid, |j, _| {
-        j["status"] = json!("cancelled");
-        j["cancellationReason"] = json!(reason);
-        if let Some(by) = by {
-            j["cancelledByEmail"] = json!(by);
-        }
-    });
-    booking_result(result)
+    booking_result(
+        s.lock()
+            .cancel(&uid, &reason, b.cancelled_by_email.as_deref()),
+    )
 }
 
 async fn control_reject(
@@ -1179,18 +1188,11 @@ async fn control_reject(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let result = s.lock().modify(&uid, |j, rejection| {
-        j["status"] = json!("rejected");
-        *rejection = b.reason;
-    });
-    booking_result(result)
+    booking_result(s.lock().reject(&uid, b.reason))
 }
 
 async fn control_accept(State(s): State<StandIn>, Path(uid): Path<String>) -> Response {
-    let result = s
-        .lock()
-        .modify(&uid, |j, _| j["status"] = json!("accepted"));
-    booking_result(result)
+    booking_result(s.lock().accept(&uid))
 }
 
 #[derive(Default, Deserialize)]

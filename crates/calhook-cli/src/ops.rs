@@ -366,23 +366,14 @@ pub async fn reconcile(t: Target, args: ReconcileArgs) -> Result<ExitCode, Strin
     if args.last {
         let v = call(reqwest::Method::GET, url, None).await?;
         return Ok(print(&t, &v, |v| {
-            let rows = v["sources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    vec![
-                        source_name(&s["source"]),
-                        ms(&s["last_run_at"]),
-                        text(&s["checked"]),
-                        text(&s["recovered"]),
-                        text(&s["error"]),
-                    ]
-                })
-                .collect();
-            table(
-                &["source", "last run", "checked", "recovered", "error"],
-                rows,
+            sources_table(
+                v,
+                &[
+                    ("last run", "last_run_at"),
+                    ("checked", "checked"),
+                    ("recovered", "recovered"),
+                    ("error", "error"),
+                ],
             )
         }));
     }
@@ -396,29 +387,43 @@ pub async fn reconcile(t: Target, args: ReconcileArgs) -> Result<ExitCode, Strin
     let body = json!({"tenant": args.tenant, "since": args.since});
     let v = call(reqwest::Method::POST, url, Some(body)).await?;
     Ok(print(&t, &v, |v| {
-        let rows = v["sources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|s| {
-                vec![
-                    source_name(&s["source"]),
-                    text(&s["checked"]),
-                    text(&s["recovered"]),
-                    text(&s["queued"]),
-                    text(&s["error"]),
-                ]
-            })
-            .collect();
-        table(&["source", "checked", "recovered", "queued", "error"], rows)
+        sources_table(
+            v,
+            &[
+                ("checked", "checked"),
+                ("recovered", "recovered"),
+                ("queued", "queued"),
+                ("error", "error"),
+            ],
+        )
     }))
 }
 
-fn source_name(v: &Value) -> String {
-    match v.as_str() {
-        Some("") => "(single route)".into(),
-        _ => text(v),
-    }
+/// `v["sources"]` as a table: the source, then each `(header, field)`
+/// (times in ms shown as dates).
+fn sources_table(v: &Value, columns: &[(&str, &str)]) -> String {
+    let rows = v["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let source = match s["source"].as_str() {
+                Some("") => "(single route)".into(),
+                _ => text(&s["source"]),
+            };
+            let cells = columns
+                .iter()
+                .map(|(_, field)| match field.ends_with("_at") {
+                    true => ms(&s[*field]),
+                    false => text(&s[*field]),
+                });
+            std::iter::once(source).chain(cells).collect()
+        })
+        .collect();
+    let header: Vec<&str> = std::iter::once("source")
+        .chain(columns.iter().map(|(h, _)| *h))
+        .collect();
+    table(&header, rows)
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ use crate::settings::{NotifyEvents, ReceiverSettings};
 use crate::store::bookings::{self, BookingUpdate};
 use crate::store::claims::Repeat;
 use crate::store::kv::KvOutcome;
-use crate::store::outbox::Recorded;
+use crate::store::outbox::{Accept, Recorded};
+use crate::store::Statement;
 use crate::tenants::{TenantId, TenantRefusal};
 
 /// A tenant ready to verify a webhook (its secrets opened).
@@ -262,6 +263,29 @@ impl Settled {
 }
 
 impl Delivery {
+    /// What the D1 record claims and keeps, for the request holding `token`.
+    pub fn accept<'a>(&'a self, token: &'a str, now_ms: i64) -> Accept<'a> {
+        Accept {
+            key: &self.claim,
+            change: self.change.as_ref(),
+            notification_key: &self.key,
+            repeat: self.repeat,
+            trigger: &self.trigger,
+            token,
+            notification: &self.message,
+            now_ms,
+            ttl_ms: self.key_ttl_ms,
+        }
+    }
+
+    /// The booking ledger's statements, run in the same round trip.
+    pub fn ledger_statements(&self, now_ms: i64) -> Vec<Statement> {
+        self.booking_updates
+            .iter()
+            .flat_map(|u| bookings::statements(u, now_ms))
+            .collect()
+    }
+
     fn queued(&self) -> serde_json::Value {
         json!({"status": "queued", "event": self.trigger, "key": self.key.as_str()})
     }

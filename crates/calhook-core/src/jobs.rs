@@ -87,7 +87,8 @@ pub const fn minute_run_cost(pages: u32) -> Cost {
 
 /// A reconcile request (`crate::reconcile`): Cal.com (1 subrequest), the
 /// ledger's read of its page (1 statement), and, counted per page since every
-/// source takes one, the source's state read and saved (2).
+/// source takes one, the source's state saved (1) and a share of the run's
+/// one read of every source's state (1).
 pub const RECONCILE_PAGE: Cost = Cost {
     queries: 3,
     subrequests: 4,

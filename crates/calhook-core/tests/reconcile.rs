@@ -10,9 +10,9 @@ use calhook_core::ingest::{self, Plan, SendOrder};
 use calhook_core::reconcile::api::{BookingsPage, CalApiError, CalBooking, Pagination};
 use calhook_core::reconcile::{self, Asked, Bookings, Budget, Limits, Source};
 use calhook_core::settings::{NotifyEvents, ReceiverSettings};
-use calhook_core::store::outbox::{self, Accept, Recorded};
+use calhook_core::store::outbox::{self, Recorded};
 use calhook_core::store::reconcile as state;
-use calhook_core::store::{bookings, Db, Statement, StoreError};
+use calhook_core::store::{Db, Statement, StoreError};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -136,26 +136,14 @@ async fn webhook(db: &impl Db, w: &World, name: &str) {
     };
     assert!(d.change.is_some(), "{name} claims its change");
     let token = format!("t-{name}");
-    let accept = Accept {
-        key: &d.claim,
-        change: d.change.as_ref(),
-        notification_key: &d.key,
-        repeat: d.repeat,
-        trigger: &d.trigger,
-        token: &token,
-        notification: &d.message,
-        now_ms: NOW,
-        ttl_ms: d.key_ttl_ms,
-    };
-    let also = d
-        .booking_updates
-        .iter()
-        .flat_map(|u| bookings::statements(u, NOW))
-        .collect();
     // Queued while D1 records it (one round trip): whatever D1 answers.
     assert_eq!(d.send, SendOrder::WithRecord, "{name}");
     w.queued.borrow_mut().push(d.key.to_string());
-    if outbox::record_with(db, accept, also).await.unwrap() == Recorded::New {
+    if outbox::record_with(db, d.accept(&token, NOW), d.ledger_statements(NOW))
+        .await
+        .unwrap()
+        == Recorded::New
+    {
         w.note(format!("recorded by the webhook: {}", d.key));
     }
 }
@@ -170,8 +158,10 @@ async fn run_as(
     left: &mut Budget,
 ) -> Result<reconcile::Run, StoreError> {
     let notify = NotifyEvents::parse(notify).unwrap();
+    let last = state::get(db, state::SINGLE_ROUTE).await?;
     let source = Source {
         tenant: None,
+        last: last.as_ref(),
         notify: &notify,
         key: reconcile::fingerprint("cal_live_k"),
     };
@@ -265,69 +255,63 @@ fn cal_rescheduled() -> Cal {
     ])
 }
 
+/// The webhook and the reconcile run (`actors`) under every interleaving:
+/// one email, of `trigger`, the change recorded once, and the ledger's
+/// `statuses` after.
+fn once_in_every_order(
+    setup: fn(&Sqlite),
+    actors: &[Actor],
+    trigger: &str,
+    statuses: &[(&str, &str)],
+) {
+    let runs = every_interleaving(setup, actors, |db, w, schedule| {
+        assert_eq!(triggers(db, w), [trigger], "{schedule:?}");
+        recorded_once(w, schedule);
+        for (uid, expected) in statuses {
+            assert_eq!(status(db, uid), *expected);
+        }
+    });
+    assert!(runs >= 4, "{runs} interleavings");
+}
+
 #[test]
 fn a_created_booking_is_emailed_once_whether_its_webhook_or_the_reconcile_run_comes_first() {
-    let runs = every_interleaving(
+    once_in_every_order(
         |_| {},
         &[
             |db, w| boxed(webhook(db, w, "booking_created")),
-            |db, w| {
-                boxed(async move {
-                    reconcile_run(db, w, &cal_created()).await;
-                })
-            },
+            |db, w| boxed(async move { drop(reconcile_run(db, w, &cal_created()).await) }),
         ],
-        |db, w, schedule| {
-            assert_eq!(triggers(db, w), ["BOOKING_CREATED"], "{schedule:?}");
-            recorded_once(w, schedule);
-            assert_eq!(status(db, UID), "accepted");
-        },
+        "BOOKING_CREATED",
+        &[(UID, "accepted")],
     );
-    assert!(runs >= 4, "{runs} interleavings");
 }
 
 #[test]
 fn a_cancellation_is_emailed_once_whether_its_webhook_or_the_reconcile_run_comes_first() {
-    let runs = every_interleaving(
+    once_in_every_order(
         created_before,
         &[
             |db, w| boxed(webhook(db, w, "booking_cancelled")),
-            |db, w| {
-                boxed(async move {
-                    reconcile_run(db, w, &cal_cancelled()).await;
-                })
-            },
+            |db, w| boxed(async move { drop(reconcile_run(db, w, &cal_cancelled()).await) }),
         ],
-        |db, w, schedule| {
-            assert_eq!(triggers(db, w), ["BOOKING_CANCELLED"], "{schedule:?}");
-            recorded_once(w, schedule);
-            assert_eq!(status(db, UID), "cancelled");
-        },
+        "BOOKING_CANCELLED",
+        &[(UID, "cancelled")],
     );
-    assert!(runs >= 4, "{runs} interleavings");
 }
 
 #[test]
 fn a_reschedule_is_emailed_once_whether_its_webhook_or_the_reconcile_run_comes_first() {
-    let runs = every_interleaving(
+    // Not a cancellation of the old booking: its news is the reschedule.
+    once_in_every_order(
         created_before,
         &[
             |db, w| boxed(webhook(db, w, "booking_rescheduled")),
-            |db, w| {
-                boxed(async move {
-                    reconcile_run(db, w, &cal_rescheduled()).await;
-                })
-            },
+            |db, w| boxed(async move { drop(reconcile_run(db, w, &cal_rescheduled()).await) }),
         ],
-        |db, w, schedule| {
-            // Not a cancellation of the old booking: its news is the reschedule.
-            assert_eq!(triggers(db, w), ["BOOKING_RESCHEDULED"], "{schedule:?}");
-            recorded_once(w, schedule);
-            assert_eq!(status(db, UID), "rescheduled");
-            assert_eq!(status(db, NEW_UID), "accepted");
-        },
+        "BOOKING_RESCHEDULED",
+        &[(UID, "rescheduled"), (NEW_UID, "accepted")],
     );
-    assert!(runs >= 4, "{runs} interleavings");
 }
 
 #[test]
@@ -487,11 +471,10 @@ fn a_run_out_of_recoveries_stops_before_the_next_change_and_says_more_is_waiting
         &mut left,
     ))
     .unwrap();
-    assert!(run.more);
+    assert!(run.state.more);
     assert_eq!((run.state.recovered, left.recoveries), (4, 0));
     // The mark is the fourth booking's change (09:33), not the sixth's.
     assert_eq!(run.state.mark_at, Some(1_795_167_180_000));
-    assert!(run.state.more);
     assert!(reconcile::due(Some(&run.state), 15 * 60_000, NOW + 60_000));
     let saved = block_on(state::get(&db, "")).unwrap().unwrap();
     assert!(saved.more, "kept for the next minute");
@@ -528,7 +511,7 @@ fn a_run_out_of_pages_keeps_the_mark_of_what_it_read_and_the_next_run_goes_on() 
     };
     let cal = six_unknown();
     let run = block_on(run_as(&db, &cal, None, Asked::Scheduled, &mut left)).unwrap();
-    assert!(run.more);
+    assert!(run.state.more);
     assert_eq!((run.state.checked, run.state.recovered), (2, 2));
     // 09:31, the second booking's change.
     assert_eq!(run.state.mark_at, Some(1_795_167_060_000));

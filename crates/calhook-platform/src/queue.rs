@@ -33,3 +33,21 @@ pub async fn send_batch(env: &Env, messages: Vec<String>) -> Result<(), ApiError
         .await
         .map_err(queue_unavailable)
 }
+
+/// Queues notifications whose rows wait in the outbox, in as many batches as
+/// the queue's limits need (`deliver::batches`), stopping at the first
+/// refusal; how many it queued. One too large for any message is left to
+/// the outbox run, which sets it aside.
+pub async fn send_kept(env: &Env, messages: &[&str]) -> Result<usize, ApiError> {
+    let split = calhook_core::deliver::batches::split(messages.iter().map(|m| (*m, false)));
+    let mut queued = 0;
+    for range in split.batches {
+        let batch = messages[range.clone()]
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        send_batch(env, batch).await?;
+        queued += range.len();
+    }
+    Ok(queued)
+}

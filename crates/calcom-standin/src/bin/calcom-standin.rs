@@ -2,23 +2,19 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+/// Serves a stand-in for Cal.com's API v2 (`GET /v2/bookings`) on 127.0.0.1.
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(long, default_value_t = 8026)]
+    port: u16,
+    /// The only key accepted (default: any `cal_…` key).
+    #[arg(long)]
+    api_key: Option<String>,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut port = 8026u16;
-    let mut api_key = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => {
-                port = args
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--api-key" => api_key = Some(args.next().unwrap_or_else(|| usage())),
-            _ => usage(),
-        }
-    }
+    let Args { port, api_key } = clap::Parser::parse();
     if let Some(key) = api_key.as_deref().filter(|k| !k.starts_with("cal_")) {
         eprintln!(
             "calcom-standin: warning: Cal.com API keys start with cal_; {key:?} is accepted here, \
@@ -35,9 +31,4 @@ async fn main() {
         });
     eprintln!("calcom-standin: listening on http://{addr} (bookings at http://{addr}/)");
     let _ = task.await;
-}
-
-fn usage() -> ! {
-    eprintln!("usage: calcom-standin [--port 8026] [--api-key KEY]");
-    std::process::exit(2);
 }

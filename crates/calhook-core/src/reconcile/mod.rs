@@ -69,6 +69,8 @@ impl<G: Get> Bookings for Http<'_, G> {
 /// A source to reconcile: the single route or a tenant.
 pub struct Source<'a> {
     pub tenant: Option<&'a TenantId>,
+    /// Its last run (`None`: it never ran): where this one starts.
+    pub last: Option<&'a SourceState>,
     /// Which changes are emailed; the others only reach the ledger.
     pub notify: &'a NotifyEvents,
     /// [`fingerprint`] of its API key.
@@ -77,9 +79,14 @@ pub struct Source<'a> {
 
 impl Source<'_> {
     pub fn name(&self) -> String {
-        self.tenant
-            .map_or(state::SINGLE_ROUTE.to_owned(), |t| t.to_string())
+        source_name(self.tenant)
     }
+}
+
+/// A source's name in `reconcile_sources`: the tenant id, or `""` for the
+/// single route.
+pub fn source_name(tenant: Option<&TenantId>) -> String {
+    tenant.map_or(state::SINGLE_ROUTE.to_owned(), |t| t.to_string())
 }
 
 /// A key's fingerprint: which key Cal.com refused, without keeping the key.
@@ -128,10 +135,9 @@ pub enum Asked {
 /// now (their outbox rows are kept until the mailer has them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
+    /// What it did; `state.more`: it stopped at the run's budget.
     pub state: SourceState,
     pub queued: Vec<(NotificationKey, String)>,
-    /// It stopped at the run's budget: more may be waiting.
-    pub more: bool,
 }
 
 /// Whether the scheduled job runs a source now: every `every_ms`, and at
@@ -147,7 +153,8 @@ pub fn due(last: Option<&SourceState>, every_ms: i64, now_ms: i64) -> bool {
     }
 }
 
-/// Reconciles one source, within what is `left` of the run's budget.
+/// Reconciles one source from its last run's state, within what is `left`
+/// of the run's budget.
 pub async fn run_source(
     db: &impl Db,
     cal: &impl Bookings,
@@ -157,26 +164,23 @@ pub async fn run_source(
     left: &mut Budget,
     now_ms: i64,
 ) -> Result<Run, StoreError> {
-    let name = source.name();
-    let last = state::get(db, &name).await?.unwrap_or_default();
+    let last = source.last.cloned().unwrap_or_default();
     let mut next = SourceState {
-        source: name,
+        source: source.name(),
         mark_at: last.mark_at,
         last_run_at: Some(now_ms),
         refused_key: last.refused_key.clone(),
         refused_at: last.refused_at,
         ..SourceState::default()
     };
-    let mut run = Run {
-        state: next.clone(),
-        queued: Vec::new(),
-        more: false,
-    };
+    let mut queued = Vec::new();
     if asked == Asked::Scheduled && last.refused_key.as_deref() == Some(source.key.as_str()) {
         next.error = Some("Cal.com refused this API key; set a new one".into());
         state::save(db, &next).await?;
-        run.state = next;
-        return Ok(run);
+        return Ok(Run {
+            state: next,
+            queued,
+        });
     }
     let start = match asked {
         Asked::Manual {
@@ -188,7 +192,7 @@ pub async fn run_source(
     let mut skip = 0;
     'pages: loop {
         if left.pages == 0 {
-            run.more = true;
+            next.more = true;
             break;
         }
         left.pages -= 1;
@@ -214,13 +218,12 @@ pub async fn run_source(
             let missed = decide::missed(b, known.get(uid).copied());
             if !missed.is_empty() {
                 if left.recoveries == 0 {
-                    run.more = true;
+                    next.more = true;
                     break 'pages;
                 }
                 left.recoveries -= 1;
-                let queued = apply(db, source, b, &missed, &token, limits.ttl_ms, now_ms).await?;
+                queued.extend(apply(db, source, b, &missed, &token, limits.ttl_ms, now_ms).await?);
                 next.recovered += missed.len() as i64;
-                run.queued.extend(queued);
             }
             let changed = b.changed_at().timestamp_millis();
             next.mark_at = Some(next.mark_at.map_or(changed, |m| m.max(changed)));
@@ -239,10 +242,11 @@ pub async fn run_source(
         next.refused_key = None;
         next.refused_at = None;
     }
-    next.more = run.more;
     state::save(db, &next).await?;
-    run.state = next;
-    Ok(run)
+    Ok(Run {
+        state: next,
+        queued,
+    })
 }
 
 /// A booking's missed changes in one transaction: for each one emailed, its

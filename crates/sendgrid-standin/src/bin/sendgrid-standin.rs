@@ -2,23 +2,19 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+/// Serves a stand-in for SendGrid's v3 mail API on 127.0.0.1.
+#[derive(clap::Parser)]
+struct Args {
+    #[arg(long, default_value_t = 8025)]
+    port: u16,
+    /// The only key accepted (default: any).
+    #[arg(long)]
+    api_key: Option<String>,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut port = 8025u16;
-    let mut api_key = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => {
-                port = args
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or_else(|| usage())
-            }
-            "--api-key" => api_key = Some(args.next().unwrap_or_else(|| usage())),
-            _ => usage(),
-        }
-    }
+    let Args { port, api_key } = clap::Parser::parse();
     let standin = sendgrid_standin::StandIn::new(api_key);
     let (addr, task) = standin
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
@@ -29,9 +25,4 @@ async fn main() {
         });
     eprintln!("sendgrid-standin: listening on http://{addr} (captured emails at http://{addr}/)");
     let _ = task.await;
-}
-
-fn usage() -> ! {
-    eprintln!("usage: sendgrid-standin [--port 8025] [--api-key KEY]");
-    std::process::exit(2);
 }
