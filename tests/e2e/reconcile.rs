@@ -36,6 +36,10 @@ pub fn trials() -> Vec<Trial> {
             a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovered_by_a_later_run,
         ),
         trial(
+            "reconcile::the_cli_sets_a_tenants_key_runs_it_now_and_shows_the_last_run",
+            the_cli_sets_a_tenants_key_runs_it_now_and_shows_the_last_run,
+        ),
+        trial(
             "reconcile::the_console_shows_each_sources_last_run_and_marks_recovered_events",
             the_console_shows_each_sources_last_run_and_marks_recovered_events,
         ),
@@ -368,4 +372,82 @@ async fn a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovere
             .len(),
         1
     );
+}
+
+/// Runs the `calhook` CLI against the stack with `stdin`; its stdout, or the
+/// failure. Asynchronously: the stand-ins it reaches are served on this runtime.
+async fn cli(s: &Stack, args: &[&str], stdin: &str) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(root().join("target/debug/calhook"))
+        .args(args)
+        .env("CALHOOK_URL", &s.base)
+        .env("CALHOOK_ADMIN_TOKEN", TOKEN)
+        .env_remove("ADMIN_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("target/debug/calhook runs (scripts/test builds it)");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+async fn the_cli_sets_a_tenants_key_runs_it_now_and_shows_the_last_run() {
+    let r = reconciled().await;
+    let s = &r.stack;
+    let tenant = unique("cli").to_lowercase();
+    cli(
+        s,
+        &["tenant", "add", &tenant, "--secret-from-stdin"],
+        "a-tenant-webhook-secret-456\n",
+    )
+    .await
+    .unwrap();
+    let revoked = "cal_live_revoked_by_cli_00000";
+    cli(
+        s,
+        &["tenant", "cal-api-key", &tenant, "--key-from-stdin"],
+        &format!("{revoked}\n"),
+    )
+    .await
+    .unwrap();
+    let shown = cli(s, &["tenant", "show", &tenant], "").await.unwrap();
+    assert!(shown.contains("\"cal_api_key\": true"), "{shown}");
+    assert!(!shown.contains(revoked), "the key is never shown: {shown}");
+
+    // A run now, of that tenant: Cal.com refuses the key, and the table says so.
+    let ran = cli(s, &["reconcile", "--tenant", &tenant], "")
+        .await
+        .unwrap();
+    let row = ran
+        .lines()
+        .find(|l| l.starts_with(&tenant))
+        .unwrap_or_else(|| panic!("{ran}"));
+    assert!(row.contains("refused the API key (401)"), "{ran}");
+    let last = cli(s, &["reconcile", "--last"], "").await.unwrap();
+    assert!(
+        last.lines()
+            .any(|l| l.starts_with(&tenant) && l.contains("refused")),
+        "{last}"
+    );
+    let wrong = cli(s, &["reconcile", "--since", "yesterday"], "")
+        .await
+        .unwrap_err();
+    assert!(wrong.contains("an RFC 3339 time"), "{wrong}");
+
+    cli(s, &["tenant", "cal-api-key", &tenant, "--remove"], "")
+        .await
+        .unwrap();
+    let shown = cli(s, &["tenant", "show", &tenant], "").await.unwrap();
+    assert!(shown.contains("\"cal_api_key\": false"), "{shown}");
+    let gone = cli(s, &["reconcile", "--tenant", &tenant], "")
+        .await
+        .unwrap_err();
+    assert!(gone.contains("404"), "no longer reconciled: {gone}");
 }
