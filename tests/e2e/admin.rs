@@ -41,7 +41,7 @@ async fn admin_stack(standin: StandIn) -> Stack {
 }
 
 async fn list(s: &Stack, token: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = http()
         .get(format!("{}/admin/dead-letters", s.base))
         .bearer_auth(token)
         .send()
@@ -76,7 +76,7 @@ async fn dead_letter_is_listed_then_redriven_into_one_email() {
     );
     assert!(s.emails_for(&key).is_empty());
     // ... fixes the cause (the stand-in now accepts) and redrives it.
-    let r = reqwest::Client::new()
+    let r = http()
         .post(format!("{}/admin/dead-letters/redrive", s.base))
         .bearer_auth(TOKEN)
         .json(&json!({"key": key}))
@@ -96,7 +96,7 @@ async fn dead_letter_is_listed_then_redriven_into_one_email() {
     let rows = s.sql(&format!("SELECT state FROM deliveries WHERE key = '{key}'"));
     assert_eq!(rows[0]["state"], "sent");
     // Redriving everything again (the natural retry) sends nothing more.
-    let r = reqwest::Client::new()
+    let r = http()
         .post(format!("{}/admin/dead-letters/redrive", s.base))
         .bearer_auth(TOKEN)
         .json(&json!({"all": true}))
@@ -126,7 +126,7 @@ async fn list_is_newest_first_and_an_unreadable_dead_letter_can_be_deleted() {
         .collect();
     assert_eq!(keys, ["BOOKING_CREATED:booking:newer", "unreadable:m-old"]);
     let delete = |key: &'static str| {
-        reqwest::Client::new()
+        http()
             .post(format!("{}/admin/dead-letters/delete", s.base))
             .header("authorization", format!("bearer {TOKEN}"))
             .json(&json!({ "key": key }))
@@ -148,7 +148,7 @@ async fn wrong_token_is_401() {
     let s = admin_stack(StandIn::new(Some(SENDGRID_KEY.into()))).await;
     let (status, v) = list(&s, "not-the-token").await;
     assert_eq!(status, 401, "{v}");
-    let r = reqwest::Client::new()
+    let r = http()
         .post(format!("{}/admin/dead-letters/redrive", s.base))
         .json(&json!({"all": true}))
         .send()
@@ -159,14 +159,14 @@ async fn wrong_token_is_401() {
 
 /// Runs the `calhook` CLI against the stack; its stdout, or the failure.
 fn cli(s: &Stack, args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new(root().join("target/debug/calhook"))
-        .args(args)
-        .env("CALHOOK_URL", &s.base)
-        .env("CALHOOK_ADMIN_TOKEN", TOKEN)
-        .env_remove("ADMIN_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("target/debug/calhook runs (scripts/test builds it)");
+    let out = output_within(
+        std::process::Command::new(root().join("target/debug/calhook"))
+            .args(args)
+            .env("CALHOOK_URL", &s.base)
+            .env("CALHOOK_ADMIN_TOKEN", TOKEN)
+            .env_remove("ADMIN_TOKEN"),
+        CLI_DEADLINE,
+    );
     match out.status.success() {
         true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
@@ -179,7 +179,7 @@ async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_un
     // Cal.com's header on every delivery; a version calhook was not written for is counted.
     let uid = unique("cli");
     let bytes = body(&fixture_for("BOOKING_CREATED", &uid));
-    let r = reqwest::Client::new()
+    let r = http()
         .post(s.webhook_url())
         .header("content-type", "application/json")
         .header(
@@ -244,14 +244,14 @@ async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_un
     let outbox = cli(&s, &["outbox", "--json"]).unwrap();
     assert!(serde_json::from_str::<Value>(&outbox).unwrap()["depth"].is_number());
     // Without a token, no prompt off a terminal: a clear error.
-    let out = std::process::Command::new(root().join("target/debug/calhook"))
-        .args(["status"])
-        .env("CALHOOK_URL", &s.base)
-        .env_remove("CALHOOK_ADMIN_TOKEN")
-        .env_remove("ADMIN_TOKEN")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = output_within(
+        std::process::Command::new(root().join("target/debug/calhook"))
+            .args(["status"])
+            .env("CALHOOK_URL", &s.base)
+            .env_remove("CALHOOK_ADMIN_TOKEN")
+            .env_remove("ADMIN_TOKEN"),
+        CLI_DEADLINE,
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CALHOOK_ADMIN_TOKEN"));
 }

@@ -83,7 +83,7 @@ async fn accepted(s: &Stack, v: &Value) -> String {
 }
 
 async fn admin_get(s: &Stack, path: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = http()
         .get(format!("{}{path}", s.base))
         .bearer_auth(TOKEN)
         .send()
@@ -99,7 +99,9 @@ async fn timeline(s: &Stack, uid: &str) -> Value {
 }
 
 async fn run_cron(s: &Stack) {
-    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+    let r = http()
+        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .send()
         .await
         .unwrap();
     assert!(r.status().is_success());

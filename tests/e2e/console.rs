@@ -66,7 +66,11 @@ async fn a_dead_letter_is_alerted_to_alert_to_once_with_a_link_to_the_console() 
         .await;
     let key = failed["key"].as_str().unwrap().to_owned();
     s.wait_for_dead_letter(&key).await;
-    let cron = || reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base));
+    let cron = || {
+        http()
+            .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+            .send()
+    };
     assert!(cron().await.unwrap().status().is_success());
     let to_ops = |e: &sendgrid_standin::Captured| {
         e.body["personalizations"][0]["to"][0]["email"] == "ops@example.com"

@@ -1,7 +1,11 @@
 //! `wrangler deploy --dry-run` must succeed for every worker: it bundles the
 //! real build output and validates the configuration without an account.
 
-use crate::support::root;
+use crate::support::{output_within, root};
+use std::time::Duration;
+
+/// How long one deploy script or `wrangler deploy --dry-run` may take.
+const DEPLOY_DEADLINE: Duration = Duration::from_secs(300);
 use libtest_mimic::{Failed, Trial};
 use std::process::Command;
 
@@ -31,15 +35,16 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "deploy::scripts_deploy_dry_run_bundles_all_three_workers_without_an_account",
             || {
-                let out = Command::new("bash")
-                    .arg(root().join("scripts/deploy"))
-                    .arg("--dry-run")
-                    .current_dir(root())
-                    .env("CALHOOK_PREBUILT", "1")
-                    .env("WRANGLER_SEND_METRICS", "false")
-                    .env("CI", "true")
-                    .output()
-                    .unwrap();
+                let out = output_within(
+                    Command::new("bash")
+                        .arg(root().join("scripts/deploy"))
+                        .arg("--dry-run")
+                        .current_dir(root())
+                        .env("CALHOOK_PREBUILT", "1")
+                        .env("WRANGLER_SEND_METRICS", "false")
+                        .env("CI", "true"),
+                    DEPLOY_DEADLINE,
+                );
                 if !out.status.success() {
                     return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
                 }
@@ -198,7 +203,7 @@ impl DeployCopy {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        output_within(&mut cmd, DEPLOY_DEADLINE)
     }
 
     fn file(&self, path: &str) -> String {
@@ -366,18 +371,19 @@ fn dry_run(config: &str, name: &str) -> Result<(), Failed> {
         .prefix("calhook-dry-run-")
         .tempdir()
         .unwrap();
-    let out = Command::new(root().join("node_modules/.bin/wrangler"))
-        .args(["deploy", "--dry-run", "--outdir"])
-        .arg(out_dir.path())
-        .args(["-c", config])
-        .current_dir(root())
-        // The wasm was built by scripts/test; the [build] command is a no-op here.
-        .env("CALHOOK_PREBUILT", "1")
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_LOG", "log")
-        .env("CI", "true")
-        .output()
-        .map_err(|e| format!("wrangler did not run: {e}"))?;
+    let out = output_within(
+        Command::new(root().join("node_modules/.bin/wrangler"))
+            .args(["deploy", "--dry-run", "--outdir"])
+            .arg(out_dir.path())
+            .args(["-c", config])
+            .current_dir(root())
+            // The wasm was built by scripts/test; the [build] command is a no-op here.
+            .env("CALHOOK_PREBUILT", "1")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG", "log")
+            .env("CI", "true"),
+        DEPLOY_DEADLINE,
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

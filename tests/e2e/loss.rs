@@ -97,7 +97,9 @@ fn outbox_rows(s: &Stack, prefix: &str, n: u32, quotes: u32, created_at: i64) {
 }
 
 async fn run_minute_job(s: &Stack) {
-    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+    let r = http()
+        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .send()
         .await
         .unwrap();
     assert!(r.status().is_success());

@@ -20,17 +20,32 @@ mod tenants;
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::future::Future;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// One runtime for the whole run, so the shared stacks' stand-ins keep serving.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        // More workers than test threads: a test blocked in a `wrangler d1
+        // execute` still leaves a worker to drive the timers and the stand-ins.
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(4)
             .enable_all()
             .build()
             .unwrap()
     })
+}
+
+/// How long one test may run before it fails (and its stacks are stopped):
+/// `$E2E_TEST_DEADLINE_SECONDS`, else 600. Every wait inside a test has its
+/// own, shorter deadline; this one stops a hang nobody foresaw from holding
+/// up the whole run.
+fn test_deadline() -> Duration {
+    let seconds = std::env::var("E2E_TEST_DEADLINE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    Duration::from_secs(seconds)
 }
 
 /// A trial that runs an async test on the shared runtime.
@@ -40,8 +55,19 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     Trial::test(name, move || {
+        let deadline = test_deadline();
         let handle = runtime().spawn(test());
-        runtime().block_on(handle).map_err(|e| {
+        let abort = handle.abort_handle();
+        let Ok(finished) =
+            runtime().block_on(async { tokio::time::timeout(deadline, handle).await })
+        else {
+            // Dropping the test's future stops the stacks it started.
+            abort.abort();
+            return Err(Failed::from(format!(
+                "did not finish within {deadline:?} (E2E_TEST_DEADLINE_SECONDS)"
+            )));
+        };
+        finished.map_err(|e| {
             let msg = match e.try_into_panic() {
                 Ok(p) => p
                     .downcast_ref::<String>()

@@ -342,7 +342,9 @@ async fn removed_secret_is_401() {
 
 async fn unknown_path_is_404() {
     let s = shared().await;
-    let r = reqwest::get(format!("{}/webhooks/calendly", s.base))
+    let r = http()
+        .get(format!("{}/webhooks/calendly", s.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
@@ -352,7 +354,7 @@ async fn unknown_path_is_404() {
 
 async fn wrong_method_is_405_with_allow_post() {
     let s = shared().await;
-    let r = reqwest::get(s.webhook_url()).await.unwrap();
+    let r = http().get(s.webhook_url()).send().await.unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "POST");
     assert_eq!(r.headers()["content-type"], "application/json");
@@ -377,7 +379,7 @@ async fn streamed_body_over_the_cap_is_413() {
     let s = Stack::start(Options::default()).await;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..40).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
-    let r = reqwest::Client::new()
+    let r = http()
         .post(s.webhook_url())
         .header("X-Cal-Signature-256", "0".repeat(64))
         .body(reqwest::Body::wrap_stream(futures_stream(chunks)))
@@ -443,7 +445,11 @@ async fn trigger_not_in_notify_events_is_ignored_with_200() {
 
 async fn healthz_answers_ok() {
     let s = shared().await;
-    let r = reqwest::get(format!("{}/healthz", s.base)).await.unwrap();
+    let r = http()
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "ok");
@@ -561,7 +567,9 @@ fn without_queue_and_d1(config: &mut toml::Table) {
 
 /// Runs the receiver's per-minute outbox job now.
 async fn run_outbox_cron(s: &Stack) {
-    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+    let r = http()
+        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .send()
         .await
         .unwrap();
     assert!(
@@ -590,7 +598,7 @@ async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
     // A retry of one of them is a duplicate: it is recorded already.
     let (_, again) = broken.send(&events[0]).await;
     assert_eq!(again["status"], "duplicate", "{again}");
-    let listed: Value = reqwest::Client::new()
+    let listed: Value = http()
         .get(format!("{}/admin/outbox", broken.base))
         .bearer_auth("t".repeat(32))
         .send()
@@ -813,7 +821,9 @@ async fn scheduled_job_prunes_expired_keys() {
             "INSERT INTO deliveries (key, state, trigger, updated_at) VALUES ('{key}', '{state}', 'BOOKING_CREATED', {at})"
         ));
     }
-    let r = reqwest::get(format!("{}/__scheduled?cron=17+3+*+*+*", s.base))
+    let r = http()
+        .get(format!("{}/__scheduled?cron=17+3+*+*+*", s.base))
+        .send()
         .await
         .unwrap();
     assert!(r.status().is_success());
@@ -892,10 +902,7 @@ async fn test_sender_cli_signs_and_sends_a_fixture() {
     );
     let uid = unique("cli");
     let run = |args: Vec<String>| {
-        let out = std::process::Command::new(&cli)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = output_within(std::process::Command::new(&cli).args(args), CLI_DEADLINE);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

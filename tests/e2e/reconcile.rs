@@ -81,7 +81,9 @@ async fn start(more_vars: Vec<(&'static str, String)>) -> Reconciled {
 }
 
 async fn tick(s: &Stack) {
-    let r = reqwest::get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+    let r = http()
+        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
+        .send()
         .await
         .unwrap();
     assert!(r.status().is_success());
@@ -377,21 +379,16 @@ async fn a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovere
 /// Runs the `calhook` CLI against the stack with `stdin`; its stdout, or the
 /// failure. Asynchronously: the stand-ins it reaches are served on this runtime.
 async fn cli(s: &Stack, args: &[&str], stdin: &str) -> Result<String, String> {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(root().join("target/debug/calhook"))
-        .args(args)
-        .env("CALHOOK_URL", &s.base)
-        .env("CALHOOK_ADMIN_TOKEN", TOKEN)
-        .env_remove("ADMIN_TOKEN")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("target/debug/calhook runs (scripts/test builds it)");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let out = child.wait_with_output().await.unwrap();
+    let out = output_within_async(
+        tokio::process::Command::new(root().join("target/debug/calhook"))
+            .args(args)
+            .env("CALHOOK_URL", &s.base)
+            .env("CALHOOK_ADMIN_TOKEN", TOKEN)
+            .env_remove("ADMIN_TOKEN"),
+        stdin,
+        CLI_DEADLINE,
+    )
+    .await;
     match out.status.success() {
         true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
         false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),

@@ -31,6 +31,98 @@ fn wrangler() -> PathBuf {
     root().join("node_modules/.bin/wrangler")
 }
 
+/// The tests' HTTP client: every request gives up after 30 s, so a worker
+/// that never answers fails the test that asked instead of hanging the run.
+/// No connection is reused (see `Stack::client`).
+pub fn http() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+        })
+        .clone()
+}
+
+/// Runs a command to its end, or kills it after `deadline` and says so: a
+/// wrangler that hangs fails the test that ran it, never the whole run.
+pub fn output_within(cmd: &mut Command, deadline: Duration) -> std::process::Output {
+    use std::io::Read;
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not finish in {deadline:?}:\n{}",
+                String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// How long one headless Chromium script may take.
+pub const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
+
+/// `output_within` without blocking the runtime, for a command that reaches
+/// the stand-ins this runtime serves: `stdin` written, then closed.
+pub async fn output_within_async(
+    cmd: &mut tokio::process::Command,
+    stdin: &str,
+    deadline: Duration,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    match tokio::time::timeout(deadline, child.wait_with_output()).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => panic!("{what} did not finish in {deadline:?}"),
+    }
+}
+
+/// How long one run of the `calhook` CLI by a test may take.
+pub const CLI_DEADLINE: Duration = Duration::from_secs(150);
+
+/// How long one `wrangler` command run by a test may take.
+pub const WRANGLER_COMMAND_DEADLINE: Duration = Duration::from_secs(120);
+
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
@@ -43,15 +135,17 @@ pub fn free_port() -> u16 {
 /// test with the script's output if a step failed.
 pub async fn browser_test(script: &str, base: &str, token: &str, args: &[&str]) -> PathBuf {
     let shots = root().join("target/console-screenshots");
-    let run = tokio::process::Command::new("node")
-        .arg(root().join("tests/browser").join(script))
-        .args([base, token])
-        .arg(&shots)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .await
-        .expect("node runs (scripts/setup installs playwright-core and chromium)");
+    let run = output_within_async(
+        tokio::process::Command::new("node")
+            .arg(root().join("tests/browser").join(script))
+            .args([base, token])
+            .arg(&shots)
+            .args(args)
+            .current_dir(root()),
+        "",
+        BROWSER_DEADLINE,
+    )
+    .await;
     assert!(
         run.status.success(),
         "the browser test failed:\n{}{}",
@@ -166,8 +260,14 @@ where
 {
     let start = Instant::now();
     loop {
-        if let Some(v) = check().await {
-            return v;
+        // A check that never returns (a request nobody answers) ends the wait too.
+        let left = deadline.saturating_sub(start.elapsed()) + Duration::from_secs(1);
+        match tokio::time::timeout(left, check()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => {
+                panic!("timed out after {deadline:?} waiting for {what}: a check did not return")
+            }
         }
         if start.elapsed() > deadline {
             panic!("timed out after {deadline:?} waiting for {what}");
@@ -340,6 +440,91 @@ fn test_config(
     toml::to_string(&config).unwrap()
 }
 
+/// How long `wrangler dev` may take to say it is ready and answer `/healthz`.
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Starts `wrangler dev` on the `configs` and returns it with the port it
+/// serves on: the one its own log names ("Ready on …"), never merely a port
+/// that answers, which another stack could hold. A port taken between
+/// `free_port` and wrangler's bind is tried again with another.
+async fn start_wrangler_dev(
+    dir: &Path,
+    configs: &[PathBuf],
+    state: &Path,
+    log: &Path,
+    client: &reqwest::Client,
+) -> (Child, u16) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port();
+        let log_file = std::fs::File::create(log).unwrap();
+        let mut cmd = wrangler_in(dir);
+        cmd.arg("dev");
+        for config in configs {
+            cmd.arg("-c").arg(config);
+        }
+        cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(state)
+            .arg("--show-interactive-dev-session=false")
+            // GET /__scheduled runs the receiver's cron handler (which hands
+            // the job to the admin worker).
+            .arg("--test-scheduled")
+            // wrangler dev sessions on one machine share a registry and reload
+            // their workers when another session starts or stops: keep each
+            // stack's to itself.
+            .env("WRANGLER_REGISTRY_PATH", dir.join("registry"))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("wrangler dev starts");
+        RUNNING.lock().unwrap().push(child.id() as i32);
+        let read_log = || std::fs::read_to_string(log).unwrap_or_default();
+        let started = Instant::now();
+        loop {
+            let text = read_log();
+            if let Some(ready) = ready_port(&text) {
+                let healthz = format!("http://127.0.0.1:{ready}/healthz");
+                if let Ok(r) = client.get(&healthz).send().await {
+                    if r.status().is_success() {
+                        return (child, ready);
+                    }
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let pgid = child.id() as i32;
+                // Whatever it left behind (workerd) goes with its group.
+                unsafe {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+                RUNNING.lock().unwrap().retain(|p| *p != pgid);
+                let taken = text.contains("EADDRINUSE") || text.contains("already in use");
+                if taken && attempt < 3 {
+                    break;
+                }
+                panic!("wrangler dev exited ({status}):\n{text}");
+            }
+            if started.elapsed() > READY_DEADLINE {
+                panic!("wrangler dev was not ready in {READY_DEADLINE:?}:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The port of wrangler's "Ready on http://127.0.0.1:PORT" line.
+fn ready_port(log: &str) -> Option<u16> {
+    log.lines().find_map(|line| {
+        let (_, rest) = line.split_once("Ready on http://127.0.0.1:")?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })
+}
+
 impl Stack {
     pub async fn start(opts: Options) -> Stack {
         for built in [
@@ -400,14 +585,15 @@ impl Stack {
         );
 
         // The mailer always has the database (some tests take it from the receiver).
-        let migrate = wrangler_in(dir.path())
-            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-            .arg(&state)
-            .arg("-c")
-            .arg(&mailer_config)
-            .current_dir(dir.path())
-            .output()
-            .expect("wrangler runs (scripts/setup installs it)");
+        let migrate = output_within(
+            wrangler_in(dir.path())
+                .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+                .arg(&state)
+                .arg("-c")
+                .arg(&mailer_config)
+                .current_dir(dir.path()),
+            WRANGLER_COMMAND_DEADLINE,
+        );
         assert!(
             migrate.status.success(),
             "migrations failed: {}{}",
@@ -415,39 +601,19 @@ impl Stack {
             String::from_utf8_lossy(&migrate.stderr)
         );
 
-        let port = free_port();
         let log = dir.path().join("wrangler.log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let mut cmd = wrangler_in(dir.path());
-        cmd.arg("dev").arg("-c").arg(&receiver_config);
-        cmd.arg("-c").arg(&admin_config);
+        let mut configs = vec![receiver_config, admin_config];
         if !opts.receiver_only {
-            cmd.arg("-c").arg(&mailer_config);
+            configs.push(mailer_config.clone());
         }
-        for config in &opts.extra_configs {
-            cmd.arg("-c").arg(config);
-        }
-        cmd.args(["--ip", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--inspector-port", &free_port().to_string()])
-            .arg("--persist-to")
-            .arg(&state)
-            .arg("--show-interactive-dev-session=false")
-            // GET /__scheduled runs the receiver's cron handler (which hands
-            // the job to the admin worker).
-            .arg("--test-scheduled")
-            // wrangler dev sessions on one machine share a registry and reload
-            // their workers when another session starts or stops: keep each
-            // stack's to itself.
-            .env("WRANGLER_REGISTRY_PATH", dir.path().join("registry"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().expect("wrangler dev starts");
-        RUNNING.lock().unwrap().push(child.id() as i32);
-
-        let stack = Stack {
+        configs.extend(opts.extra_configs.iter().cloned());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let (child, port) = start_wrangler_dev(dir.path(), &configs, &state, &log, &client).await;
+        Stack {
             base: format!("http://127.0.0.1:{port}"),
             standin,
             dir,
@@ -460,40 +626,8 @@ impl Stack {
             // idle connections after 2 s on this side still lost one such race
             // under a loaded CI run, while the test thread was blocked in
             // `wrangler d1 execute`: every request gets a fresh connection.
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap(),
-        };
-        let healthz = format!("{}/healthz", stack.base);
-        let started = Instant::now();
-        loop {
-            if let Ok(r) = stack.client.get(&healthz).send().await {
-                if r.status().is_success() {
-                    break;
-                }
-            }
-            if let Some(status) = stack
-                .child
-                .lock()
-                .unwrap()
-                .as_mut()
-                .unwrap()
-                .try_wait()
-                .unwrap()
-            {
-                panic!("wrangler dev exited ({status}):\n{}", stack.log());
-            }
-            if started.elapsed() > Duration::from_secs(90) {
-                panic!(
-                    "wrangler dev did not answer /healthz in 90 s:\n{}",
-                    stack.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            client,
         }
-        stack
     }
 
     /// wrangler's pid, which is also its process group's id (`benches/compare.rs`).
@@ -654,15 +788,16 @@ impl Stack {
     }
 
     fn try_sql(&self, query: &str) -> Result<Vec<Value>, String> {
-        let out = wrangler_in(self.dir.path())
-            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
-            .arg(&self.state)
-            .arg("-c")
-            .arg(&self.mailer_config)
-            .args(["--command", query])
-            .current_dir(self.dir.path())
-            .output()
-            .expect("wrangler d1 execute runs");
+        let out = output_within(
+            wrangler_in(self.dir.path())
+                .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+                .arg(&self.state)
+                .arg("-c")
+                .arg(&self.mailer_config)
+                .args(["--command", query])
+                .current_dir(self.dir.path()),
+            WRANGLER_COMMAND_DEADLINE,
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             return Err(format!(

@@ -338,7 +338,7 @@ async fn a_disabled_unknown_or_secretless_tenant_records_nothing() {
     }
     // Without a signature header, too: the same answer as a known tenant's.
     let unsigned = |path: &'static str| {
-        reqwest::Client::new()
+        http()
             .post(format!("{}{path}", s.base))
             .header("content-type", "application/json")
             .body(body(&booking))

@@ -178,7 +178,7 @@ fn fixtures() -> ExitCode {
 async fn send(body: &BodyArgs, url: &str) -> Result<ExitCode, String> {
     let bytes = load(body)?;
     let signature = sign(&body.secret, &bytes);
-    let r = reqwest::Client::new()
+    let r = ops::client()?
         .post(url)
         .header("Content-Type", "application/json")
         .header(SIGNATURE_HEADER, signature)

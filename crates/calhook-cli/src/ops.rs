@@ -44,6 +44,29 @@ pub enum DeadLetters {
     },
 }
 
+/// How long the CLI waits for an answer: `$CALHOOK_TIMEOUT_SECONDS`, else
+/// 120 s, longer than a reconcile run now (its pages, each given up on after
+/// `CAL_API_TIMEOUT_SECONDS`), so a deployment that never answers ends the
+/// command with an error instead of hanging the shell.
+pub fn client() -> Result<reqwest::Client, String> {
+    const DEFAULT_SECONDS: u64 = 120;
+    let seconds = match std::env::var("CALHOOK_TIMEOUT_SECONDS") {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=3600).contains(s))
+            .ok_or_else(|| {
+                format!("CALHOOK_TIMEOUT_SECONDS={v:?}: a number of seconds, 1 to 3600")
+            })?,
+        Err(_) => DEFAULT_SECONDS,
+    };
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(seconds))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// The admin token: the environment, else a prompt on the terminal.
 pub fn token() -> Result<String, String> {
     for name in ["CALHOOK_ADMIN_TOKEN", "ADMIN_TOKEN"] {
@@ -86,9 +109,7 @@ async fn call(
     url: reqwest::Url,
     body: Option<Value>,
 ) -> Result<Value, String> {
-    let mut request = reqwest::Client::new()
-        .request(method, url.clone())
-        .bearer_auth(token()?);
+    let mut request = client()?.request(method, url.clone()).bearer_auth(token()?);
     if let Some(b) = body {
         request = request.json(&b);
     }

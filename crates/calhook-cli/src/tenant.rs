@@ -246,7 +246,7 @@ pub async fn run(args: TenantArgs) -> Result<ExitCode, String> {
         TenantCommand::Enable { id } => (Method::POST, at(&id, &["enable"])?, None),
         TenantCommand::Reencrypt => (Method::POST, tenants_url(base, &["reencrypt"])?, None),
     };
-    let mut request = reqwest::Client::new()
+    let mut request = crate::ops::client()?
         .request(method, url.clone())
         .bearer_auth(token.trim());
     if let Some(body) = body {
