@@ -13,11 +13,10 @@
 // Usage: node isolate-cpu.mjs N ROUNDS LABEL=INSPECTOR_PORT=URL ...
 //   prints a Markdown table on stdout (paths interleaved: a, b, a, b per round).
 // Or:    node isolate-cpu.mjs --top N MODE INSPECTOR_PORT URL  (heaviest functions)
-import WebSocket from 'ws';
+import { INTERVAL_US, busySamples, nameOf, profiled, session } from './devtools.mjs';
 import crypto from 'node:crypto';
 
 const SECRET = 'bench-secret-0123456789';
-const INTERVAL_US = 100;
 const IN_FLIGHT = 16;
 const MODES = [['bad', 'bad signature → 401'], ['new', 'new event → 200 queued'], ['dup', 'duplicate → 200 duplicate']];
 
@@ -56,45 +55,15 @@ async function blast(url, list, mode) {
 
 const EXPECTED = { bad: '401', new: '200 queued', dup: '200 duplicate' };
 
-async function session(port) {
-  const list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-  const target = list.find(t => t.webSocketDebuggerUrl);
-  if (!target) throw new Error(`no DevTools target on port ${port}`);
-  const ws = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
-  let id = 0; const pending = new Map();
-  ws.on('message', m => { const d = JSON.parse(m); if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); } });
-  const send = (method, params = {}) => new Promise(r => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
-  await send('Network.disable');
-  await send('Runtime.disable');
-  await send('Profiler.enable');
-  await send('Profiler.setSamplingInterval', { interval: INTERVAL_US });
-  return { send, close: () => ws.close() };
-}
-
-const nameOf = n => n.callFrame.functionName || `(${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber})`;
-const isWasm = k => /::|^<|wasm-function|^_ZN/.test(k);
-
 /** Profiles N requests of `mode`; returns µs per request: busy, and its wasm share. */
 async function measure(target, n, mode) {
   const list = bodies(n, mode);
   if (mode === 'dup') await blast(target.url, list, mode); // recorded once, unprofiled
-  const s = target.session;
-  await s.send('Profiler.start');
-  const counts = await blast(target.url, list, mode);
-  const stopped = await s.send('Profiler.stop');
-  if (!stopped.result) throw new Error(`${target.label} ${mode}: the profiler answered ${JSON.stringify(stopped.error ?? stopped)}`);
-  const { result } = stopped;
+  const { result: counts, profile } = await profiled(target.session, `${target.label} ${mode}`, () => blast(target.url, list, mode));
   if ((counts[EXPECTED[mode]] ?? 0) !== n) throw new Error(`${target.label} ${mode}: expected ${n} × "${EXPECTED[mode]}", got ${JSON.stringify(counts)}`);
-  let busy = 0, wasm = 0;
-  for (const node of result.profile.nodes) {
-    const k = nameOf(node);
-    if (k === '(idle)') continue;
-    busy += node.hitCount;
-    if (isWasm(k)) wasm += node.hitCount;
-  }
+  const { busy, wasm } = busySamples(profile);
   const us = samples => samples * INTERVAL_US / n;
-  return { busy: us(busy), wasm: us(wasm), profile: result.profile };
+  return { busy: us(busy), wasm: us(wasm), profile };
 }
 
 const fmt = v => v.toFixed(0);
