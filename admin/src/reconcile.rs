@@ -17,7 +17,7 @@ use calhook_core::store::tenants;
 use calhook_core::tenants::{Slot, TenantId};
 use calhook_platform::bindings::d1;
 use calhook_platform::d1::D1;
-use calhook_platform::http::{get_text, GetError};
+use calhook_platform::http::{get_bytes, GetError};
 use calhook_platform::queue::send_kept;
 use calhook_platform::sealing::master_keys;
 use serde_json::{json, Value};
@@ -34,14 +34,15 @@ struct Fetcher {
 
 impl Get for Fetcher {
     async fn get(&self, r: &ListRequest) -> Result<(u16, Vec<u8>), String> {
-        match get_text(&r.url, &r.headers, self.timeout_seconds * 1000).await {
-            Ok((status, body)) => Ok((status, body.into_bytes())),
-            Err(GetError::Timeout) => Err(format!(
-                "no answer within CAL_API_TIMEOUT_SECONDS ({} s)",
-                self.timeout_seconds
-            )),
-            Err(GetError::Failed(e)) => Err(e),
-        }
+        get_bytes(&r.url, &r.headers, self.timeout_seconds * 1000)
+            .await
+            .map_err(|e| match e {
+                GetError::Timeout => format!(
+                    "no answer within CAL_API_TIMEOUT_SECONDS ({} s)",
+                    self.timeout_seconds
+                ),
+                GetError::Failed(e) => e,
+            })
     }
 }
 

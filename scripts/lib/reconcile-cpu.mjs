@@ -21,13 +21,26 @@ import { INTERVAL_US, busySamples, nameOf, profiled, session } from './devtools.
 const [port, admin, standin, token, bookings, recover, rounds] = process.argv.slice(2);
 const START = '2030-01-02T10:00:00.000Z';
 
-/** A Cal.com 2024-08-13 booking as the stand-in takes it. */
-const booking = (uid, updatedAt) => ({
-  uid, status: 'accepted', title: `Intro ${uid}`, start: START, end: '2030-01-02T10:30:00.000Z',
-  hosts: [{ id: 1, name: 'Host', email: 'host@example.com', username: 'host', timeZone: 'Europe/London' }],
-  attendees: [{ name: 'Ada', email: `ada-${uid}@example.com`, timeZone: 'Europe/London', language: 'en', absent: false }],
-  ...(updatedAt ? { createdAt: updatedAt, updatedAt } : {}),
-});
+/** A Cal.com 2024-08-13 booking as the stand-in takes it, filled in as a
+ *  real one is: a description, two attendees, the booking form's answers, a
+ *  video link (about 1.3 KB as the API lists it). */
+const booking = (uid, updatedAt) => {
+  const guest = (name, i) => ({ name, email: `${name.toLowerCase()}-${uid}@example.com`, timeZone: i ? 'America/New_York' : 'Europe/London', language: 'en', absent: false });
+  return {
+    uid, status: 'accepted', title: `30 Min Meeting between Host Person and Ada Lovelace (${uid})`,
+    description: 'Quarterly review of the integration: what shipped, what is blocked, and what we plan for the next quarter.',
+    start: START, end: '2030-01-02T10:30:00.000Z', location: 'https://app.cal.com/video/8sZ3bX4kQ9wL2mN7pR5tV1',
+    hosts: [{ id: 1, name: 'Host Person', email: 'host@example.com', username: 'host', timeZone: 'Europe/London' }],
+    attendees: [guest('Ada', 0), guest('Grace', 1)],
+    bookingFieldsResponses: {
+      name: 'Ada Lovelace', email: `ada-${uid}@example.com`, guests: [`grace-${uid}@example.com`],
+      notes: 'Please bring the numbers from last month; we will look at the failed deliveries first.',
+      location: { value: 'integrations:daily', optionValue: '' },
+    },
+    metadata: { videoCallUrl: 'https://app.cal.com/video/8sZ3bX4kQ9wL2mN7pR5tV1' },
+    ...(updatedAt ? { createdAt: updatedAt, updatedAt } : {}),
+  };
+};
 
 async function put(b) {
   const r = await fetch(`${standin}/_standin/bookings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
