@@ -158,19 +158,8 @@ async fn wrong_token_is_401() {
 }
 
 /// Runs the `calhook` CLI against the stack; its stdout, or the failure.
-fn cli(s: &Stack, args: &[&str]) -> Result<String, String> {
-    let out = output_within(
-        std::process::Command::new(root().join("target/debug/calhook"))
-            .args(args)
-            .env("CALHOOK_URL", &s.base)
-            .env("CALHOOK_ADMIN_TOKEN", TOKEN)
-            .env_remove("ADMIN_TOKEN"),
-        CLI_DEADLINE,
-    );
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
+async fn cli(s: &Stack, args: &[&str]) -> Result<String, String> {
+    s.calhook(TOKEN, args, "").await
 }
 
 async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_unexpected_payload_version(
@@ -195,34 +184,34 @@ async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_un
     let status: Value = poll(
         "the unexpected version counted",
         Duration::from_secs(30),
-        || {
-            let out = cli(&s, &["status", "--json"]);
-            async move {
-                let v: Value = serde_json::from_str(&out.ok()?).ok()?;
-                (v["unexpected_payload_versions"][0]["version"] == "2099-01-01").then_some(v)
-            }
+        || async {
+            let out = cli(&s, &["status", "--json"]).await;
+            let v: Value = serde_json::from_str(&out.ok()?).ok()?;
+            (v["unexpected_payload_versions"][0]["version"] == "2099-01-01").then_some(v)
         },
     )
     .await;
     assert_eq!(status["payload_version"], "2021-10-20");
-    let human = cli(&s, &["status"]).unwrap();
+    let human = cli(&s, &["status"]).await.unwrap();
     assert!(human.contains("UNEXPECTED 2099-01-01"), "{human}");
     s.wait_for_log("the version logged", Duration::from_secs(10), |l| {
         l.contains("\"payload_version\":\"2099-01-01\"")
     })
     .await;
 
-    let timeline = cli(&s, &["bookings", "show", &uid]).unwrap();
+    let timeline = cli(&s, &["bookings", "show", &uid]).await.unwrap();
     assert!(timeline.contains("BOOKING_CREATED"), "{timeline}");
     // A hostile uid stays one path segment: not found, never another route.
-    let err = cli(&s, &["bookings", "show", "../dead-letters"]).unwrap_err();
+    let err = cli(&s, &["bookings", "show", "../dead-letters"])
+        .await
+        .unwrap_err();
     assert!(err.contains("404"), "{err}");
 
     s.sql(
         "INSERT INTO dead_letters (key, trigger, notification, reason, dead_lettered_at) VALUES \
          ('BOOKING_CREATED:booking:cli-dead', 'BOOKING_CREATED', '{}', '400 from SendGrid: from: not verified', 2000)",
     );
-    let listed = cli(&s, &["dead-letters", "list"]).unwrap();
+    let listed = cli(&s, &["dead-letters", "list"]).await.unwrap();
     assert!(
         listed.contains("BOOKING_CREATED:booking:cli-dead") && listed.contains("not verified"),
         "{listed}"
@@ -236,12 +225,13 @@ async fn the_cli_shows_status_dead_letters_outbox_and_a_booking_and_counts_an_un
             "--json",
         ],
     )
+    .await
     .unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(&shown).unwrap()["trigger"],
         "BOOKING_CREATED"
     );
-    let outbox = cli(&s, &["outbox", "--json"]).unwrap();
+    let outbox = cli(&s, &["outbox", "--json"]).await.unwrap();
     assert!(serde_json::from_str::<Value>(&outbox).unwrap()["depth"].is_number());
     // Without a token, no prompt off a terminal: a clear error.
     let out = output_within(

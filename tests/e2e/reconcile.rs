@@ -376,23 +376,9 @@ async fn a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovere
     );
 }
 
-/// Runs the `calhook` CLI against the stack with `stdin`; its stdout, or the
-/// failure. Asynchronously: the stand-ins it reaches are served on this runtime.
+/// Runs the `calhook` CLI against the stack; its stdout, or the failure.
 async fn cli(s: &Stack, args: &[&str], stdin: &str) -> Result<String, String> {
-    let out = output_within_async(
-        tokio::process::Command::new(root().join("target/debug/calhook"))
-            .args(args)
-            .env("CALHOOK_URL", &s.base)
-            .env("CALHOOK_ADMIN_TOKEN", TOKEN)
-            .env_remove("ADMIN_TOKEN"),
-        stdin,
-        CLI_DEADLINE,
-    )
-    .await;
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
+    s.calhook(TOKEN, args, stdin).await
 }
 
 async fn the_cli_sets_a_tenants_key_runs_it_now_and_shows_the_last_run() {

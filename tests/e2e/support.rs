@@ -702,6 +702,26 @@ impl Stack {
     }
 
     /// An admin API call with `token`; the answer's status and JSON.
+    /// Runs the `calhook` CLI against this stack with the admin `token` and
+    /// `stdin`; its stdout, or its stderr if it failed. Without blocking the
+    /// runtime: the stand-ins it reaches through the workers are served on it.
+    pub async fn calhook(&self, token: &str, args: &[&str], stdin: &str) -> Result<String, String> {
+        let out = output_within_async(
+            tokio::process::Command::new(root().join("target/debug/calhook"))
+                .args(args)
+                .env("CALHOOK_URL", &self.base)
+                .env("CALHOOK_ADMIN_TOKEN", token)
+                .env_remove("ADMIN_TOKEN"),
+            stdin,
+            CLI_DEADLINE,
+        )
+        .await;
+        match out.status.success() {
+            true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    }
+
     pub async fn admin(
         &self,
         method: reqwest::Method,
