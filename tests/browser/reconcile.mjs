@@ -25,6 +25,10 @@ await inBrowser(shots, async ({ page, shot }) => {
   const timeline = await page.content();
   expect(timeline.includes('recovered by reconciliation'), 'the timeline marks the recovered events');
   expect(timeline.includes('BOOKING_CANCELLED'), 'the recovered cancellation on the timeline');
+  // Made in Cal.com 3 minutes before the run found it: both times are shown.
+  const created = page.locator('tbody tr', { hasText: 'BOOKING_CREATED' }).first();
+  const [happened, received] = (await created.locator('td').allInnerTexts()).map(t => t.trim());
+  expect(happened < received, `the recovered creation happened in Cal.com (${happened}) before calhook received it (${received})`);
   await shot('reconcile-2-booking');
   console.log('reconcile console: every step passed');
 });

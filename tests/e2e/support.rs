@@ -47,15 +47,28 @@ pub fn http() -> reqwest::Client {
         .clone()
 }
 
-/// Runs a command to its end, or kills it after `deadline` and says so: a
-/// wrangler that hangs fails the test that ran it, never the whole run.
+/// Kills a command's whole process group: what it started (workerd under
+/// wrangler, Chromium under node) would otherwise keep its pipes open.
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid {
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs a command to its end, or kills it (and what it started) after
+/// `deadline` and says so: a wrangler that hangs fails the test that ran it,
+/// never the whole run.
 pub fn output_within(cmd: &mut Command, deadline: Duration) -> std::process::Output {
     use std::io::Read;
+    use std::os::unix::process::CommandExt;
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
     let drain = |mut pipe: Box<dyn Read + Send>| {
@@ -73,7 +86,7 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> std::process::Out
             break status;
         }
         if started.elapsed() > deadline {
-            let _ = child.kill();
+            kill_group(Some(child.id()));
             let _ = child.wait();
             panic!(
                 "{what} did not finish in {deadline:?}:\n{}",
@@ -105,15 +118,20 @@ pub async fn output_within_async(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let pid = child.id();
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
     match tokio::time::timeout(deadline, child.wait_with_output()).await {
         Ok(out) => out.unwrap(),
-        Err(_) => panic!("{what} did not finish in {deadline:?}"),
+        Err(_) => {
+            kill_group(pid);
+            panic!("{what} did not finish in {deadline:?}")
+        }
     }
 }
 
@@ -496,12 +514,9 @@ async fn start_wrangler_dev(
                 }
             }
             if let Some(status) = child.try_wait().unwrap() {
-                let pgid = child.id() as i32;
                 // Whatever it left behind (workerd) goes with its group.
-                unsafe {
-                    libc::kill(-pgid, libc::SIGKILL);
-                }
-                RUNNING.lock().unwrap().retain(|p| *p != pgid);
+                kill_group(Some(child.id()));
+                RUNNING.lock().unwrap().retain(|p| *p != child.id() as i32);
                 let taken = text.contains("EADDRINUSE") || text.contains("already in use");
                 if taken && attempt < 3 {
                     break;

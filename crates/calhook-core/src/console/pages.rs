@@ -150,8 +150,9 @@ pub struct Booking {
     pub uid: String,
     pub status: String,
     pub start: String,
-    /// (received, trigger, emailed)
-    pub events: Vec<(String, String, String)>,
+    /// (happened in Cal.com, received, trigger, emailed): a recovered
+    /// event is received long after it happened.
+    pub events: Vec<(String, String, String, String)>,
     pub emails: Vec<EmailLine>,
     pub any_failed: bool,
     /// (kind, minutes, state, dropped because)
@@ -173,6 +174,7 @@ impl Booking {
                 .iter()
                 .map(|e| {
                     (
+                        when(e.sent_at),
                         when(Some(e.received_at)),
                         e.trigger.clone(),
                         outcome(e.outcome.clone()),
