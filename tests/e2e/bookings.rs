@@ -98,15 +98,6 @@ async fn timeline(s: &Stack, uid: &str) -> Value {
     body
 }
 
-async fn run_cron(s: &Stack) {
-    let r = http()
-        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 /// Runs the cron until an email for `key` arrived (other tests' reminders
 /// may take a run's places first).
 async fn cron_until_email(s: &Stack, key: &str) -> Vec<Captured> {
@@ -114,7 +105,7 @@ async fn cron_until_email(s: &Stack, key: &str) -> Vec<Captured> {
         &format!("a reminder email {key}"),
         Duration::from_secs(60),
         || async {
-            run_cron(s).await;
+            s.tick().await;
             let found = s.emails_for(key);
             (!found.is_empty()).then_some(found)
         },
@@ -177,7 +168,7 @@ async fn a_due_reminder_is_emailed_exactly_once() {
     );
     assert!(emails[0].content("text/plain").contains("Starts in 1 hour"));
     // Later runs send nothing more; the 24h reminder is never due.
-    run_cron(s).await;
+    s.tick().await;
     let later = unique("due-later");
     accepted(s, &due_now("BOOKING_CREATED", &later)).await;
     cron_until_email(s, &reminder_key(&timeline(s, &later).await, 60)).await;
@@ -232,7 +223,7 @@ async fn a_reminder_retried_after_its_booking_was_cancelled_is_dropped_and_the_t
         answer_after_ms: None,
     });
     let before = s.standin.request_count();
-    run_cron(&s).await;
+    s.tick().await;
     poll(
         "the reminder's first send, refused",
         Duration::from_secs(30),

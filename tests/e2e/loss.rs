@@ -96,21 +96,12 @@ fn outbox_rows(s: &Stack, prefix: &str, n: u32, quotes: u32, created_at: i64) {
     ));
 }
 
-async fn run_minute_job(s: &Stack) {
-    let r = http()
-        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 async fn the_outbox_sizes_its_batches_on_the_encoded_bytes() {
     let s = outbox_stack().await;
     // 40 rows of 8 KB as stored, 16 KB encoded: 29 fit 240 KB counted on the
     // stored text, and those 29 are 470 KB on the queue: refused every minute.
     outbox_rows(&s, "wide", 40, 4000, 1000);
-    run_minute_job(&s).await;
+    s.tick().await;
     assert!(
         s.sql("SELECT key FROM outbox").is_empty(),
         "every row queued in one run"
@@ -123,7 +114,7 @@ async fn an_outbox_row_too_large_for_the_queue_is_set_aside_and_the_rest_sent() 
     // The oldest row is 280 KB encoded: no queue message can carry it.
     outbox_rows(&s, "huge", 1, 70_000, 0);
     outbox_rows(&s, "after", 5, 10, 1000);
-    run_minute_job(&s).await;
+    s.tick().await;
     assert!(s.sql("SELECT key FROM outbox").is_empty(), "nothing stalls");
     let aside = s.sql("SELECT key, reason FROM dead_letters");
     assert_eq!(aside.len(), 1, "{aside:?}");

@@ -565,20 +565,6 @@ fn without_queue_and_d1(config: &mut toml::Table) {
     config.remove("d1_databases");
 }
 
-/// Runs the receiver's per-minute outbox job now.
-async fn run_outbox_cron(s: &Stack) {
-    let r = http()
-        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.status().is_success(),
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
-}
-
 async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
     // The receiver runs without its queue: every event is kept in the outbox.
     let broken = Stack::start(Options {
@@ -622,12 +608,12 @@ async fn queue_unavailable_is_accepted_and_the_cron_sends_each_event_once() {
         ..Options::default()
     })
     .await;
-    run_outbox_cron(&fixed).await;
+    fixed.tick().await;
     for key in &keys {
         assert_eq!(fixed.wait_for_email(key).await.len(), 1, "{key}");
     }
     assert!(fixed.sql("SELECT key FROM outbox").is_empty());
-    run_outbox_cron(&fixed).await;
+    fixed.tick().await;
     fixed
         .wait_for_log("the second outbox run", Duration::from_secs(10), |l| {
             l.contains("\"job\":\"outbox\"") && l.contains("\"sent\":0")
@@ -703,9 +689,9 @@ async fn a_crash_between_the_write_and_the_send_is_delivered_by_the_cron_once() 
     let (_, again, _) = s.post_raw(bytes.clone(), Some(&sign(SECRET, &bytes))).await;
     assert_eq!(again["status"], "duplicate", "{again}");
     // ... and the cron delivers it, once.
-    run_outbox_cron(&s).await;
+    s.tick().await;
     assert_eq!(s.wait_for_email(key.as_str()).await.len(), 1);
-    run_outbox_cron(&s).await;
+    s.tick().await;
     assert!(s.sql("SELECT key FROM outbox").is_empty());
     assert_eq!(s.emails_for(key.as_str()).len(), 1);
 }
@@ -821,12 +807,7 @@ async fn scheduled_job_prunes_expired_keys() {
             "INSERT INTO deliveries (key, state, trigger, updated_at) VALUES ('{key}', '{state}', 'BOOKING_CREATED', {at})"
         ));
     }
-    let r = http()
-        .get(format!("{}/__scheduled?cron=17+3+*+*+*", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    s.run_cron(calhook_core::jobs::PRUNE_CRON).await;
     poll(
         "the expired key and old ledger row to be deleted",
         Duration::from_secs(20),

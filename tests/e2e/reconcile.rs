@@ -80,15 +80,6 @@ async fn start(more_vars: Vec<(&'static str, String)>) -> Reconciled {
     Reconciled { stack, cal }
 }
 
-async fn tick(s: &Stack) {
-    let r = http()
-        .get(format!("{}/__scheduled?cron=*+*+*+*+*", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 /// Emails at the SendGrid stand-in whose notification key starts with `prefix`.
 fn emails_starting(s: &Stack, prefix: &str) -> usize {
     s.standin
@@ -104,7 +95,7 @@ fn emails_starting(s: &Stack, prefix: &str) -> usize {
 /// Ticks until `done` holds (every tick reconciles: RECONCILE_EVERY_MINUTES=1).
 async fn tick_until(s: &Stack, what: &str, done: impl Fn() -> bool) {
     poll(what, Duration::from_secs(150), || async {
-        tick(s).await;
+        s.tick().await;
         done().then_some(())
     })
     .await
@@ -150,8 +141,8 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
         tick_until(s, what, || emails_starting(s, prefix) > 0).await;
     }
     // Later runs send nothing again, and the cancelled booking no reminder.
-    tick(s).await;
-    tick(s).await;
+    s.tick().await;
+    s.tick().await;
     s.wait_for_email(&format!("BOOKING_CREATED:booking:{kept}"))
         .await;
     assert_eq!(s.emails_for(&created).len(), 1);
@@ -190,7 +181,7 @@ async fn a_booking_created_and_cancelled_while_the_route_was_down_is_emailed_bot
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["status"], "duplicate", "{trigger}: {answer}");
     }
-    tick(s).await;
+    s.tick().await;
     let t = timeline(s, &lost).await;
     assert_eq!(
         t["events"].as_array().unwrap().len(),
@@ -316,8 +307,8 @@ async fn a_tenant_key_cal_com_refuses_is_reported_and_not_tried_again() {
         state["error"].as_str().unwrap().contains("refused"),
         "{state}"
     );
-    tick(s).await;
-    tick(s).await;
+    s.tick().await;
+    s.tick().await;
     assert_eq!(
         with_wrong_key(),
         1,
@@ -347,7 +338,7 @@ async fn a_cal_com_that_does_not_answer_is_given_up_on_and_its_bookings_recovere
     booked(cal, &uid, 2 * 24 * 60 * MINUTE);
     // The next request is answered after 5 s, past CAL_API_TIMEOUT_SECONDS (1).
     cal.delay_next(5_000);
-    tick(s).await;
+    s.tick().await;
     s.wait_for_log(
         "a reconcile run giving up on Cal.com",
         Duration::from_secs(60),

@@ -737,6 +737,29 @@ impl Stack {
         }
     }
 
+    /// Runs the receiver's cron handler for `cron` now (wrangler's
+    /// `/__scheduled`, which answers when the run is over).
+    pub async fn run_cron(&self, cron: &str) {
+        let r = http()
+            .get(format!("{}/__scheduled", self.base))
+            .query(&[("cron", cron)])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "the {cron:?} run failed ({status}): {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// One minute's cron run now: reminders, the outbox, alerts, and the
+    /// reconcile tick handed over beside it.
+    pub async fn tick(&self) {
+        self.run_cron("* * * * *").await
+    }
+
     pub async fn admin(
         &self,
         method: reqwest::Method,
