@@ -25,8 +25,8 @@ export async function session(port) {
   return { send, close: () => ws.close() };
 }
 
-export const nameOf = n => n.callFrame.functionName || `(${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber})`;
-export const isWasm = k => /::|^<|wasm-function|^_ZN/.test(k);
+const nameOf = n => n.callFrame.functionName || `(${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber})`;
+const isWasm = k => /::|^<|wasm-function|^_ZN/.test(k);
 
 /** A stopped profile's busy samples (all but "(idle)"), and those in wasm. */
 export function busySamples(profile) {
@@ -38,6 +38,16 @@ export function busySamples(profile) {
     if (isWasm(k)) wasm += node.hitCount;
   }
   return { busy, wasm };
+}
+
+/** The `n` heaviest functions of a profile by self time: [[name, µs], …]. */
+export function heaviest(profile, n) {
+  const self = new Map();
+  for (const node of profile.nodes) {
+    const k = nameOf(node);
+    if (k !== '(idle)') self.set(k, (self.get(k) ?? 0) + node.hitCount);
+  }
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, v * INTERVAL_US]);
 }
 
 /** Runs `work` with the profiler on; returns its result and the profile. */

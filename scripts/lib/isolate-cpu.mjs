@@ -13,7 +13,7 @@
 // Usage: node isolate-cpu.mjs N ROUNDS LABEL=INSPECTOR_PORT=URL ...
 //   prints a Markdown table on stdout (paths interleaved: a, b, a, b per round).
 // Or:    node isolate-cpu.mjs --top N MODE INSPECTOR_PORT URL  (heaviest functions)
-import { INTERVAL_US, busySamples, nameOf, profiled, session } from './devtools.mjs';
+import { INTERVAL_US, busySamples, heaviest, profiled, session } from './devtools.mjs';
 import crypto from 'node:crypto';
 
 const SECRET = 'bench-secret-0123456789';
@@ -100,10 +100,8 @@ async function top(n, mode, port, url) {
   await measure(t, 300, mode);
   const { busy, profile } = await measure(t, n, mode);
   t.session.close();
-  const self = new Map();
-  for (const node of profile.nodes) { const k = nameOf(node); if (k !== '(idle)') self.set(k, (self.get(k) ?? 0) + node.hitCount); }
   console.log(`${fmt(busy)} µs per request busy in the isolate`);
-  for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${(v * INTERVAL_US / n).toFixed(1).padStart(7)} µs  ${k.slice(0, 140)}`);
+  for (const [k, us] of heaviest(profile, 25)) console.log(`${(us / n).toFixed(1).padStart(7)} µs  ${k.slice(0, 140)}`);
 }
 
 const args = process.argv.slice(2);

@@ -16,7 +16,7 @@
 // (BENCH_TOP=N also lists the N heaviest functions of a full read on stderr.)
 // The ledger must already hold the BOOKINGS seeded bookings (scripts/bench-reconcile
 // writes them with SQL); prints a Markdown table on stdout.
-import { INTERVAL_US, busySamples, nameOf, profiled, session } from './devtools.mjs';
+import { INTERVAL_US, busySamples, heaviest, profiled, session } from './devtools.mjs';
 
 const [port, admin, standin, token, bookings, recover, rounds] = process.argv.slice(2);
 const START = '2030-01-02T10:00:00.000Z';
@@ -88,13 +88,8 @@ s.close();
 
 // BENCH_TOP=N: where the last full read's time went (self time per function).
 if (+process.env.BENCH_TOP > 0) {
-  const self = new Map();
-  for (const node of got[1].at(-1).profile.nodes) {
-    const k = nameOf(node);
-    if (k !== '(idle)') self.set(k, (self.get(k) ?? 0) + node.hitCount);
-  }
-  for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, +process.env.BENCH_TOP)) {
-    console.error(`${(v * INTERVAL_US / 1000).toFixed(2).padStart(6)} ms  ${k.slice(0, 140)}`);
+  for (const [k, us] of heaviest(got[1].at(-1).profile, +process.env.BENCH_TOP)) {
+    console.error(`${(us / 1000).toFixed(2).padStart(6)} ms  ${k.slice(0, 140)}`);
   }
 }
 

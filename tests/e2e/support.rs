@@ -21,7 +21,7 @@ pub const PREVIOUS_SECRET: &str = "whsec_previous_test_secret";
 pub const SENDGRID_KEY: &str = "SG.test-key";
 
 /// Process groups of every running stack, killed when the test binary ends.
-static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +33,12 @@ fn wrangler() -> PathBuf {
 
 /// The tests' HTTP client: every request gives up after 30 s, so a worker
 /// that never answers fails the test that asked instead of hanging the run.
-/// No connection is reused (see `Stack::client`).
+///
+/// No connection is reused: wrangler's server closes idle keep-alive
+/// connections, and a request sent on one just as it closes fails
+/// (IncompleteMessage). Dropping idle connections after 2 s on this side
+/// still lost one such race under a loaded CI run, while the test thread was
+/// blocked in `wrangler d1 execute`.
 pub fn http() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
@@ -47,13 +52,12 @@ pub fn http() -> reqwest::Client {
         .clone()
 }
 
-/// Kills a command's whole process group: what it started (workerd under
-/// wrangler, Chromium under node) would otherwise keep its pipes open.
-fn kill_group(pid: Option<u32>) {
-    if let Some(pid) = pid {
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGKILL);
-        }
+/// Signals a command's whole process group (commands run as group leaders):
+/// what it started (workerd under wrangler, Chromium under node) would
+/// otherwise live on, and keep its pipes open.
+fn signal_group(pgid: u32, signal: libc::c_int) {
+    unsafe {
+        libc::kill(-(pgid as i32), signal);
     }
 }
 
@@ -86,7 +90,7 @@ pub fn output_within(cmd: &mut Command, deadline: Duration) -> std::process::Out
             break status;
         }
         if started.elapsed() > deadline {
-            kill_group(Some(child.id()));
+            signal_group(child.id(), libc::SIGKILL);
             let _ = child.wait();
             panic!(
                 "{what} did not finish in {deadline:?}:\n{}",
@@ -129,7 +133,9 @@ pub async fn output_within_async(
     match tokio::time::timeout(deadline, child.wait_with_output()).await {
         Ok(out) => out.unwrap(),
         Err(_) => {
-            kill_group(pid);
+            if let Some(pid) = pid {
+                signal_group(pid, libc::SIGKILL);
+            }
             panic!("{what} did not finish in {deadline:?}")
         }
     }
@@ -362,7 +368,6 @@ pub struct Stack {
     mailer_config: PathBuf,
     log: PathBuf,
     child: Mutex<Option<Child>>,
-    client: reqwest::Client,
 }
 
 fn default_receiver_vars() -> Vec<(&'static str, String)> {
@@ -470,7 +475,6 @@ async fn start_wrangler_dev(
     configs: &[PathBuf],
     state: &Path,
     log: &Path,
-    client: &reqwest::Client,
 ) -> (Child, u16) {
     let mut attempt = 0;
     loop {
@@ -500,14 +504,14 @@ async fn start_wrangler_dev(
             .stderr(log_file);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().expect("wrangler dev starts");
-        RUNNING.lock().unwrap().push(child.id() as i32);
+        RUNNING.lock().unwrap().push(child.id());
         let read_log = || std::fs::read_to_string(log).unwrap_or_default();
         let started = Instant::now();
         loop {
             let text = read_log();
             if let Some(ready) = ready_port(&text) {
                 let healthz = format!("http://127.0.0.1:{ready}/healthz");
-                if let Ok(r) = client.get(&healthz).send().await {
+                if let Ok(r) = http().get(&healthz).send().await {
                     if r.status().is_success() {
                         return (child, ready);
                     }
@@ -515,8 +519,8 @@ async fn start_wrangler_dev(
             }
             if let Some(status) = child.try_wait().unwrap() {
                 // Whatever it left behind (workerd) goes with its group.
-                kill_group(Some(child.id()));
-                RUNNING.lock().unwrap().retain(|p| *p != child.id() as i32);
+                signal_group(child.id(), libc::SIGKILL);
+                RUNNING.lock().unwrap().retain(|p| *p != child.id());
                 let taken = text.contains("EADDRINUSE") || text.contains("already in use");
                 if taken && attempt < 3 {
                     break;
@@ -622,12 +626,7 @@ impl Stack {
             configs.push(mailer_config.clone());
         }
         configs.extend(opts.extra_configs.iter().cloned());
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
-        let (child, port) = start_wrangler_dev(dir.path(), &configs, &state, &log, &client).await;
+        let (child, port) = start_wrangler_dev(dir.path(), &configs, &state, &log).await;
         Stack {
             base: format!("http://127.0.0.1:{port}"),
             standin,
@@ -636,12 +635,6 @@ impl Stack {
             mailer_config,
             log,
             child: Mutex::new(Some(child)),
-            // wrangler's server closes idle keep-alive connections; a request
-            // sent on one just as it closes fails (IncompleteMessage). Dropping
-            // idle connections after 2 s on this side still lost one such race
-            // under a loaded CI run, while the test thread was blocked in
-            // `wrangler d1 execute`: every request gets a fresh connection.
-            client,
         }
     }
 
@@ -680,8 +673,7 @@ impl Stack {
         body: Vec<u8>,
         signature: Option<&str>,
     ) -> (u16, Value, HeaderMap) {
-        let mut req = self
-            .client
+        let mut req = http()
             .post(self.webhook_url())
             .header("content-type", "application/json")
             .body(body);
@@ -699,8 +691,7 @@ impl Stack {
     /// POSTs a body to `path` (e.g. `/webhooks/cal/acme`) signed with `secret`.
     pub async fn send_to(&self, path: &str, v: &Value, secret: &str) -> (u16, Value) {
         let bytes = body(v);
-        let r = self
-            .client
+        let r = http()
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .header("X-Cal-Signature-256", sign(secret, &bytes))
@@ -767,8 +758,7 @@ impl Stack {
         token: &str,
         json: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .client
+        let mut req = http()
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(token);
         if let Some(j) = json {
@@ -870,18 +860,14 @@ impl Stack {
     /// Stops wrangler (and workerd with it) and waits for it to exit.
     pub fn stop(&self) {
         if let Some(mut child) = self.child.lock().unwrap().take() {
-            let pgid = child.id() as i32;
-            unsafe {
-                libc::kill(-pgid, libc::SIGTERM);
-            }
+            let pgid = child.id();
+            signal_group(pgid, libc::SIGTERM);
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(5) && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(50));
             }
             // Whatever wrangler left behind (workerd) goes with the group.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+            signal_group(pgid, libc::SIGKILL);
             let _ = child.wait();
             RUNNING.lock().unwrap().retain(|p| *p != pgid);
         }
@@ -896,16 +882,12 @@ impl Drop for Stack {
 
 /// Kills every stack still running (shared stacks live until the end).
 pub fn stop_all() {
-    let groups: Vec<i32> = RUNNING.lock().unwrap().drain(..).collect();
+    let groups: Vec<u32> = RUNNING.lock().unwrap().drain(..).collect();
     for pgid in &groups {
-        unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
-        }
+        signal_group(*pgid, libc::SIGTERM);
     }
     std::thread::sleep(Duration::from_millis(500));
     for pgid in &groups {
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        signal_group(*pgid, libc::SIGKILL);
     }
 }
